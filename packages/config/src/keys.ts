@@ -1,0 +1,39 @@
+/**
+ * Every Redis key imrelay writes, in one place, so the gateway (writer) and
+ * the worker (reader) cannot drift apart. All live under one prefix, so tests
+ * and tenants of a shared Redis never see each other's keys.
+ */
+export function redisKeys(prefix: string) {
+  return {
+    prefix,
+    /** Stream of accepted events (gateway XADDs, worker's dispatcher reads with group `dispatch`). */
+    ingest: `${prefix}:ingest`,
+    ingestGroup: "dispatch",
+    /** Hash per user: `seq` counter and one field per `provider:platform`. */
+    presence: (tenant: string, userId: string) => `${prefix}:presence:${tenant}:${userId}`,
+    /** Marker of an event id already taken, so vendor re-sends collapse. */
+    seen: (eventId: string) => `${prefix}:seen:${eventId}`,
+    /** Sorted set of OpenIM platforms by the time they expire: member `tenant\nuserId\nplatform`. */
+    expiry: `${prefix}:expiry`,
+    /** Hash `tenant:endpointId` → JSON `{ at, reason }` of endpoints disabled at run time (410, admin). */
+    disabled: `${prefix}:disabled`,
+    /** Capped list of unrecognized-but-authentic callbacks, newest first. */
+    unrecognized: `${prefix}:unrecognized`,
+    /** BullMQ queue name for deliveries (BullMQ's own prefix is `prefix`). */
+    deliveryQueue: "deliveries",
+  } as const;
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+/** The BullMQ job id of one (event, endpoint) delivery: deterministic, so a re-dispatch collapses. */
+export function deliveryJobId(eventId: string, endpointId: string): string {
+  return `${eventId}.${endpointId}`;
+}
+
+/** What a delivery job carries: the whole event, so delivery needs no other read. */
+export interface DeliveryJobData {
+  tenant: string;
+  endpointId: string;
+  /** The event as delivered (ImrelayEvent JSON, with `raw` when the endpoint asked for it). */
+  event: Record<string, unknown> & { id: string; type: string; occurredAt: string };
+}

@@ -1,0 +1,157 @@
+import { EVENT_TYPES } from "@imrelay/core";
+import ipaddr from "ipaddr.js";
+import * as z from "zod";
+import { parseDuration } from "./duration.js";
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${value}" is not a duration (e.g. 500ms, 5s, 30m, 2h)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** Ids appear in URLs, Redis keys and job ids: keep them plain. */
+const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "use 1-64 letters, digits, '-' or '_'");
+
+const cidr = z.string().refine(
+  (value) => {
+    try {
+      if (value.includes("/")) ipaddr.parseCIDR(value);
+      else ipaddr.parse(value);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "not an IP address or CIDR range" },
+);
+
+export const EndpointConfig = z
+  .object({
+    id,
+    url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+    secret: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, "must be a Standard Webhooks secret: whsec_ followed by base64"),
+    /** @default all event types */
+    events: z.array(z.enum(EVENT_TYPES)).min(1).optional(),
+    /** Only events that flip presence.online. @default false */
+    changesOnly: z.boolean().default(false),
+    /** Add the vendor body and query as `raw`. @default false */
+    includeRaw: z.boolean().default(false),
+    /** A disabled endpoint receives nothing until enabled again. @default true */
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+export type EndpointConfig = z.output<typeof EndpointConfig>;
+
+export const TencentConfig = z
+  .object({
+    sdkAppId: z.union([z.string(), z.number()]).transform(String),
+    /** When set, `Sign` and `RequestTime` are required on every callback. */
+    callbackToken: z.string().min(1).optional(),
+    allowIps: z.array(cidr).optional(),
+  })
+  .strict();
+
+export const OpenImConfig = z
+  .object({
+    appId: z.string().min(1),
+    basicAuth: z
+      .object({ username: z.string().min(1), password: z.string().min(1) })
+      .strict()
+      .optional(),
+    allowIps: z.array(cidr).optional(),
+  })
+  .strict();
+
+export const TenantConfig = z
+  .object({
+    tencent: TencentConfig.optional(),
+    openim: OpenImConfig.optional(),
+    /** Callbacks per second this tenant may send to one gateway process; unset means no limit. */
+    rateLimit: z
+      .object({ perSecond: z.number().positive(), burst: z.number().positive().optional() })
+      .strict()
+      .optional(),
+    endpoints: z.array(EndpointConfig).default([]),
+  })
+  .strict()
+  .superRefine((tenant, ctx) => {
+    if (!tenant.tencent && !tenant.openim) {
+      ctx.addIssue({ code: "custom", message: "a tenant needs a tencent or an openim section" });
+    }
+    const seen = new Set<string>();
+    tenant.endpoints.forEach((endpoint, i) => {
+      if (seen.has(endpoint.id)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["endpoints", i, "id"],
+          message: `duplicate endpoint id "${endpoint.id}"`,
+        });
+      }
+      seen.add(endpoint.id);
+    });
+  });
+export type TenantConfig = z.output<typeof TenantConfig>;
+
+export const ImrelayConfig = z
+  .object({
+    redis: z
+      .object({
+        url: z
+          .string()
+          .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+          .default("redis://127.0.0.1:6379"),
+        /** Prefix of every key imrelay writes. @default "imrelay" */
+        prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]+$/)
+          .default("imrelay"),
+      })
+      .strict()
+      .prefault({}),
+    gateway: z
+      .object({
+        port: z.number().int().min(0).max(65535).default(8080),
+        host: z.string().default("0.0.0.0"),
+        /** Largest callback body accepted. @default 64kb */
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(64 * 1024),
+        /** Express `trust proxy`, for allowIps behind a load balancer. @default false */
+        trustProxy: z.union([z.boolean(), z.number(), z.string()]).default(false),
+      })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({ token: z.string().min(16, "use at least 16 characters").optional() })
+      .strict()
+      .prefault({}),
+    tenants: z.record(id, TenantConfig),
+    presence: z
+      .object({ openimExpiry: duration.default(30 * 60_000), sweepInterval: duration.default(5_000) })
+      .strict()
+      .prefault({}),
+    delivery: z
+      .object({
+        timeoutMs: z.number().int().positive().default(15_000),
+        retrySchedule: z
+          .array(duration)
+          .default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),
+        allowPrivateNetworks: z.boolean().default(false),
+        /** Deliveries in flight per worker process. @default 50 */
+        concurrency: z.number().int().positive().default(50),
+        /** How long a crashed worker's job stays locked before another takes it. @default 30s */
+        lockDuration: duration.default(30_000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+export type ImrelayConfig = z.output<typeof ImrelayConfig>;
+export type ImrelayConfigInput = z.input<typeof ImrelayConfig>;
