@@ -3,10 +3,11 @@ import { main } from "../dist/cli.js";
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (typeof code === "number") process.exitCode = code;
+    // Exit explicitly: a long-running command resolves only after a clean shutdown.
+    process.exit(code);
   },
   (err) => {
-    console.error(err instanceof Error ? err.message : err);
+    console.error(`imrelay: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   },
 );

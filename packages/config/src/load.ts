@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { ImrelayError } from "@imrelay/core";
 import { parse as parseYaml } from "yaml";
 import type * as z from "zod";
-import { interpolateEnv } from "./interpolate.js";
+import { interpolateEnv, protectReferences, restoreReferences } from "./interpolate.js";
 import { ImrelayConfig } from "./schema.js";
 
 export type ConfigErrorCode = "CONFIG_NOT_FOUND" | "CONFIG_UNREADABLE" | "CONFIG_INVALID";
@@ -74,7 +74,8 @@ export function loadConfig(options: { path?: string; env?: Record<string, string
   let parsed: unknown;
   try {
     // YAML is a superset of JSON, so one parser reads both.
-    parsed = parseYaml(text);
+    const { text: safe, references } = protectReferences(text);
+    parsed = restoreReferences(parseYaml(safe), references);
   } catch (err) {
     throw new ConfigError("CONFIG_INVALID", `${file} is not valid YAML or JSON: ${(err as Error).message}`);
   }

@@ -115,7 +115,7 @@ export const ImrelayConfig = z
       .prefault({}),
     gateway: z
       .object({
-        port: z.number().int().min(0).max(65535).default(8080),
+        port: z.coerce.number().int().min(0).max(65535).default(8080),
         host: z.string().default("0.0.0.0"),
         /** Largest callback body accepted. @default 64kb */
         bodyLimitBytes: z
@@ -139,7 +139,7 @@ export const ImrelayConfig = z
       .prefault({}),
     delivery: z
       .object({
-        timeoutMs: z.number().int().positive().default(15_000),
+        timeoutMs: z.coerce.number().int().positive().default(15_000),
         retrySchedule: z
           .array(duration)
           .default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),

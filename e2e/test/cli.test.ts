@@ -1,0 +1,96 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  freePort,
+  postTencent,
+  type Relay,
+  ROOT,
+  startPrivateRedis,
+  startRelay,
+  tencentRequest,
+  waitFor,
+} from "../src/harness.js";
+
+const run = promisify(execFile);
+const CLI = join(ROOT, "apps/gateway/bin/imrelay.js");
+const dir = mkdtempSync(join(tmpdir(), "imrelay-cli-"));
+
+async function imrelay(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+      cwd: dir,
+    });
+    return { code: 0, out: stdout + stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout + e.stderr };
+  }
+}
+
+let relay: Relay | undefined;
+let redis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
+afterAll(async () => {
+  await relay?.stop();
+  await redis?.stop();
+});
+
+describe("imrelay check-config", () => {
+  it("prints what it would run, without secrets", async () => {
+    const file = join(dir, "ok.yaml");
+    writeFileSync(
+      file,
+      `tenants:
+  acme:
+    tencent: { sdkAppId: "1400000000", callbackToken: \${TOKEN} }
+    openim: { appId: acme-openim, basicAuth: { username: openim, password: \${PW} } }
+    endpoints:
+      - { id: presence, url: "https://acme.example.com/hooks/presence", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw }
+`,
+    );
+    const res = await imrelay(["check-config"], { IMRELAY_CONFIG: file, TOKEN: "sekrit-token", PW: "sekrit-pw" });
+    expect(res.code).toBe(0);
+    expect(res.out).toContain("tenant acme");
+    expect(res.out).toContain("/v1/tenants/acme/tencent");
+    expect(res.out).toContain("endpoint presence");
+    expect(res.out).not.toContain("sekrit");
+    expect(res.out).not.toContain("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  });
+
+  it("exits 1 naming the path of each bad field", async () => {
+    const file = join(dir, "bad.yaml");
+    writeFileSync(
+      file,
+      `tenants:\n  acme:\n    tencent: { sdkAppId: "1" }\n    endpoints: [{ id: a, url: "not a url", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw }]\ngateway: { port: "eighty" }\n`,
+    );
+    const res = await imrelay(["check-config"], { IMRELAY_CONFIG: file });
+    expect(res.code).toBe(1);
+    expect(res.out).toContain("tenants.acme.endpoints[0].url");
+    expect(res.out).toContain("gateway.port");
+  });
+
+  it("refuses an unknown command with the usage", async () => {
+    const res = await imrelay(["launch"]);
+    expect(res.code).toBe(2);
+    expect(res.out).toContain("Usage: imrelay");
+  });
+});
+
+describe("imrelay start with no config file", () => {
+  it("runs the demo tenant, whose built-in sink logs the event it received", async () => {
+    redis = await startPrivateRedis();
+    relay = await startRelay({ env: { REDIS_URL: redis.url }, port: await freePort() });
+    const res = await postTencent(relay.url, "demo", tencentRequest({ user: "testuser316" }));
+    expect(res.status).toBe(200);
+    const line = await waitFor(
+      () => relay!.json().find((l) => typeof l.msg === "string" && l.msg.includes("demo sink received user.online")),
+      15_000,
+      "the demo sink's log line",
+    );
+    expect(line.userId).toBe("testuser316");
+  });
+});

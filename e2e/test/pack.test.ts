@@ -1,0 +1,167 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * What "install an adapter alone" means: pack the publishable packages as
+ * npm would publish them, install the tarballs into a project outside the
+ * workspace, and use them there through their public entry points only.
+ */
+const root = resolve(import.meta.dirname, "../..");
+const scratch = mkdtempSync(join(tmpdir(), "imrelay-pack-"));
+const PACKAGES = ["core", "tencent-adapter", "openim-adapter"] as const;
+
+function run(cmd: string, args: string[], cwd: string) {
+  return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 });
+}
+
+beforeAll(() => {
+  const tarballs: Record<string, string> = {};
+  for (const pkg of PACKAGES) {
+    run("pnpm", ["pack", "--pack-destination", scratch], join(root, "packages", pkg));
+    const file = readdirSync(scratch).find((f) => f.startsWith(`imrelay-${pkg}-`) && f.endsWith(".tgz"));
+    if (!file) throw new Error(`pnpm pack produced no tarball for ${pkg}`);
+    tarballs[`@imrelay/${pkg}`] = `file:./${file}`;
+  }
+  writeFileSync(
+    join(scratch, "package.json"),
+    JSON.stringify({
+      name: "scratch-consumer",
+      private: true,
+      type: "module",
+      dependencies: tarballs,
+      // The adapters depend on @imrelay/core by version; point that at the local tarball too.
+      overrides: { "@imrelay/core": tarballs["@imrelay/core"] },
+    }),
+  );
+  run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], scratch);
+}, 240_000);
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe("the published packages, installed outside the workspace", () => {
+  it("ship only dist, README and package.json (no sources, no tests)", () => {
+    for (const pkg of PACKAGES) {
+      const listing = run("tar", ["-tzf", readdirSync(scratch).find((f) => f.startsWith(`imrelay-${pkg}-`))!], scratch);
+      expect(listing).toContain("package/dist/index.js");
+      expect(listing).toContain("package/dist/index.d.ts");
+      expect(listing).toContain("package/README.md");
+      expect(listing).not.toMatch(/package\/(src|test)\//);
+    }
+  });
+
+  it("verify and parse a Tencent and an OpenIM callback through the public entry points", () => {
+    writeFileSync(
+      join(scratch, "use.mjs"),
+      `
+import { createHash } from "node:crypto";
+import { handleCallback as tencent, TencentCallbackError } from "@imrelay/tencent-adapter";
+import { handleCallback as openim, OpenImCallbackError } from "@imrelay/openim-adapter";
+import * as tencentExpress from "@imrelay/tencent-adapter/express";
+import * as openimExpress from "@imrelay/openim-adapter/express";
+import { ImrelayEvent, AdapterEvent, eventId } from "@imrelay/core";
+import schema from "@imrelay/core/payload.schema.json" with { type: "json" };
+
+const now = 1629883340000;
+const RequestTime = String(Math.floor(now / 1000));
+const Sign = createHash("sha256").update("tok" + RequestTime).digest("hex");
+const t = tencent(
+  {
+    body: JSON.stringify({ CallbackCommand: "State.StateChange", EventTime: 1629883332497, Info: { Action: "Login", To_Account: "testuser316", Reason: "Register" } }),
+    query: { SdkAppid: "1400000000", CallbackCommand: "State.StateChange", contenttype: "json", ClientIP: "127.0.0.1", OptPlatform: "IOS", Sign, RequestTime },
+    headers: { "content-type": "application/json" },
+  },
+  { tenant: "acme", sdkAppId: "1400000000", token: "tok", now },
+);
+let bad;
+try { tencent({ body: "{}", query: { SdkAppid: "1400000000", Sign: "00", RequestTime } }, { tenant: "acme", sdkAppId: "1400000000", token: "tok", now }); }
+catch (err) { bad = err; }
+const o = openim(
+  {
+    body: JSON.stringify({ callbackCommand: "callbackAfterUserOnlineCommand", operationID: "p_1", platformID: 5, platform: "Web", userID: "u1", seq: 1751440000000, isAppBackground: false, connID: "" }) + "\\n",
+    headers: { Operationid: "p_1" },
+    path: "/hooks/callbackAfterUserOnlineCommand",
+  },
+  { tenant: "acme", appId: "acme-openim", now },
+);
+console.log(JSON.stringify({
+  tencent: t.events[0], tencentResponse: t.response, tencentValid: AdapterEvent.safeParse(t.events[0]).success,
+  badCode: bad instanceof TencentCallbackError ? bad.code : String(bad), badStatus: bad?.status, badResponse: bad?.response,
+  openim: o.events[0], openimResponse: o.response, openimErrorIsClass: typeof OpenImCallbackError === "function",
+  express: [typeof Object.values(tencentExpress)[0], typeof Object.values(openimExpress)[0]],
+  schemaTitle: schema.title, eventSchema: typeof ImrelayEvent.parse, id: typeof eventId,
+}));
+`,
+    );
+    const out = JSON.parse(run("node", ["use.mjs"], scratch));
+    expect(out.tencent).toMatchObject({
+      type: "user.online",
+      tenant: "acme",
+      provider: "tencent",
+      appId: "1400000000",
+      userId: "testuser316",
+      status: "online",
+      reason: "login",
+      platform: "ios",
+      clientIp: "127.0.0.1",
+      occurredAt: "2021-08-25T09:22:12.497Z",
+    });
+    expect(out.tencentValid).toBe(true);
+    expect(out.tencentResponse).toEqual({ ActionStatus: "OK", ErrorCode: 0, ErrorInfo: "" });
+    expect(out.badCode).toBe("SIGNATURE_MISMATCH");
+    expect(out.badStatus).toBe(401);
+    expect(out.badResponse).toMatchObject({ ActionStatus: "FAIL", ErrorCode: 1 });
+    expect(out.openim).toMatchObject({
+      type: "user.online",
+      userId: "u1",
+      platform: "web",
+      provider: "openim",
+      background: false,
+    });
+    expect(out.openimResponse).toEqual({ actionCode: 0, errCode: 0, errMsg: "", errDlt: "", nextCode: 0 });
+    expect(out.express).toEqual(["function", "function"]);
+    expect(out.schemaTitle).toBe("imrelay webhook payload");
+  });
+
+  it("type-check a TypeScript consumer against the shipped declarations", () => {
+    writeFileSync(
+      join(scratch, "use.ts"),
+      `
+import { handleCallback, type TencentCallbackError } from "@imrelay/tencent-adapter";
+import { handleCallback as openim } from "@imrelay/openim-adapter";
+import type { AdapterEvent, ImrelayEvent } from "@imrelay/core";
+
+const out = handleCallback({ body: "{}", query: {}, headers: {} }, { tenant: "a", sdkAppId: "1" });
+const events: AdapterEvent[] = out.events;
+const flag: boolean = out.unrecognized;
+const o = openim({ body: "{}", path: "/x" }, { tenant: "a", appId: "b" });
+const e: AdapterEvent[] = o.events;
+declare const err: TencentCallbackError;
+const code: string = err.code;
+const status: number = err.status;
+declare const full: ImrelayEvent;
+const seq: number = full.sequence;
+export { events, flag, e, code, status, seq };
+`,
+    );
+    writeFileSync(
+      join(scratch, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          target: "ES2022",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
+        },
+        files: ["use.ts"],
+      }),
+    );
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+    expect(() => run("node", [tsc, "-p", "tsconfig.json"], scratch)).not.toThrow();
+  });
+});

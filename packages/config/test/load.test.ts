@@ -1,0 +1,114 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, parseConfig, parseDuration } from "../src/index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "imrelay-config-"));
+function file(name: string, text: string) {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const yaml = `
+redis: { url: redis://127.0.0.1:6379 }
+gateway: { port: 8080 }
+tenants:
+  acme:
+    tencent:
+      sdkAppId: "1400000000"
+      callbackToken: \${ACME_TENCENT_TOKEN}
+    openim:
+      appId: acme-openim
+      basicAuth: { username: openim, password: \${ACME_OPENIM_PASSWORD} }
+      allowIps: ["10.0.0.0/8"]
+    endpoints:
+      - id: presence
+        url: https://acme.example.com/hooks/presence
+        secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+        events: [user.online, user.offline]
+        changesOnly: false
+        includeRaw: false
+presence:
+  openimExpiry: 30m
+delivery:
+  timeoutMs: 15000
+  retrySchedule: [5s, 5m, 30m, 2h, 5h, 10h, 10h]
+  allowPrivateNetworks: false
+`;
+
+describe("loadConfig", () => {
+  it("reads the contract's example, with ${NAME} from the environment", () => {
+    const path = file("ok.yaml", yaml);
+    const loaded = loadConfig({ path, env: { ACME_TENCENT_TOKEN: "tok", ACME_OPENIM_PASSWORD: "pw" } });
+    const acme = loaded?.config.tenants.acme;
+    expect(acme?.tencent?.callbackToken).toBe("tok");
+    expect(acme?.openim?.basicAuth?.password).toBe("pw");
+    expect(acme?.endpoints[0]).toMatchObject({ id: "presence", changesOnly: false, includeRaw: false, enabled: true });
+    expect(loaded?.config.presence.openimExpiry).toBe(30 * 60_000);
+    expect(loaded?.config.delivery.retrySchedule).toEqual([5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6]);
+  });
+
+  it("reads JSON too, and lets REDIS_URL override redis.url", () => {
+    const path = file("ok.json", JSON.stringify({ tenants: { t: { openim: { appId: "x" } } } }));
+    const loaded = loadConfig({ path, env: { REDIS_URL: "redis://10.1.1.1:6380/2" } });
+    expect(loaded?.config.redis.url).toBe("redis://10.1.1.1:6380/2");
+    expect(loaded?.config.gateway.port).toBe(8080);
+  });
+
+  it("names the path of each bad field", () => {
+    const path = file(
+      "bad.yaml",
+      `tenants:
+  acme:
+    tencent: { sdkAppId: "1" }
+    endpoints:
+      - { id: a, url: "ftp://x", secret: nope }
+delivery: { retrySchedule: [5s, soon] }
+`,
+    );
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ path, env: {} });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error?.code).toBe("CONFIG_INVALID");
+    const text = error?.problems.join("\n") ?? "";
+    expect(text).toContain("tenants.acme.endpoints[0].url");
+    expect(text).toContain("tenants.acme.endpoints[0].secret");
+    expect(text).toContain("delivery.retrySchedule[1]");
+  });
+
+  it("says which variable is unset, without inventing a value", () => {
+    const path = file("env.yaml", yaml);
+    expect(() => loadConfig({ path, env: {} })).toThrow(
+      /tenants\.acme\.tencent\.callbackToken: environment variable ACME_TENCENT_TOKEN/,
+    );
+  });
+
+  it("returns undefined when the default file is absent, and fails when a named one is", () => {
+    expect(loadConfig({ env: {}, path: undefined })).toBeUndefined();
+    expect(() => loadConfig({ path: join(dir, "missing.yaml"), env: {} })).toThrow(/does not exist/);
+  });
+
+  it("refuses a tenant with neither provider", () => {
+    expect(() => parseConfig({ tenants: { empty: {} } }, "x", {})).toThrow(/tenants\.empty/);
+  });
+});
+
+describe("parseDuration", () => {
+  it.each([
+    ["500ms", 500],
+    ["5s", 5000],
+    ["30m", 1_800_000],
+    ["2h", 7_200_000],
+    ["1d", 86_400_000],
+    [250, 250],
+    ["soon", undefined],
+  ])("reads %s as %s ms", (input, ms) => {
+    expect(parseDuration(input)).toBe(ms);
+  });
+});
