@@ -1,0 +1,104 @@
+import type { RedisKeys } from "@imrelay/config";
+import { type AdapterEvent, CallbackError, type ImrelayEvent } from "@imrelay/core";
+import type { Redis } from "ioredis";
+import { INGEST_SCRIPT } from "./script.js";
+
+/** How long an event id stays taken, so a vendor re-send within it collapses. */
+export const SEEN_TTL_SECONDS = 86_400;
+
+/** What happened to an event: queued on the stream, or why not. */
+export type IngestOutcome = "queued" | "duplicate" | "renewal" | "skipped";
+
+export interface IngestResult {
+  outcome: IngestOutcome;
+  /** The event as queued, gateway fields included (only when `outcome` is `queued`). */
+  event?: ImrelayEvent;
+}
+
+export interface IngestOptions {
+  /** The vendor body and query, stored beside the event for endpoints with `includeRaw`. */
+  raw?: { body: unknown; query: Record<string, unknown> };
+  /** Apply only while the platform is still online with exactly this `atMs` (the expiry sweeper's guard). */
+  onlyIfOnlineAt?: number;
+}
+
+/** Puts one adapter event into Redis: dedupe, presence, sequence and stream in one round trip. */
+export type Ingest = (event: AdapterEvent, options?: IngestOptions) => Promise<IngestResult>;
+
+const COMMAND = "imrelayIngest";
+
+type ScriptRedis = Redis & {
+  [COMMAND](...args: Array<string | number>): Promise<[string, string?]>;
+};
+
+/**
+ * The expiry sorted set's member for one OpenIM platform of a user.
+ *
+ * @example
+ * expiryMember("acme", "alice", "web"); // "acme\nalice\nweb"
+ */
+export function expiryMember(tenant: string, userId: string, platform: string): string {
+  return `${tenant}\n${userId}\n${platform}`;
+}
+
+/**
+ * Builds the ingest function on a Redis connection. The connection should
+ * fail fast (see `createIngestRedis`), so a vendor hears 503 well within its
+ * timeout when Redis is down.
+ *
+ * @example
+ * const ingest = createIngest({ redis, keys: redisKeys("imrelay"), openimExpiryMs: 30 * 60_000 });
+ * const { outcome, event } = await ingest(adapterEvent);
+ */
+export function createIngest({
+  redis,
+  keys,
+  openimExpiryMs,
+}: {
+  redis: Redis;
+  keys: RedisKeys;
+  openimExpiryMs: number;
+}): Ingest {
+  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 4, lua: INGEST_SCRIPT });
+  const run = redis as ScriptRedis;
+
+  return async (event, options = {}) => {
+    const {
+      raw: _raw,
+      sequence: _sequence,
+      presence: _presence,
+      changed: _changed,
+      stale: _stale,
+      ...plain
+    } = event as AdapterEvent & Partial<ImrelayEvent>;
+    const json = JSON.stringify(plain);
+    const occurredAtMs = Date.parse(event.occurredAt);
+    if (!Number.isFinite(occurredAtMs)) throw new CallbackError("INTERNAL", "the event has no valid occurredAt");
+    let reply: [string, string?];
+    try {
+      reply = await run[COMMAND](
+        keys.seen(event.id),
+        keys.presence(event.tenant, event.userId),
+        keys.ingest,
+        keys.expiry,
+        json.slice(0, -1),
+        event.type,
+        event.provider,
+        event.platform,
+        occurredAtMs,
+        event.status ?? "",
+        event.provider === "tencent" ? event.kickedPlatforms.join(",") : "",
+        openimExpiryMs,
+        expiryMember(event.tenant, event.userId, event.platform),
+        options.raw ? JSON.stringify(options.raw) : "",
+        options.onlyIfOnlineAt === undefined ? "" : String(options.onlyIfOnlineAt),
+        SEEN_TTL_SECONDS,
+      );
+    } catch (err) {
+      throw new CallbackError("STORE_UNAVAILABLE", "Redis did not take the event; nothing was queued", { cause: err });
+    }
+    const [outcome, eventJson] = reply;
+    if (outcome === "queued" && eventJson) return { outcome, event: JSON.parse(eventJson) as ImrelayEvent };
+    return { outcome: outcome as IngestOutcome };
+  };
+}

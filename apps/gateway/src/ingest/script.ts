@@ -1,0 +1,183 @@
+/**
+ * The ingest script: everything a callback does to Redis, in one atomic call,
+ * so presence, sequence and the stream can never disagree (docs/architecture.md).
+ *
+ * KEYS: 1 seen key, 2 presence hash, 3 ingest stream, 4 expiry sorted set
+ * ARGV:
+ *   1 event JSON with its closing `}` cut off (no gateway fields, no raw)
+ *   2 event type          3 provider        4 platform
+ *   5 occurredAt in ms    6 status ("online" | "offline" | "")
+ *   7 kicked platforms, comma separated (Tencent)
+ *   8 OpenIM expiry in ms 9 expiry member of this platform ("tenant\nuserId\nplatform")
+ *  10 raw JSON or ""      11 guard: "" or the atMs the field must still be online with
+ *  12 seen TTL in seconds
+ *
+ * Returns { outcome, eventJson? }: outcome is "queued", "duplicate", "renewal" or "skipped".
+ *
+ * The event JSON is finished by string concatenation rather than
+ * cjson.decode/encode, because cjson turns an empty array (`kickedPlatforms: []`)
+ * into `{}`.
+ */
+export const INGEST_SCRIPT = `
+local seenKey, presenceKey, streamKey, expiryKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local eventHead, evType, provider, platform = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local at = tonumber(ARGV[5])
+local status = ARGV[6]
+local kicked = ARGV[7]
+local expiryMs = tonumber(ARGV[8])
+local member = ARGV[9]
+local raw = ARGV[10]
+local guard = ARGV[11]
+local seenTtl = tonumber(ARGV[12])
+
+local function parse(value)
+  if not value then return nil end
+  local o, a, s = string.match(value, "^(%d)|(%-?%d+)|(%-?%d+)$")
+  if not o then return nil end
+  return { online = o == "1", at = tonumber(a), since = tonumber(s) }
+end
+
+local function fmt(value)
+  return (value.online and "1" or "0") .. "|" .. string.format("%d", value.at) .. "|" .. string.format("%d", value.since)
+end
+
+-- ISO-8601 from ms since the epoch (the Lua sandbox has no os.date).
+local function iso(ms)
+  local secs = math.floor(ms / 1000)
+  local millis = ms - secs * 1000
+  local days = math.floor(secs / 86400)
+  local rem = secs - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
+    math.floor(rem / 3600), math.floor((rem % 3600) / 60), rem % 60, millis)
+end
+
+local field = provider .. ":" .. platform
+local state = {}
+local flat = redis.call("HGETALL", presenceKey)
+for i = 1, #flat, 2 do
+  if flat[i] ~= "seq" then
+    local parsed = parse(flat[i + 1])
+    if parsed then state[flat[i]] = parsed end
+  end
+end
+
+local function anyOnline()
+  for _, value in pairs(state) do
+    if value.online then return true end
+  end
+  return false
+end
+
+local current = state[field]
+
+if guard ~= "" then
+  -- The sweeper's event: only while the platform is still online since the time it read.
+  if not current or not current.online or current.at ~= tonumber(guard) then
+    if current and current.online then
+      redis.call("ZADD", expiryKey, current.at + expiryMs, member)
+    else
+      redis.call("ZREM", expiryKey, member)
+    end
+    return { "skipped" }
+  end
+end
+
+if redis.call("SET", seenKey, "1", "NX", "EX", seenTtl) == false then
+  return { "duplicate" }
+end
+
+local stale = false
+if current then
+  if current.at > at then
+    stale = true
+  elseif current.at == at and status == "offline" and current.online then
+    -- Same millisecond: the online wins, so a reconnect is never lost to its own disconnect.
+    stale = true
+  end
+end
+
+if not stale and provider == "openim" and status == "online" and current and current.online then
+  -- OpenIM re-sends online for every connected platform: a renewal, not news.
+  current.at = at
+  redis.call("HSET", presenceKey, field, fmt(current))
+  redis.call("ZADD", expiryKey, at + expiryMs, member)
+  return { "renewal" }
+end
+
+local onlineBefore = anyOnline()
+
+if not stale then
+  if status == "online" then
+    local since = at
+    if current and current.online then since = current.since end
+    state[field] = { online = true, at = at, since = since }
+    redis.call("HSET", presenceKey, field, fmt(state[field]))
+  elseif status == "offline" then
+    state[field] = { online = false, at = at, since = 0 }
+    redis.call("HSET", presenceKey, field, fmt(state[field]))
+  end
+  if kicked ~= "" then
+    for name in string.gmatch(kicked, "[^,]+") do
+      if name ~= platform then
+        local kickedField = provider .. ":" .. name
+        local prior = state[kickedField]
+        if not prior or prior.at <= at then
+          state[kickedField] = { online = false, at = at, since = 0 }
+          redis.call("HSET", presenceKey, kickedField, fmt(state[kickedField]))
+        end
+      end
+    end
+  end
+  if provider == "openim" then
+    if status == "online" then
+      redis.call("ZADD", expiryKey, at + expiryMs, member)
+    elseif status == "offline" then
+      redis.call("ZREM", expiryKey, member)
+    end
+  end
+end
+
+local onlineAfter = anyOnline()
+local platforms = {}
+for name, value in pairs(state) do
+  if value.online then
+    local sep = string.find(name, ":", 1, true)
+    platforms[#platforms + 1] = { key = name, provider = string.sub(name, 1, sep - 1),
+      platform = string.sub(name, sep + 1), since = value.since }
+  end
+end
+table.sort(platforms, function(a, b)
+  if a.since ~= b.since then return a.since < b.since end
+  return a.key < b.key
+end)
+local parts = {}
+for i, p in ipairs(platforms) do
+  parts[i] = '{"provider":' .. cjson.encode(p.provider) .. ',"platform":' .. cjson.encode(p.platform)
+    .. ',"since":"' .. iso(p.since) .. '"}'
+end
+
+local sequence = redis.call("HINCRBY", presenceKey, "seq", 1)
+local changed = (not stale) and (onlineBefore ~= onlineAfter)
+local eventJson = eventHead
+  .. ',"sequence":' .. string.format("%d", sequence)
+  .. ',"presence":{"online":' .. tostring(onlineAfter) .. ',"platforms":[' .. table.concat(parts, ",") .. ']}'
+  .. ',"changed":' .. tostring(changed)
+  .. ',"stale":' .. tostring(stale) .. '}'
+
+if raw ~= "" then
+  redis.call("XADD", streamKey, "*", "e", eventJson, "r", raw)
+else
+  redis.call("XADD", streamKey, "*", "e", eventJson)
+end
+return { "queued", eventJson }
+`;

@@ -1,0 +1,84 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+
+/** The gateway's metrics (docs/architecture.md, "Metrics"). */
+export interface GatewayMetrics {
+  callbacks: Counter<"tenant" | "provider" | "outcome">;
+  ackSeconds: Histogram<"provider">;
+  unrecognized: Counter<"tenant" | "provider">;
+  renewalsSuppressed: Counter<"tenant">;
+  presenceExpired: Counter<"tenant">;
+}
+
+/** Returns the metric already in the registry, or registers it: gateway and worker may share one registry. */
+function once<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/**
+ * Registers (once per registry) and returns the gateway's metrics.
+ *
+ * @example
+ * const metrics = gatewayMetrics(registry);
+ * metrics.callbacks.inc({ tenant: "acme", provider: "tencent", outcome: "queued" });
+ */
+export function gatewayMetrics(registry: Registry): GatewayMetrics {
+  const registers = [registry];
+  return {
+    callbacks: once(
+      registry,
+      "imrelay_callbacks_total",
+      () =>
+        new Counter({
+          name: "imrelay_callbacks_total",
+          help: "Vendor callbacks answered, by outcome (queued, duplicate, renewal, unrecognized, or an error code)",
+          labelNames: ["tenant", "provider", "outcome"] as const,
+          registers,
+        }),
+    ),
+    ackSeconds: once(
+      registry,
+      "imrelay_callback_ack_seconds",
+      () =>
+        new Histogram({
+          name: "imrelay_callback_ack_seconds",
+          help: "Time from a callback's arrival to its answer",
+          labelNames: ["provider"] as const,
+          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+          registers,
+        }),
+    ),
+    unrecognized: once(
+      registry,
+      "imrelay_unrecognized_callbacks_total",
+      () =>
+        new Counter({
+          name: "imrelay_unrecognized_callbacks_total",
+          help: "Authentic callbacks nothing maps (kept in the unrecognized list, never delivered)",
+          labelNames: ["tenant", "provider"] as const,
+          registers,
+        }),
+    ),
+    renewalsSuppressed: once(
+      registry,
+      "imrelay_renewals_suppressed_total",
+      () =>
+        new Counter({
+          name: "imrelay_renewals_suppressed_total",
+          help: "OpenIM online re-sends for a platform already online, counted and not delivered",
+          labelNames: ["tenant"] as const,
+          registers,
+        }),
+    ),
+    presenceExpired: once(
+      registry,
+      "imrelay_presence_expired_total",
+      () =>
+        new Counter({
+          name: "imrelay_presence_expired_total",
+          help: "OpenIM platforms taken offline because no online or renewal came in time",
+          labelNames: ["tenant"] as const,
+          registers,
+        }),
+    ),
+  };
+}

@@ -1,0 +1,128 @@
+import type { Server } from "node:http";
+import { type ImrelayConfig, redisKeys } from "@imrelay/config";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { MountAdmin } from "./admin/routes.js";
+import { createIngest } from "./ingest/ingest.js";
+import { GATEWAY_REDACT_PATHS } from "./logging.js";
+import { gatewayMetrics } from "./metrics.js";
+import { createExpirySweeper } from "./presence/expiry.js";
+import { createIngestRedis, whenReady } from "./redis.js";
+import { createServer } from "./server.js";
+
+export interface StartGatewayOptions {
+  config: ImrelayConfig;
+  logger: Logger;
+  registry: Registry;
+  /** ms since the epoch. @default Date.now */
+  clock?: () => number;
+  /** More admin routes (dead letters, queue dashboard). */
+  mountAdmin?: MountAdmin;
+}
+
+export interface RunningGateway {
+  /** The port listened on (the real one when `gateway.port` is 0). */
+  port: number;
+  server: Server;
+  /** Stops the sweeper, lets in-flight requests finish, then closes Redis. Safe to call more than once. */
+  close(): Promise<void>;
+}
+
+/** How long start-up waits for Redis before listening anyway (readyz says 503 until it answers). */
+const REDIS_START_WAIT_MS = 5000;
+/** How long `close()` lets in-flight requests run before cutting their connections. */
+const DRAIN_MS = 10_000;
+
+/**
+ * Runs the gateway: Redis connection, HTTP server on `gateway.host:port`, and
+ * the OpenIM expiry sweeper.
+ *
+ * @example
+ * const gateway = await startGateway({ config, logger, registry: new Registry() });
+ * process.once("SIGTERM", () => gateway.close());
+ */
+export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
+  const { config, registry } = options;
+  const logger = options.logger.child(
+    { component: "gateway" },
+    { redact: { paths: GATEWAY_REDACT_PATHS, censor: "[redacted]" } },
+  );
+  const clock = options.clock ?? Date.now;
+  const keys = redisKeys(config.redis.prefix);
+  const redis = createIngestRedis(config.redis.url);
+  let lastRedisError = 0;
+  redis.on("error", (err: Error) => {
+    // A Redis outage raises an error per reconnect attempt: say it, not hundreds of times.
+    if (Date.now() - lastRedisError < 10_000) return;
+    lastRedisError = Date.now();
+    logger.warn({ redisError: err.message }, "Redis connection error; callbacks answer 503 until it is back");
+  });
+  if (!(await whenReady(redis, REDIS_START_WAIT_MS))) {
+    logger.warn("Redis is not answering yet; the gateway listens and answers 503 until it is");
+  }
+
+  const metrics = gatewayMetrics(registry);
+  const ingest = createIngest({ redis, keys, openimExpiryMs: config.presence.openimExpiry });
+  const app = createServer({
+    config,
+    redis,
+    keys,
+    logger: options.logger,
+    registry,
+    clock,
+    ingest,
+    metrics,
+    mountAdmin: options.mountAdmin,
+  });
+  const sweeper = createExpirySweeper({ redis, keys, config, ingest, clock, logger, metrics });
+
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const listening = app.listen(config.gateway.port, config.gateway.host, (err?: Error) => {
+        if (err) reject(err);
+        else resolve(listening);
+      });
+      listening.once("error", reject);
+    });
+  } catch (err) {
+    // A port already in use must not leave a Redis connection reconnecting behind it.
+    redis.disconnect();
+    throw err;
+  }
+  sweeper.start();
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.gateway.port;
+
+  let closing: Promise<void> | undefined;
+  async function shutdown() {
+    await sweeper.stop();
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+      // close() drops only the connections idle at that moment; a keep-alive
+      // connection whose request was in flight goes idle later.
+      const idle = setInterval(() => server.closeIdleConnections(), 50);
+      force.unref();
+      server.close(() => {
+        clearTimeout(force);
+        clearInterval(idle);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+    try {
+      await redis.quit();
+    } catch {
+      redis.disconnect();
+    }
+  }
+
+  return {
+    port,
+    server,
+    close: () => {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}

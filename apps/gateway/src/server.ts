@@ -1,0 +1,120 @@
+import type { ImrelayConfig, RedisKeys } from "@imrelay/config";
+import express, { type ErrorRequestHandler, type Express } from "express";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { adminError } from "./admin/auth.js";
+import { type MountAdmin, mountAdminRoutes } from "./admin/routes.js";
+import { type CallbackContext, callbackHandler } from "./callbacks/handler.js";
+import { openimVendor, tencentVendor } from "./callbacks/vendor.js";
+import { createRateLimiter } from "./http/rate-limit.js";
+import { createIngest, type Ingest } from "./ingest/ingest.js";
+import { GATEWAY_REDACT_PATHS } from "./logging.js";
+import { type GatewayMetrics, gatewayMetrics } from "./metrics.js";
+
+/** Everything the gateway's HTTP server uses, passed in. */
+export interface GatewayDeps {
+  config: ImrelayConfig;
+  /** The ingest connection; should fail fast (`createIngestRedis`). Also used for presence reads and readyz. */
+  redis: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+  registry: Registry;
+  /** ms since the epoch. @default Date.now */
+  clock?: () => number;
+  /** @default createIngest({ redis, keys, openimExpiryMs: config.presence.openimExpiry }) */
+  ingest?: Ingest;
+  /** @default gatewayMetrics(registry) */
+  metrics?: GatewayMetrics;
+  /** More admin routes (dead letters, queue dashboard), mounted after the built-in ones. */
+  mountAdmin?: MountAdmin;
+}
+
+/** How long readyz waits for Redis to answer PING. */
+const READY_TIMEOUT_MS = 500;
+
+function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    redis.ping().then(
+      (pong) => {
+        clearTimeout(timer);
+        resolve(pong === "PONG");
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
+}
+
+/**
+ * The gateway's HTTP app: vendor callback routes, health, metrics and the
+ * admin API. No listening, no timers: `startGateway` does that.
+ *
+ * @example
+ * const app = createServer({ config, redis: createIngestRedis(config.redis.url), keys: redisKeys(config.redis.prefix), logger, registry });
+ * app.listen(8080);
+ */
+export function createServer(deps: GatewayDeps): Express {
+  const { config, redis, keys, registry } = deps;
+  const clock = deps.clock ?? Date.now;
+  const logger = deps.logger.child(
+    { component: "gateway" },
+    { redact: { paths: GATEWAY_REDACT_PATHS, censor: "[redacted]" } },
+  );
+  const metrics = deps.metrics ?? gatewayMetrics(registry);
+  const ingest = deps.ingest ?? createIngest({ redis, keys, openimExpiryMs: config.presence.openimExpiry });
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", config.gateway.trustProxy);
+
+  const ctx: CallbackContext = {
+    config,
+    redis,
+    keys,
+    ingest,
+    clock,
+    logger,
+    metrics,
+    rateLimit: createRateLimiter(clock),
+  };
+  app.post("/v1/tenants/:tenant/tencent", callbackHandler(tencentVendor, ctx));
+  // OpenIM v3.8 appends `/{command}`, and a configured url with a trailing slash gives `//{command}`.
+  const openim = callbackHandler(openimVendor, ctx);
+  app.post("/v1/tenants/:tenant/openim", openim);
+  app.post(/^\/v1\/tenants\/(?<tenant>[^/]+)\/openim\/+(?<command>[^/]+)\/?$/, openim);
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res) => {
+    const ready = await pingWithin(redis, READY_TIMEOUT_MS);
+    res.status(ready ? 200 : 503).json(ready ? { status: "ok" } : { status: "unavailable", redis: "not answering" });
+  });
+  app.get("/metrics", async (_req, res) => {
+    res.setHeader("content-type", registry.contentType);
+    res.send(await registry.metrics());
+  });
+
+  mountAdminRoutes(app, { config, redis, keys }, deps.mountAdmin);
+
+  app.use((req, res) => {
+    adminError(res, 404, "NOT_FOUND", `no route ${req.method} ${req.path}`);
+  });
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    const status = typeof err?.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) logger.error({ err, method: req.method, path: req.path }, "request failed inside imrelay");
+    if (res.headersSent) return;
+    adminError(
+      res,
+      status,
+      status === 500 ? "INTERNAL" : "INVALID_REQUEST",
+      status === 500 ? "an unexpected error inside imrelay; it was logged" : String(err.message ?? "invalid request"),
+    );
+  };
+  app.use(onError);
+  return app;
+}

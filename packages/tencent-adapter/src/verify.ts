@@ -1,0 +1,54 @@
+import { timingSafeEqual } from "node:crypto";
+import { firstValue } from "@imrelay/core";
+import { TencentCallbackError } from "./errors.js";
+import { tencentSign } from "./sign.js";
+
+export interface VerifySignatureOptions {
+  /** The callback token set in the Tencent console. */
+  token: string;
+  /**
+   * The clock, in ms.
+   * @default Date.now()
+   */
+  now?: number;
+  /**
+   * How far `RequestTime` may be from `now`, in seconds. Tencent's docs say 60.
+   * @default 60
+   */
+  toleranceSec?: number;
+}
+
+/**
+ * Checks Tencent's callback authentication: `RequestTime` within the window
+ * and `Sign = sha256(token + RequestTime)`. Throws `TencentCallbackError`
+ * (SIGNATURE_MISSING, SIGNATURE_EXPIRED, SIGNATURE_MISMATCH; all 401).
+ *
+ * @example
+ * verifySignature(req.query, { token: process.env.TENCENT_TOKEN!, now: Date.now() });
+ */
+export function verifySignature(
+  query: Record<string, unknown> | undefined,
+  { token, now = Date.now(), toleranceSec = 60 }: VerifySignatureOptions,
+): void {
+  const sign = firstValue(query?.["Sign"]);
+  const requestTime = firstValue(query?.["RequestTime"]);
+  if (!sign || !requestTime) {
+    throw new TencentCallbackError("SIGNATURE_MISSING", "Sign and RequestTime are required in the query");
+  }
+  if (!/^\d{1,12}$/.test(requestTime)) {
+    throw new TencentCallbackError("SIGNATURE_MISSING", "RequestTime is not a Unix time in seconds");
+  }
+  if (Math.abs(now / 1000 - Number(requestTime)) > toleranceSec) {
+    throw new TencentCallbackError("SIGNATURE_EXPIRED", `RequestTime is outside the ${toleranceSec} s window`);
+  }
+  if (!safeEqual(sign.toLowerCase(), tencentSign(token, requestTime))) {
+    throw new TencentCallbackError("SIGNATURE_MISMATCH", "Sign does not match");
+  }
+}
+
+/** timingSafeEqual throws on different lengths, and the length of a hex digest is no secret. */
+function safeEqual(given: string, expected: string): boolean {
+  const a = Buffer.from(given, "utf8");
+  const b = Buffer.from(expected, "utf8");
+  return a.length === b.length && timingSafeEqual(a, b);
+}
