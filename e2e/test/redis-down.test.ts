@@ -48,7 +48,7 @@ describe("Redis stopped under a running gateway", () => {
     expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
 
     redis = await startPrivateRedis(redis.port);
-    await waitFor(async () => (await fetch(`${relay.url}/readyz`)).status === 200, 20_000, "readyz to recover");
+    await waitFor(async () => (await fetch(`${relay!.url}/readyz`)).status === 200, 20_000, "readyz to recover");
     await waitFor(
       async () => (await postTencent(relay!.url, "acme", tencentRequest({ user: "after" }))).status === 200,
       10_000,

@@ -115,6 +115,7 @@ describe("imrelay start, end to end", () => {
         body: JSON.stringify({
           callbackCommand: "callbackUserOfflineCommand",
           userID: "bob",
+          platformID: 2,
           seq: seq + 10,
           connID: "",
         }),

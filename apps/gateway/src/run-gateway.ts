@@ -1,12 +1,16 @@
 import type { Server } from "node:http";
 import { type ImrelayConfig, redisKeys } from "@imrelay/config";
+import { createDeliveryQueue } from "@imrelay/worker";
+import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { opsRoutes } from "./admin/ops-routes.js";
 import type { MountAdmin } from "./admin/routes.js";
 import { createIngest } from "./ingest/ingest.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { gatewayMetrics } from "./metrics.js";
 import { createExpirySweeper } from "./presence/expiry.js";
+import { registerQueueMetrics } from "./queue-metrics.js";
 import { createIngestRedis, whenReady } from "./redis.js";
 import { createServer } from "./server.js";
 
@@ -63,6 +67,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   const metrics = gatewayMetrics(registry);
   const ingest = createIngest({ redis, keys, openimExpiryMs: config.presence.openimExpiry });
+  // The admin API and dashboard read the delivery queue on a connection of their own, off the ingest path.
+  const queueRedis = new Redis(config.redis.url, { maxRetriesPerRequest: 1 });
+  queueRedis.on("error", () => {}); // the ingest connection already reports outages
+  const queue = createDeliveryQueue(queueRedis, keys, config);
+  registerQueueMetrics(registry, { queue, redis, keys });
+  const ops = opsRoutes({ queue });
   const app = createServer({
     config,
     redis,
@@ -72,7 +82,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     clock,
     ingest,
     metrics,
-    mountAdmin: options.mountAdmin,
+    mountAdmin: (app, ctx) => {
+      ops(app, ctx);
+      options.mountAdmin?.(app, ctx);
+    },
   });
   const sweeper = createExpirySweeper({ redis, keys, config, ingest, clock, logger, metrics });
 
@@ -88,6 +101,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   } catch (err) {
     // A port already in use must not leave a Redis connection reconnecting behind it.
     redis.disconnect();
+    await queue.close().catch(() => {});
+    queueRedis.disconnect();
     throw err;
   }
   sweeper.start();
@@ -110,10 +125,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       });
       server.closeIdleConnections();
     });
-    try {
-      await redis.quit();
-    } catch {
-      redis.disconnect();
+    await queue.close().catch(() => {});
+    for (const connection of [redis, queueRedis]) {
+      try {
+        await connection.quit();
+      } catch {
+        connection.disconnect();
+      }
     }
   }
 

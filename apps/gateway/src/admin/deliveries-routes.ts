@@ -1,0 +1,139 @@
+import type { DeliveryJobState } from "@imrelay/worker";
+import type { Job, JobType, Queue } from "bullmq";
+import type { Express } from "express";
+import { adminError } from "./auth.js";
+import { deliveryView } from "./delivery-view.js";
+import type { AdminContext } from "./routes.js";
+
+const STATES = ["failed", "delayed", "waiting", "active", "completed"] as const satisfies readonly JobType[];
+type ListState = (typeof STATES)[number];
+const PAGE_MAX = 500;
+
+/** What the delivery admin routes need beyond the admin context. */
+export interface DeliveriesDeps {
+  queue: Queue<DeliveryJobState>;
+}
+
+function intParam(value: unknown, fallback: number, max: number): number | undefined {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 0 && n <= max ? n : undefined;
+}
+
+/** Is the endpoint of this job disabled (in the config, or at run time)? Retrying it would only fail again. */
+async function disabledReason(ctx: AdminContext, tenant: string, endpointId: string): Promise<string | undefined> {
+  const endpoint = ctx.config.tenants[tenant]?.endpoints.find((e) => e.id === endpointId);
+  if (endpoint && !endpoint.enabled) return "it is disabled in the config";
+  const runtime = await ctx.redis.hget(ctx.keys.disabled, `${tenant}:${endpointId}`);
+  return runtime ? "it is disabled (POST …/enable to resume it)" : undefined;
+}
+
+async function retryJob(job: Job<DeliveryJobState>) {
+  // A replay is a fresh run of the whole schedule, not one last attempt.
+  await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+}
+
+/**
+ * Dead letters and replay, as Svix and Convoy have them:
+ * - `GET /v1/deliveries?state=failed&tenant=&endpoint=&limit=&offset=`
+ * - `GET /v1/deliveries/:id`
+ * - `POST /v1/deliveries/:id/retry`
+ * - `POST /v1/tenants/:tenant/endpoints/:endpoint/recover` `{ since }`: replay every dead letter of an endpoint since a time
+ */
+export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: DeliveriesDeps) {
+  const { requireAdmin } = ctx;
+
+  app.get("/v1/deliveries", requireAdmin, async (req, res) => {
+    const state = String(req.query.state ?? "failed") as ListState;
+    if (!STATES.includes(state)) {
+      adminError(res, 400, "INVALID_STATE", `state must be one of ${STATES.join(", ")}`);
+      return;
+    }
+    const limit = intParam(req.query.limit, 50, PAGE_MAX);
+    const offset = intParam(req.query.offset, 0, Number.MAX_SAFE_INTEGER);
+    if (limit === undefined || offset === undefined) {
+      adminError(res, 400, "INVALID_PAGE", `limit must be 0-${PAGE_MAX} and offset a whole number`);
+      return;
+    }
+    const tenant = req.query.tenant === undefined ? undefined : String(req.query.tenant);
+    const endpoint = req.query.endpoint === undefined ? undefined : String(req.query.endpoint);
+    const [jobs, total] = await Promise.all([
+      queue.getJobs([state], offset, offset + limit - 1, false),
+      queue.getJobCountByTypes(state),
+    ]);
+    const deliveries = jobs
+      .filter((job): job is Job<DeliveryJobState> => Boolean(job?.data))
+      .filter((job) => (!tenant || job.data.tenant === tenant) && (!endpoint || job.data.endpointId === endpoint))
+      .map((job) => deliveryView(job, state));
+    res.json({ state, total, offset, limit, deliveries });
+  });
+
+  app.get("/v1/deliveries/:id", requireAdmin, async (req, res) => {
+    const job = await queue.getJob(String(req.params.id));
+    if (!job) {
+      adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${req.params.id}"`);
+      return;
+    }
+    res.json({ ...deliveryView(job, await job.getState()), event: job.data.event });
+  });
+
+  app.post("/v1/deliveries/:id/retry", requireAdmin, async (req, res) => {
+    const job = await queue.getJob(String(req.params.id));
+    if (!job) {
+      adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${req.params.id}"`);
+      return;
+    }
+    const state = await job.getState();
+    if (state !== "failed") {
+      adminError(res, 409, "NOT_A_DEAD_LETTER", `delivery "${job.id}" is ${state}, not failed: nothing to retry`);
+      return;
+    }
+    const disabled = await disabledReason(ctx, job.data.tenant, job.data.endpointId);
+    if (disabled) {
+      adminError(res, 409, "ENDPOINT_DISABLED", `endpoint "${job.data.endpointId}" would refuse it: ${disabled}`);
+      return;
+    }
+    await retryJob(job);
+    res.status(202).json({ ...deliveryView(job, "waiting"), state: "waiting" });
+  });
+
+  app.post("/v1/tenants/:tenant/endpoints/:endpoint/recover", requireAdmin, async (req, res) => {
+    const tenant = String(req.params.tenant);
+    const endpointId = String(req.params.endpoint);
+    if (!ctx.config.tenants[tenant]?.endpoints.some((e) => e.id === endpointId)) {
+      adminError(res, 404, "UNKNOWN_ENDPOINT", `tenant "${tenant}" has no endpoint "${endpointId}"`);
+      return;
+    }
+    const since = Date.parse(String(req.body?.since ?? ""));
+    if (!Number.isFinite(since)) {
+      adminError(res, 400, "INVALID_SINCE", 'body must be {"since": "<ISO time>"}');
+      return;
+    }
+    const disabled = await disabledReason(ctx, tenant, endpointId);
+    if (disabled) {
+      adminError(res, 409, "ENDPOINT_DISABLED", `endpoint "${endpointId}" would refuse them: ${disabled}`);
+      return;
+    }
+    // Retrying moves jobs out of the failed set, so always read its head until nothing matches in a page.
+    let retried = 0;
+    let offset = 0;
+    for (;;) {
+      const page = await queue.getFailed(offset, offset + PAGE_MAX - 1);
+      if (page.length === 0) break;
+      let kept = 0;
+      for (const job of page) {
+        const match =
+          job?.data?.tenant === tenant &&
+          job.data.endpointId === endpointId &&
+          (job.finishedOn ?? job.timestamp) >= since;
+        if (match) {
+          await retryJob(job);
+          retried++;
+        } else kept++;
+      }
+      offset += kept;
+      if (page.length < PAGE_MAX) break;
+    }
+    res.status(202).json({ tenant, endpointId, since: new Date(since).toISOString(), retried });
+  });
+}

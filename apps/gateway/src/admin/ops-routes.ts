@@ -1,0 +1,27 @@
+import type { DeliveryJobState } from "@imrelay/worker";
+import type { Queue } from "bullmq";
+import express from "express";
+import { mountDeliveryRoutes } from "./deliveries-routes.js";
+import { mountEndpointRoutes } from "./endpoints-routes.js";
+import { mountQueueDashboard } from "./queue-dashboard.js";
+import type { MountAdmin } from "./routes.js";
+import { mountUnrecognizedRoutes } from "./unrecognized-routes.js";
+
+/**
+ * The operator's admin routes: dead letters and replay, endpoint state,
+ * unrecognized callbacks, and the queue dashboard. Every one sits behind
+ * the admin token.
+ *
+ * @example
+ * startGateway({ config, logger, registry, mountAdmin: opsRoutes({ queue }) });
+ */
+export function opsRoutes({ queue }: { queue: Queue<DeliveryJobState> }): MountAdmin {
+  return (app, ctx) => {
+    // Admin bodies are small JSON; callbacks never pass through here (they read their raw body themselves).
+    app.use(["/v1/deliveries", "/v1/tenants/:tenant/endpoints"], express.json({ limit: "16kb" }));
+    mountDeliveryRoutes(app, ctx, { queue });
+    mountEndpointRoutes(app, ctx);
+    mountUnrecognizedRoutes(app, ctx);
+    mountQueueDashboard(app, ctx, [queue as Queue]);
+  };
+}

@@ -1,0 +1,33 @@
+import type { BackoffStrategy } from "bullmq";
+
+/** Spreads a delay so that endpoints that failed together do not all retry in the same instant. */
+export type Jitter = (delayMs: number) => number;
+
+/**
+ * ±20 % around the delay.
+ *
+ * @example
+ * defaultJitter(5000) // between 4000 and 6000
+ */
+export const defaultJitter: Jitter = (delayMs) => delayMs * (0.8 + 0.4 * Math.random());
+
+/** The job option that selects {@link deliveryBackoff}. */
+export const BACKOFF_TYPE = "schedule";
+
+/**
+ * The Worker's `settings.backoffStrategy`: the config's `retrySchedule` entry
+ * for the attempt that just failed, jittered, unless the failure carried a
+ * `Retry-After` (a `DeliveryError` with `retryAfterMs`), which wins as is.
+ *
+ * @example
+ * new Worker(name, processor, { settings: { backoffStrategy: deliveryBackoff([5000, 300000]) } });
+ */
+export function deliveryBackoff(schedule: readonly number[], jitter: Jitter = defaultJitter): BackoffStrategy {
+  return (attemptsMade, _type, err) => {
+    const retryAfterMs = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+    if (typeof retryAfterMs === "number" && Number.isFinite(retryAfterMs)) return Math.max(0, retryAfterMs);
+    // A replayed dead letter can run past the schedule: it keeps the last step.
+    const base = schedule[Math.min(Math.max(attemptsMade - 1, 0), schedule.length - 1)] ?? 0;
+    return Math.max(0, Math.round(jitter(base)));
+  };
+}

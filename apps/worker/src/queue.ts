@@ -1,0 +1,45 @@
+import type { DeliveryJobData, ImrelayConfig, RedisKeys } from "@imrelay/config";
+import { type JobsOptions, Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import { BACKOFF_TYPE } from "./backoff.js";
+
+/** The BullMQ job name of a delivery. */
+export const DELIVERY_JOB_NAME = "deliver";
+
+/**
+ * The options of every delivery job. Failed jobs are kept: they are the dead
+ * letters the admin API lists and replays.
+ *
+ * @example
+ * queue.add(DELIVERY_JOB_NAME, data, { ...deliveryJobOptions(config.delivery), jobId });
+ */
+export function deliveryJobOptions(delivery: Pick<ImrelayConfig["delivery"], "retrySchedule">): JobsOptions {
+  return {
+    attempts: delivery.retrySchedule.length + 1,
+    backoff: { type: BACKOFF_TYPE },
+    removeOnComplete: { age: 3600, count: 10_000 },
+    removeOnFail: false,
+  };
+}
+
+/**
+ * The delivery queue (`keys.deliveryQueue` under BullMQ prefix `keys.prefix`),
+ * for adding jobs, listing dead letters and replaying them. The connection
+ * stays the caller's: closing the queue does not close it.
+ *
+ * @example
+ * const queue = createDeliveryQueue(redis, redisKeys("imrelay"), config);
+ * const deadLetters = await queue.getFailed(0, 49);
+ * await deadLetters[0]?.retry("failed", { resetAttemptsMade: true });
+ */
+export function createDeliveryQueue(
+  connection: Redis,
+  keys: RedisKeys,
+  config?: Pick<ImrelayConfig, "delivery">,
+): Queue<DeliveryJobData, unknown, typeof DELIVERY_JOB_NAME> {
+  return new Queue<DeliveryJobData, unknown, typeof DELIVERY_JOB_NAME>(keys.deliveryQueue, {
+    connection,
+    prefix: keys.prefix,
+    ...(config ? { defaultJobOptions: deliveryJobOptions(config.delivery) } : {}),
+  });
+}

@@ -1,0 +1,77 @@
+import { type ImrelayConfig, redisKeys } from "@imrelay/config";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
+import { workerMetrics } from "./metrics.js";
+import { createDeliveryQueue } from "./queue.js";
+import { createDeliveryWorker } from "./worker.js";
+
+export interface StartWorkerOptions {
+  config: ImrelayConfig;
+  logger: Logger;
+  /** The worker's metrics are registered here (once, so the gateway may share it). */
+  registry: Registry;
+  /** @default config.redis.url */
+  redisUrl?: string;
+  /** ms since the epoch. @default Date.now */
+  clock?: () => number;
+  /** Dispatcher timing: how long an orphaned entry waits before it is claimed, how often to look, how long a read blocks. */
+  dispatcher?: Pick<DispatcherDeps, "claimIdleMs" | "claimIntervalMs" | "blockMs">;
+}
+
+export interface RunningWorker {
+  /** Stops dispatching, lets in-flight deliveries finish, and closes its Redis connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs a worker process's whole share: the dispatcher (ingest stream → jobs)
+ * and the delivery worker, on connections of its own. Any number may run
+ * against one Redis.
+ *
+ * @example
+ * const worker = await startWorker({ config, logger, registry });
+ * process.once("SIGTERM", () => worker.close());
+ */
+export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
+  const { config, logger, registry, clock } = options;
+  const keys = redisKeys(config.redis.prefix);
+  // BullMQ requires maxRetriesPerRequest: null: its blocking commands must wait out a reconnect.
+  const connection = new Redis(options.redisUrl ?? config.redis.url, { maxRetriesPerRequest: null });
+  connection.on("error", (err) => logger.warn({ err: err.message }, "worker redis connection error"));
+  const log = logger.child({ component: "worker" });
+
+  const queue = createDeliveryQueue(connection, keys, config);
+  const delivery = createDeliveryWorker({
+    config,
+    connection,
+    keys,
+    logger: log,
+    metrics: workerMetrics(registry),
+    ...(clock ? { clock } : {}),
+  });
+  const dispatcher = createDispatcher({ ...options.dispatcher, config, redis: connection, queue, keys, logger: log });
+  try {
+    await dispatcher.start();
+  } catch (err) {
+    await delivery.close();
+    await queue.close();
+    connection.disconnect();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    close() {
+      closing ??= (async () => {
+        // Dispatcher first: nothing new is queued while the deliveries in hand finish.
+        await dispatcher.close();
+        await delivery.close();
+        await queue.close();
+        await connection.quit().catch(() => connection.disconnect());
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// Load client, run as its own process so it never shares a core's event loop
+// with the server it measures. Sends distinct signed Tencent TimeOut callbacks
+// with autocannon: for `duration` seconds, or exactly `amount` of them.
+// Config: JSON in BENCH_CLIENT. Prints one JSON line with the result.
+import { performance } from "node:perf_hooks";
+import autocannon from "autocannon";
+import { latencySummary } from "./lib/stats.mjs";
+import { callbacks } from "./lib/tencent.mjs";
+
+const cfg = JSON.parse(process.env.BENCH_CLIENT);
+const { url, connections = 50, tag = `b${Date.now().toString(36)}`, deadlineMs = 2000, timeout = 10 } = cfg;
+
+function load({ duration, amount, tag: runTag, record }) {
+  const source = callbacks({ tag: runTag });
+  const latencies = new Float64Array(amount ?? 2_000_000);
+  let n = 0;
+  const statuses = {};
+  let overDeadline = 0;
+  let firstNon2xx;
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    const instance = autocannon(
+      {
+        url,
+        connections,
+        duration: amount ? undefined : duration,
+        amount,
+        timeout,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        requests: [
+          {
+            method: "POST",
+            setupRequest(req) {
+              const { path, body } = source.next();
+              return { ...req, path, body };
+            },
+            onResponse(status, body) {
+              if ((status < 200 || status > 299) && firstNon2xx === undefined)
+                firstNon2xx = `${status} ${body}`.slice(0, 300);
+            },
+          },
+        ],
+      },
+      (err, result) => {
+        if (err) return reject(err);
+        const elapsedS = (performance.now() - started) / 1000;
+        const used = process.cpuUsage(cpu);
+        const ok = Object.entries(statuses).reduce((s, [code, c]) => (code.startsWith("2") ? s + c : s), 0);
+        resolve({
+          sent: source.count,
+          responses: Object.values(statuses).reduce((a, b) => a + b, 0),
+          ok,
+          statuses,
+          firstNon2xx,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          elapsedS,
+          okPerSecond: ok / elapsedS,
+          overDeadline,
+          deadlineMs,
+          latencyMs: record ? latencySummary(latencies, Math.min(n, latencies.length)) : undefined,
+          clientCpuS: (used.user + used.system) / 1e6,
+        });
+      },
+    );
+    instance.on("response", (_client, statusCode, _bytes, responseTime) => {
+      statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
+      if (responseTime > deadlineMs) overDeadline++;
+      if (n < latencies.length) latencies[n++] = responseTime;
+    });
+  });
+}
+
+if (cfg.warmup > 0) await load({ duration: cfg.warmup, tag: `${tag}-w`, record: false });
+if (cfg.marker) console.log(JSON.stringify({ measuring: true }));
+const result = await load({ duration: cfg.duration, amount: cfg.amount, tag, record: true });
+console.log(JSON.stringify({ result }));

@@ -1,0 +1,97 @@
+const num = (x, d = 0) =>
+  x === null || x === undefined || !Number.isFinite(x)
+    ? "–"
+    : x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+const ms = (x) => (x === null || x === undefined ? "–" : `${num(x, x < 10 ? 2 : 1)} ms`);
+const mib = (bytes) => (Number.isFinite(bytes) ? `${num(bytes / 2 ** 20, 1)} MiB` : "–");
+const verdict = (t) => (t ? (t.pass ? "**PASS**" : "**MISS**") : "–");
+const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)} %` : "–");
+
+function ingest(s) {
+  if (s.error) return `## 1. Ingest\n\nFailed: \`${s.error}\`\n`;
+  const { runs } = s;
+  const bare = runs.bare?.okPerSecond;
+  const row = (r) =>
+    r.error
+      ? `| ${r.label} | failed: ${r.error.split("\n")[0]} | | | | | | | | | |`
+      : `| ${r.label} | ${num(r.okPerSecond)} | ${num(r.okPerSecond / bare, 2)}× | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${ms(r.latencyMs.max)} | ${num(r.responses - r.ok + r.errors)} | ${pct(r.serverCpu)} | ${pct(r.redisCpu)} | ${pct(r.clientCpu)} | ${pct(r.foreignCpu)} |`;
+  return `## 1. Ingest
+
+Signed Tencent \`State.StateChange\` callbacks, every body distinct, ${s.connections} keep-alive connections,
+${s.durationS} s measured after a ${s.warmupS} s warm-up, each server alone on a freshly flushed Redis (no worker running).
+Ack latency is client-side, from request written to response read. CPU is per process in % of one core
+over the measured window; "other CPU" is whatever else the machine ran meanwhile (it disturbs the numbers).
+
+| server | callbacks/s | vs bare | ack p50 | ack p99 | ack max | non-2xx/errors | server CPU | Redis CPU | client CPU | other CPU |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${[runs.bare, runs.express, runs.imrelay].filter(Boolean).map(row).join("\n")}
+
+| target | measured | |
+|---|---|---|
+| throughput ≥ 0.8× bare node:http | ${num(s.ratioToBare, 2)}× (${num(s.ratioToExpress, 2)}× Express) | ${verdict(s.targets.throughput)} |
+| ack p99 < 25 ms | ${ms(runs.imrelay?.latencyMs?.p99)} | ${verdict(s.targets.p99)} |
+`;
+}
+
+function delivery(s) {
+  if (s.error) return `## 2. Delivery\n\nFailed: \`${s.error}\`\n`;
+  const { imrelay: w, baseline: b } = s;
+  return `## 2. Delivery
+
+${num(s.accepted)} events queued through the gateway with no worker running, then one \`imrelay worker\`
+(concurrency ${s.concurrency}) drains them to the loopback sink. The baseline posts the very same signed bodies
+(captured by the sink) with plain \`fetch\` at the same concurrency. Rate = deliveries ÷ (last − first arrival at the sink).
+
+| sender | deliveries/s | vs fetch | delivered | duplicates | first → last | worker start → last |
+|---|---:|---:|---:|---:|---:|---:|
+| imrelay worker | ${num(w.perSecond)} | ${num(s.ratio, 2)}× | ${num(w.delivered)} | ${num(w.duplicates)} | ${num(w.spanS, 2)} s | ${num(w.fromWorkerStartS, 2)} s |
+| plain fetch (${b.source} bodies) | ${num(b.perSecond)} | 1.00× | ${num(b.delivered)} | – | ${num(b.spanS, 2)} s | – |
+
+| target | measured | |
+|---|---|---|
+| throughput ≥ 0.8× fetch | ${num(s.ratio, 2)}× | ${verdict(s.targets.throughput)} |
+
+Redis memory: ${num(s.redis.bytesPerQueuedEvent)} B per queued event (stream entry + dedupe key + presence hash, worker stopped);
+${num(s.redis.bytesPerEventAfterDrain)} B per event still held after the drain (24 h dedupe keys, presence, ${num(s.redis.completedJobsKept)} completed jobs kept).
+`;
+}
+
+function storm(s) {
+  if (s.error) return `## 3. Storm\n\nFailed: \`${s.error}\`\n`;
+  const statuses = Object.entries(s.statuses ?? {})
+    .map(([code, count]) => `${code}: ${num(count)}`)
+    .join(", ");
+  return `## 3. Storm
+
+${num(s.callbacks)} Tencent \`Disconnect/TimeOut\` callbacks (distinct users) as fast as the client sends them over
+${s.connections} connections, with \`imrelay gateway\` and \`imrelay worker\` running as separate processes.
+
+| measure | value | target |
+|---|---|---|
+| answered | ${num(s.answered)} of ${num(s.callbacks)} (${statuses}); ${num(s.errors)} errors, ${num(s.timeouts)} timeouts | |
+| answered within 2 s | ${num(s.ok - s.overDeadline)} OK within 2 s, ${num(s.overDeadline)} slower | ${verdict(s.targets.answered)} |
+| ack latency | p50 ${ms(s.latencyMs.p50)}, p99 ${ms(s.latencyMs.p99)}, max ${ms(s.latencyMs.max)} | |
+| send rate | ${num(s.okPerSecond)} callbacks/s (${num(s.sendS, 1)} s) | |
+| delivered (unique \`webhook-id\`) | ${num(s.delivered)}; duplicates ${num(s.duplicates)}; missing ${num(s.missing)} | ${verdict(s.targets.exactlyOnce)} |
+| time to drain | ${num(s.drainFromFirstS, 1)} s from the first callback, ${num(s.drainAfterLastAckS, 1)} s after the last ack | |
+| peak RSS | gateway ${mib(s.gatewayPeakRss)}, worker ${mib(s.workerPeakRss)} | |
+| Redis memory | peak ${mib(s.redisPeakBytes)}; ${mib(s.redisBytesAfterDrain)} after the drain (${num(s.redisBytesAfterDrain / s.delivered)} B per event) | |
+| CPU while sending | gateway ${pct(s.cpu.gateway)}, worker ${pct(s.cpu.worker)}, Redis ${pct(s.cpu.redis)}, client ${pct(s.cpu.client)}, other ${pct(s.cpu.other)} | |
+`;
+}
+
+/** The markdown report of one bench run. */
+export function renderMarkdown(report) {
+  const m = report.machine;
+  const parts = [
+    `# imrelay bench — ${report.startedAt.slice(0, 16).replace("T", " ")} UTC`,
+    "",
+    `Machine: ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.platform}; Node ${m.node}; Redis ${m.redis} (private, persistence off).`,
+    `Rerun: \`${report.command}\`. Client, servers, worker, sink and Redis are separate processes on the same ${m.cores} cores.`,
+    "",
+  ];
+  if (report.ingest) parts.push(ingest(report.ingest));
+  if (report.delivery) parts.push(delivery(report.delivery));
+  if (report.storm) parts.push(storm(report.storm));
+  return `${parts.join("\n")}`;
+}

@@ -1,0 +1,476 @@
+// `pnpm bench`: starts its own Redis, loopback sink, baselines and imrelay
+// (gateway and worker as separate processes), drives them with a load client
+// in another process, and writes bench/results/latest.{md,json}.
+//
+//   pnpm bench                 full run (10 s per ingest server, 100,000-callback storm)
+//   pnpm bench -- --quick      smoke run (3 s, 2,000 deliveries, 5,000-callback storm)
+//   --duration <s> --warmup <s> --connections <n> --delivery <n> --storm <n>
+//   --storm-connections <n> --only ingest,delivery,storm --profile (CPU-profile the gateway's ingest run)
+//   --cli <path> (another imrelay CLI build) --out <dir> (where the report goes)
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import {
+  cpuSeconds,
+  freePort,
+  machineBusySeconds,
+  memory,
+  start,
+  stop,
+  waitForHttp,
+  waitForJson,
+} from "./lib/procs.mjs";
+import { startRedis } from "./lib/redis.mjs";
+import { renderMarkdown } from "./lib/report.mjs";
+import { SDK_APP_ID, TENANT, TOKEN } from "./lib/tencent.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "..");
+
+const argv = process.argv.slice(2).filter((a) => a !== "--");
+const { values: flags } = parseArgs({
+  args: argv,
+  options: {
+    quick: { type: "boolean", default: false },
+    duration: { type: "string" },
+    warmup: { type: "string" },
+    connections: { type: "string" },
+    delivery: { type: "string" },
+    "delivery-concurrency": { type: "string" },
+    storm: { type: "string" },
+    "storm-connections": { type: "string" },
+    only: { type: "string" },
+    profile: { type: "boolean", default: false },
+    out: { type: "string" },
+    cli: { type: "string" },
+  },
+});
+const quick = flags.quick;
+const opts = {
+  quick,
+  duration: Number(flags.duration ?? (quick ? 3 : 10)),
+  warmup: Number(flags.warmup ?? (quick ? 1 : 2)),
+  connections: Number(flags.connections ?? 50),
+  delivery: Number(flags.delivery ?? (quick ? 2000 : 20_000)),
+  deliveryConcurrency: Number(flags["delivery-concurrency"] ?? 50),
+  storm: Number(flags.storm ?? (quick ? 5000 : 100_000)),
+  stormConnections: Number(flags["storm-connections"] ?? 200),
+  sections: (flags.only ?? "ingest,delivery,storm").split(","),
+  profile: flags.profile,
+};
+// --cli runs another build of the imrelay CLI (a patched copy, to measure a change before making it).
+const cli = resolve(flags.cli ?? join(root, "apps/gateway/bin/imrelay.js"));
+const outDir = resolve(flags.out ?? join(here, "results"));
+const work = mkdtempSync(join(tmpdir(), "imrelay-bench-"));
+const profileDir = join(outDir, "profiles");
+
+const log = (...parts) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...parts);
+const now = () => performance.timeOrigin + performance.now();
+const round = (x, d = 0) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
+
+// ---------------------------------------------------------------- set-up
+
+const redis = await startRedis();
+log(`redis ${redis.version} on ${redis.url}`);
+const secret = `whsec_${randomBytes(24).toString("base64")}`;
+const { proc: sink, value: sinkReady } = await waitForJson("sink", process.execPath, [join(here, "sink.mjs")], {
+  env: { SINK_SECRET: secret },
+});
+const sinkUrl = `http://127.0.0.1:${sinkReady.port}`;
+log(`sink on ${sinkUrl}`);
+const sinkCall = async (method, path) => (await fetch(`${sinkUrl}${path}`, { method })).json();
+
+const configPath = join(work, "imrelay.bench.yaml");
+writeFileSync(
+  configPath,
+  `redis: { url: "${redis.url}", prefix: bench }
+gateway: { host: 127.0.0.1, port: 0 }
+tenants:
+  ${TENANT}:
+    tencent: { sdkAppId: "${SDK_APP_ID}", callbackToken: "${TOKEN}" }
+    endpoints:
+      - id: sink
+        url: ${sinkUrl}/hooks
+        secret: "${secret}"
+delivery:
+  concurrency: ${opts.deliveryConcurrency}
+  allowPrivateNetworks: true
+  timeoutMs: 5000
+  retrySchedule: [1s, 5s, 30s]
+`,
+);
+const imrelayEnv = { IMRELAY_CONFIG: configPath, REDIS_URL: redis.url, LOG_LEVEL: "warn", NODE_ENV: "production" };
+
+const children = new Set();
+async function cleanup() {
+  for (const proc of children) await stop(proc, 3000);
+  await stop(sink, 3000);
+  await redis.close();
+  rmSync(work, { recursive: true, force: true });
+}
+process.once("SIGINT", () => cleanup().then(() => process.exit(130)));
+
+// ---------------------------------------------------------------- processes under test
+
+function profileArgs(name) {
+  if (!opts.profile) return [];
+  mkdirSync(join(profileDir, name), { recursive: true });
+  return ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, name)}`];
+}
+
+async function startBaseline(file) {
+  const port = await freePort();
+  const args = [...profileArgs(file.replace(/\.mjs$/, "")), join(here, "baselines", file)];
+  const { proc } = await waitForJson(file, process.execPath, args, {
+    env: { REDIS_URL: redis.url, PORT: String(port), PREFIX: "baseline" },
+  });
+  children.add(proc);
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+async function startImrelay(role, { profile = false } = {}) {
+  const port = await freePort();
+  const nodeArgs = profile ? profileArgs(`imrelay-${role}`) : [];
+  const proc = start(`imrelay ${role}`, process.execPath, [...nodeArgs, cli, role, "--port", String(port)], {
+    env: imrelayEnv,
+    cwd: root,
+  });
+  children.add(proc);
+  const url = `http://127.0.0.1:${port}`;
+  if (role === "gateway" || role === "start") await waitForHttp(`${url}/readyz`, proc);
+  else {
+    // A worker has no HTTP: give it a moment, and fail loudly if it dies.
+    await Promise.race([
+      sleep(1500),
+      proc.exited.then(() => {
+        throw new Error(`imrelay ${role} exited:\n${proc.tail.join("\n")}`);
+      }),
+    ]);
+  }
+  return { proc, url };
+}
+
+async function stopChild(proc) {
+  await stop(proc);
+  children.delete(proc);
+}
+
+/** Runs the load client in its own process; `onMeasuring` fires when warm-up ends. */
+async function runClient(config, { pids = [], timeoutMs } = {}) {
+  const cpuAt = () => [...pids.map((pid) => cpuSeconds(pid)), machineBusySeconds()];
+  let cpuStart = cpuAt();
+  let tStart = now();
+  const limit = timeoutMs ?? ((config.warmup ?? 0) + (config.duration ?? 0)) * 1000 + 120_000;
+  const { proc, value } = await waitForJson(
+    "client",
+    process.execPath,
+    [join(here, "client.mjs")],
+    {
+      env: { BENCH_CLIENT: JSON.stringify(config) },
+      onLine(line) {
+        if (line.startsWith('{"measuring"')) {
+          cpuStart = cpuAt();
+          tStart = now();
+        }
+      },
+    },
+    "result",
+    limit,
+  );
+  const cpuEnd = cpuAt();
+  const wall = (now() - tStart) / 1000;
+  await proc.exited;
+  const cpu = cpuEnd.map((c, i) => (c - cpuStart[i]) / wall);
+  const machine = cpu.pop();
+  const ours = cpu.reduce((a, b) => a + b, 0) + value.result.clientCpuS / value.result.elapsedS;
+  // CPU used by anything else on the machine while this ran (other builds and tests disturb the numbers).
+  const foreignCpu = round(Math.max(0, machine - ours), 2);
+  return { ...value.result, cpu: cpu.map((c) => round(c, 2)), machineCpu: round(machine, 2), foreignCpu };
+}
+
+// ---------------------------------------------------------------- 1. ingest
+
+async function ingestRun(label, started) {
+  await redis.flush();
+  const { proc, url } = await started();
+  try {
+    log(`ingest: ${label} at ${opts.connections} connections for ${opts.duration} s`);
+    const r = await runClient(
+      { url, connections: opts.connections, duration: opts.duration, warmup: opts.warmup, marker: true },
+      { pids: [proc.pid, redis.proc.pid] },
+    );
+    log(`  ${round(r.okPerSecond)} callbacks/s, p99 ${r.latencyMs.p99} ms`);
+    return {
+      label,
+      ...r,
+      serverCpu: r.cpu[0],
+      redisCpu: r.cpu[1],
+      clientCpu: round(r.clientCpuS / r.elapsedS, 2),
+      cpu: undefined,
+    };
+  } finally {
+    await stopChild(proc);
+  }
+}
+
+async function ingestSection() {
+  const runs = {};
+  runs.bare = await ingestRun("node:http + BullMQ add", () => startBaseline("bare-http.mjs"));
+  runs.express = await ingestRun("Express 5 + express.json() + BullMQ add", () => startBaseline("express-json.mjs"));
+  try {
+    runs.imrelay = await ingestRun("imrelay gateway", () => startImrelay("gateway", { profile: opts.profile }));
+  } catch (err) {
+    log(`imrelay gateway failed: ${err.message}`);
+    runs.imrelay = { label: "imrelay gateway", error: err.message.split("\n").slice(0, 8).join("\n") };
+  }
+  const ratio = runs.imrelay.okPerSecond / runs.bare.okPerSecond;
+  return {
+    connections: opts.connections,
+    durationS: opts.duration,
+    warmupS: opts.warmup,
+    runs,
+    ratioToBare: round(ratio, 2),
+    ratioToExpress: round(runs.imrelay.okPerSecond / runs.express.okPerSecond, 2),
+    targets: {
+      throughput: { want: ">= 0.8x bare", pass: ratio >= 0.8 },
+      p99: { want: "< 25 ms", pass: (runs.imrelay.latencyMs?.p99 ?? Number.POSITIVE_INFINITY) < 25 },
+    },
+  };
+}
+
+// ---------------------------------------------------------------- 2. delivery
+
+/** Polls the sink until `want` unique deliveries arrived, or nothing new came for `stallMs`. */
+async function waitForSink(want, { stallMs = 30_000, limitMs = 600_000 } = {}) {
+  const began = Date.now();
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const s = await sinkCall("GET", "/stats");
+    if (s.unique >= want) return { ...s, drained: true };
+    if (s.total !== last) {
+      last = s.total;
+      lastChange = Date.now();
+    }
+    if (Date.now() - lastChange > stallMs || Date.now() - began > limitMs) return { ...s, drained: false };
+    await sleep(100);
+  }
+}
+
+async function deliverySection() {
+  const n = opts.delivery;
+  await redis.flush();
+  await sinkCall("POST", "/reset?capture=1");
+  const gateway = await startImrelay("gateway");
+  let worker;
+  try {
+    const before = await redis.usedMemory();
+    log(`delivery: queueing ${n} callbacks with no worker running`);
+    const fill = await runClient(
+      { url: gateway.url, connections: opts.connections, amount: n },
+      { timeoutMs: 300_000 },
+    );
+    const queued = await redis.usedMemory();
+    const backlog = await redis.client.xlen("bench:ingest");
+    log(`  ${fill.ok} accepted, ${backlog} in the stream; starting the worker`);
+    const t0 = now();
+    worker = await startImrelay("worker");
+    const s = await waitForSink(fill.ok);
+    await sleep(1000);
+    const after = await redis.usedMemory();
+    const completedKept = await redis.client.zcard("bench:deliveries:completed");
+    const spanS = (s.lastAt - s.firstAt) / 1000;
+    const imrelay = {
+      delivered: s.unique,
+      duplicates: s.duplicates,
+      drained: s.drained,
+      verifyFailures: s.verifyFailures,
+      perSecond: s.unique / spanS,
+      spanS,
+      fromWorkerStartS: (s.lastAt - t0) / 1000,
+      workerPeakRss: memory(worker.proc.pid).peakRss,
+    };
+    log(`  imrelay: ${round(imrelay.perSecond)} deliveries/s (${s.unique} in ${round(spanS, 2)} s)`);
+    await stopChild(worker.proc);
+    worker = undefined;
+
+    const capture = join(work, "deliveries.jsonl");
+    await sinkCall("POST", `/save?file=${encodeURIComponent(capture)}`);
+    await sinkCall("POST", "/reset");
+    log(`delivery: baseline fetch at concurrency ${opts.deliveryConcurrency}`);
+    const input = s.unique > 0 ? capture : undefined;
+    const { proc, value } = await waitForJson(
+      "fetch-deliver",
+      process.execPath,
+      [join(here, "baselines", "fetch-deliver.mjs")],
+      {
+        env: {
+          SINK_URL: `${sinkUrl}/hooks`,
+          CONCURRENCY: String(opts.deliveryConcurrency),
+          SECRET: secret,
+          COUNT: String(n),
+          ...(input ? { INPUT: input } : {}),
+        },
+      },
+      "count",
+      300_000,
+    );
+    await proc.exited;
+    const b = await sinkCall("GET", "/stats");
+    const bSpanS = (b.lastAt - b.firstAt) / 1000;
+    const baseline = { ...value, delivered: b.unique, perSecond: b.unique / bSpanS, spanS: bSpanS };
+    log(`  fetch: ${round(baseline.perSecond)} deliveries/s`);
+    const ratio = imrelay.perSecond / baseline.perSecond;
+    return {
+      events: n,
+      accepted: fill.ok,
+      concurrency: opts.deliveryConcurrency,
+      imrelay,
+      baseline,
+      ratio: round(ratio, 2),
+      redis: {
+        bytesPerQueuedEvent: round((queued - before) / fill.ok),
+        bytesPerEventAfterDrain: round((after - before) / fill.ok),
+        completedJobsKept: completedKept,
+      },
+      targets: { throughput: { want: ">= 0.8x fetch", pass: ratio >= 0.8 && s.drained } },
+    };
+  } finally {
+    if (worker) await stopChild(worker.proc);
+    await stopChild(gateway.proc);
+  }
+}
+
+// ---------------------------------------------------------------- 3. storm
+
+async function stormSection() {
+  const n = opts.storm;
+  await redis.flush();
+  await sinkCall("POST", "/reset");
+  const before = await redis.usedMemory();
+  const gateway = await startImrelay("gateway");
+  const worker = await startImrelay("worker");
+  let peakRedis = before;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peakRedis = Math.max(peakRedis, await redis.usedMemory());
+      await sleep(250);
+    }
+  })();
+  try {
+    log(`storm: ${n} TimeOut callbacks at ${opts.stormConnections} connections`);
+    const t0 = now();
+    const r = await runClient(
+      { url: gateway.url, connections: opts.stormConnections, amount: n, deadlineMs: 2000, timeout: 10 },
+      { pids: [gateway.proc.pid, worker.proc.pid, redis.proc.pid], timeoutMs: 600_000 },
+    );
+    const sentAt = now();
+    log(`  ${r.ok}/${n} answered OK, ${r.overDeadline} over 2 s, p99 ${r.latencyMs.p99} ms; draining`);
+    const s = await waitForSink(r.ok);
+    await sleep(2000); // late duplicates would show up here
+    const final = await sinkCall("GET", "/stats");
+    const gatewayMem = memory(gateway.proc.pid);
+    const workerMem = memory(worker.proc.pid);
+    sampling = false;
+    await sampler;
+    const result = {
+      callbacks: n,
+      connections: opts.stormConnections,
+      sent: r.sent,
+      answered: r.responses,
+      ok: r.ok,
+      statuses: r.statuses,
+      firstNon2xx: r.firstNon2xx,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      overDeadline: r.overDeadline,
+      latencyMs: r.latencyMs,
+      sendS: r.elapsedS,
+      okPerSecond: r.okPerSecond,
+      delivered: final.unique,
+      duplicates: final.duplicates,
+      missing: r.ok - final.unique,
+      verifyFailures: final.verifyFailures,
+      drained: s.drained,
+      drainFromFirstS: s.lastAt ? (s.lastAt - t0) / 1000 : null,
+      drainAfterLastAckS: s.lastAt ? (s.lastAt - sentAt) / 1000 : null,
+      gatewayPeakRss: gatewayMem.peakRss,
+      workerPeakRss: workerMem.peakRss,
+      redisPeakBytes: peakRedis,
+      redisBytesAfterDrain: await redis.usedMemory(),
+      cpu: {
+        gateway: r.cpu[0],
+        worker: r.cpu[1],
+        redis: r.cpu[2],
+        client: round(r.clientCpuS / r.elapsedS, 2),
+        other: r.foreignCpu,
+      },
+    };
+    result.targets = {
+      answered: {
+        want: `all ${n} answered 200 within 2 s`,
+        pass: r.ok === n && r.overDeadline === 0 && r.errors === 0,
+      },
+      exactlyOnce: {
+        want: "every accepted callback delivered once",
+        pass: final.unique === r.ok && final.duplicates === 0 && s.drained,
+      },
+    };
+    return result;
+  } finally {
+    sampling = false;
+    await sampler;
+    await stopChild(worker.proc);
+    await stopChild(gateway.proc);
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+const report = {
+  startedAt: new Date().toISOString(),
+  command: `pnpm bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`,
+  machine: {
+    cpu: cpus()[0]?.model?.trim(),
+    cores: cpus().length,
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    redis: redis.version,
+    platform: `${process.platform} ${process.arch}`,
+  },
+  options: opts,
+};
+let failed = false;
+try {
+  for (const [name, section] of [
+    ["ingest", ingestSection],
+    ["delivery", deliverySection],
+    ["storm", stormSection],
+  ]) {
+    if (!opts.sections.includes(name)) continue;
+    try {
+      report[name] = await section();
+    } catch (err) {
+      failed = true;
+      log(`${name} failed: ${err.stack ?? err.message}`);
+      report[name] = { error: String(err.message).split("\n").slice(0, 12).join("\n") };
+    }
+  }
+} finally {
+  await cleanup();
+}
+report.finishedAt = new Date().toISOString();
+
+mkdirSync(outDir, { recursive: true });
+const markdown = renderMarkdown(report);
+writeFileSync(join(outDir, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(join(outDir, "latest.md"), markdown);
+console.log(markdown);
+log(`wrote ${join(outDir, "latest.md")} and latest.json`);
+process.exit(failed ? 1 : 0);
