@@ -138,7 +138,9 @@ export async function startRelay(options: {
     writeFileSync(file, stringify(config));
     env.IMRELAY_CONFIG = file;
   }
-  const args = command === "worker" ? [CLI, command] : [CLI, command, "--port", String(port)];
+  // A worker listens (for /metrics) only when asked to.
+  const args =
+    command === "worker" && options.port === undefined ? [CLI, command] : [CLI, command, "--port", String(port)];
   const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? mkdtempSync(join(tmpdir(), "imrelay-cwd-")),
     env,

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import {
   dropPrefix,
+  freePort,
   newPrefix,
   newSecret,
   postTencent,
@@ -60,7 +61,8 @@ describe("a worker killed with SIGKILL mid-delivery", () => {
     await sleep(300);
     expect(sink.received).toHaveLength(1);
 
-    relays.push(await startRelay({ command: "worker", config }));
+    const second = await startRelay({ command: "worker", config, port: await freePort() });
+    relays.push(second);
     const attemptsOf = (user: string) => sink!.received.filter((r) => r.payload.data.userId === user);
     // u0 comes back once the dead worker's lock (2 s) expires and the job is found stalled.
     await waitFor(
@@ -74,5 +76,10 @@ describe("a worker killed with SIGKILL mid-delivery", () => {
     const u0 = sink.received.filter((r) => r.payload.data.userId === "u0").map((r) => r.headers["webhook-id"]);
     expect(u0.length).toBeGreaterThanOrEqual(2);
     expect(new Set(u0).size).toBe(1);
+
+    // A worker run apart serves its own metrics: the redelivered job and the 20 others, all 2xx.
+    const metrics = await (await fetch(`${second.url}/metrics`)).text();
+    const delivered = /imrelay_deliveries_total\{[^}]*outcome="2xx"[^}]*\} (\d+)/.exec(metrics);
+    expect(Number(delivered?.[1])).toBe(21);
   });
 });

@@ -6,6 +6,7 @@ import { Registry } from "prom-client";
 import { type DemoSink, demoConfig, startDemoSink } from "./cli/demo.js";
 import { createLogger } from "./cli/logger.js";
 import { DEFAULT_REDIS_URL, ensureRedis, type PrivateRedis, RedisUnavailableError } from "./cli/redis-default.js";
+import { startWorkerHttp } from "./cli/worker-http.js";
 import { startGateway } from "./run-gateway.js";
 
 const USAGE = `Usage: imrelay <command> [--config <file>] [--port <port>]
@@ -13,7 +14,8 @@ const USAGE = `Usage: imrelay <command> [--config <file>] [--port <port>]
 Commands:
   start          gateway and worker in one process
   gateway        only the gateway (callback routes, presence, admin API)
-  worker         only the delivery worker (run as many as you like)
+  worker         only the delivery worker (run as many as you like);
+                 with --port it serves /metrics and /healthz on that port
   check-config   validate the config and print what it would run
 
 The config file is --config, else $IMRELAY_CONFIG, else ./imrelay.config.yaml.
@@ -146,7 +148,7 @@ async function run(
     logger.info({ tenant: "demo", sink: demo.url }, "no config file: running the demo tenant with a built-in sink");
   }
 
-  if (port !== undefined) config = { ...config, gateway: { ...config.gateway, port } };
+  if (port !== undefined && command !== "worker") config = { ...config, gateway: { ...config.gateway, port } };
 
   let redis: PrivateRedis | undefined;
   if (!process.env.REDIS_URL && config.redis.url === DEFAULT_REDIS_URL) {
@@ -179,7 +181,15 @@ async function run(
         `imrelay ${command} listening on http://${config.gateway.host}:${gateway.port}`,
       );
     } else {
-      logger.info({ concurrency: config.delivery.concurrency }, "imrelay worker running");
+      const http = port === undefined ? undefined : await startWorkerHttp(registry, config.gateway.host, port);
+      if (http) stops.unshift(() => http.close());
+      logger.info(
+        {
+          concurrency: config.delivery.concurrency,
+          ...(http ? { metrics: `http://${config.gateway.host}:${http.port}/metrics` } : {}),
+        },
+        "imrelay worker running",
+      );
     }
   } catch (err) {
     logger.error({ err }, "imrelay failed to start");
