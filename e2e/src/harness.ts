@@ -322,3 +322,33 @@ export async function startPrivateRedis(port?: number) {
       }),
   };
 }
+
+/** Calls an admin route with the bearer token; a body makes it a JSON POST. */
+export async function adminRequest(relayUrl: string, token: string, path: string, body?: unknown) {
+  const res = await fetch(`${relayUrl}${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/**
+ * One sample of a Prometheus metric from `/metrics`, matched on the given
+ * labels; 0 while the series does not exist yet (a counter not yet touched).
+ */
+export async function metricValue(relayUrl: string, name: string, labels: Record<string, string> = {}) {
+  const text = await (await fetch(`${relayUrl}/metrics`)).text();
+  for (const line of text.split("\n")) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const found = Object.fromEntries(
+      [...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
+  }
+  return 0;
+}

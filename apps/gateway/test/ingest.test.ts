@@ -123,6 +123,20 @@ describe("the ingest script", () => {
     expect(await redis.hget(keys.presence(tenant, userId), "seq")).toBe("1");
   });
 
+  it("counts an out-of-order OpenIM renewal as a renewal and keeps the newer time", async () => {
+    const userId = user();
+    const member = `${tenant}\n${userId}\nweb`;
+    const online = (at: number) =>
+      adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "web", at });
+    await ingest(online(T0));
+    expect(await ingest(online(T0 + 200))).toEqual({ outcome: "renewal" });
+    // OpenIM's two senders can deliver the older renewal last: still not news, and not stale.
+    expect(await ingest(online(T0 + 100))).toEqual({ outcome: "renewal" });
+    expect(await redis.hget(keys.presence(tenant, userId), "openim:web")).toBe(`1|${T0 + 200}|${T0}`);
+    expect(Number(await redis.zscore(keys.expiry, member))).toBe(T0 + 200 + EXPIRY);
+    expect((await streamEvents(redis, keys)).filter((e) => e.userId === userId)).toHaveLength(1);
+  });
+
   it("does not let a kicked platform that is the login's own platform go offline", async () => {
     const userId = user();
     const out = await ingest(

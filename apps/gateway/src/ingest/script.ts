@@ -106,11 +106,15 @@ if current then
   end
 end
 
-if not stale and provider == "openim" and status == "online" and current and current.online then
-  -- OpenIM re-sends online for every connected platform: a renewal, not news.
-  current.at = at
-  redis.call("HSET", presenceKey, field, fmt(current))
-  redis.call("ZADD", expiryKey, at + expiryMs, member)
+if provider == "openim" and status == "online" and current and current.online then
+  -- OpenIM re-sends online for every connected platform: a renewal, not news,
+  -- even when its two async senders deliver renewals out of order (then the
+  -- newer time already stored is kept).
+  if at > current.at then
+    current.at = at
+    redis.call("HSET", presenceKey, field, fmt(current))
+    redis.call("ZADD", expiryKey, at + expiryMs, member)
+  end
   return { "renewal" }
 end
 
