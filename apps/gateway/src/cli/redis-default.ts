@@ -50,20 +50,23 @@ export interface PrivateRedis {
  * start a private `redis-server` child (nothing on disk, gone when imrelay
  * stops) when one is on the PATH; else explain how to get Redis.
  */
-export async function ensureRedis(logger: Logger): Promise<PrivateRedis> {
+export async function ensureRedis(
+  logger: Logger,
+  { port: defaultPort = 6379, command = "redis-server" }: { port?: number; command?: string } = {},
+): Promise<PrivateRedis> {
   const none = async () => {};
-  if (await redisAnswers("127.0.0.1", 6379)) return { url: DEFAULT_REDIS_URL, stop: none };
-  const found = spawnSync("redis-server", ["--version"], { stdio: "ignore" });
+  if (await redisAnswers("127.0.0.1", defaultPort)) return { url: `redis://127.0.0.1:${defaultPort}`, stop: none };
+  const found = spawnSync(command, ["--version"], { stdio: "ignore" });
   if (found.error || found.status !== 0) {
     throw new RedisUnavailableError(
-      "Nothing answers at redis://127.0.0.1:6379 and no redis-server is on the PATH.\n" +
+      `Nothing answers at redis://127.0.0.1:${defaultPort} and no ${command} is on the PATH.\n` +
         "Install Redis 7 (Debian/Ubuntu: `apt-get install redis-server`, macOS: `brew install redis`) and start it,\n" +
         "or point imrelay at one with REDIS_URL=redis://host:port (or redis.url in the config file).",
     );
   }
   const port = await freePort();
   const child = spawn(
-    "redis-server",
+    command,
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
     { stdio: "ignore" },
   );
@@ -73,7 +76,7 @@ export async function ensureRedis(logger: Logger): Promise<PrivateRedis> {
     if (await redisAnswers("127.0.0.1", port, 200)) {
       logger.warn(
         { url },
-        "no Redis at 127.0.0.1:6379: started a private redis-server child; its data is gone when imrelay stops (set REDIS_URL for a real one)",
+        `no Redis at 127.0.0.1:${defaultPort}: started a private redis-server child; its data is gone when imrelay stops (set REDIS_URL for a real one)`,
       );
       return {
         url,
