@@ -61,6 +61,20 @@ describe("imrelay check-config", () => {
     expect(res.out).not.toContain("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
   });
 
+  it("accepts the repository's example config", async () => {
+    const res = await imrelay(["check-config"], {
+      IMRELAY_CONFIG: join(ROOT, "imrelay.config.example.yaml"),
+      ACME_TENCENT_TOKEN: "t0ken-from-env",
+      ACME_OPENIM_PASSWORD: "pw-from-env",
+      ACME_PRESENCE_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      ACME_AUDIT_SECRET: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+    });
+    expect(res.code).toBe(0);
+    expect(res.out).toContain("endpoint presence");
+    expect(res.out).toContain("endpoint audit");
+    expect(res.out).not.toContain("t0ken-from-env");
+  });
+
   it("exits 1 naming the path of each bad field", async () => {
     const file = join(dir, "bad.yaml");
     writeFileSync(
