@@ -58,7 +58,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
   const batchSize = deps.batchSize ?? 256;
   const blockMs = deps.blockMs ?? 1_000;
   const jobOptions = deliveryJobOptions(config.delivery);
-  const log = logger.child({ component: "dispatcher", consumer });
+  const log = logger.child({ stage: "dispatch", consumer });
 
   let blocking: Redis | undefined;
   let loop: Promise<void> | undefined;

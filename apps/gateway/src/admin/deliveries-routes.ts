@@ -28,6 +28,50 @@ async function disabledReason(ctx: AdminContext, tenant: string, endpointId: str
   return runtime ? "it is disabled (POST …/enable to resume it)" : undefined;
 }
 
+type Page = { jobs: Job<DeliveryJobState>[]; total: number };
+
+async function wholePage(
+  queue: Queue<DeliveryJobState>,
+  state: ListState,
+  offset: number,
+  limit: number,
+): Promise<Page> {
+  // The range would end at offset - 1, and Redis reads an end of -1 as "to the last": limit=0 would list every job.
+  if (limit === 0) return { jobs: [], total: await queue.getJobCountByTypes(state) };
+  const [jobs, total] = await Promise.all([
+    queue.getJobs([state], offset, offset + limit - 1, false),
+    queue.getJobCountByTypes(state),
+  ]);
+  return { jobs: jobs.filter((job): job is Job<DeliveryJobState> => Boolean(job?.data)), total };
+}
+
+/**
+ * A page of the jobs that match a filter, and how many match. BullMQ keeps no
+ * index by tenant or endpoint, so the whole state is read in pages: paging
+ * first and filtering after would give short or empty pages, and a total
+ * that counts other endpoints' jobs.
+ */
+async function filteredPage(
+  queue: Queue<DeliveryJobState>,
+  state: ListState,
+  offset: number,
+  limit: number,
+  match: (data: DeliveryJobState) => boolean,
+): Promise<Page> {
+  const jobs: Job<DeliveryJobState>[] = [];
+  let total = 0;
+  for (let start = 0; ; start += PAGE_MAX) {
+    const page = await queue.getJobs([state], start, start + PAGE_MAX - 1, false);
+    if (page.length === 0) break;
+    for (const job of page) {
+      if (!job?.data || !match(job.data)) continue;
+      if (total >= offset && jobs.length < limit) jobs.push(job);
+      total++;
+    }
+  }
+  return { jobs, total };
+}
+
 async function retryJob(job: Job<DeliveryJobState>) {
   // A replay is a fresh run of the whole schedule, not one last attempt.
   await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
@@ -35,7 +79,7 @@ async function retryJob(job: Job<DeliveryJobState>) {
 
 /**
  * Dead letters and replay, as Svix and Convoy have them:
- * - `GET /v1/deliveries?state=failed&tenant=&endpoint=&limit=&offset=`
+ * - `GET /v1/deliveries?state=failed&tenant=&endpoint=&limit=&offset=` (`total` counts what the filters match)
  * - `GET /v1/deliveries/:id`
  * - `POST /v1/deliveries/:id/retry`
  * - `POST /v1/tenants/:tenant/endpoints/:endpoint/recover` `{ since }`: replay every dead letter of an endpoint since a time
@@ -57,14 +101,17 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
     }
     const tenant = req.query.tenant === undefined ? undefined : String(req.query.tenant);
     const endpoint = req.query.endpoint === undefined ? undefined : String(req.query.endpoint);
-    const [jobs, total] = await Promise.all([
-      queue.getJobs([state], offset, offset + limit - 1, false),
-      queue.getJobCountByTypes(state),
-    ]);
-    const deliveries = jobs
-      .filter((job): job is Job<DeliveryJobState> => Boolean(job?.data))
-      .filter((job) => (!tenant || job.data.tenant === tenant) && (!endpoint || job.data.endpointId === endpoint))
-      .map((job) => deliveryView(job, state));
+    const { jobs, total } =
+      tenant === undefined && endpoint === undefined
+        ? await wholePage(queue, state, offset, limit)
+        : await filteredPage(
+            queue,
+            state,
+            offset,
+            limit,
+            (data) => (!tenant || data.tenant === tenant) && (!endpoint || data.endpointId === endpoint),
+          );
+    const deliveries = jobs.map((job) => deliveryView(job, state));
     res.json({ state, total, offset, limit, deliveries });
   });
 

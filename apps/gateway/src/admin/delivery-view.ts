@@ -24,6 +24,21 @@ export interface DeliveryView {
 
 const iso = (ms: number | undefined | null) => (typeof ms === "number" && ms > 0 ? new Date(ms).toISOString() : null);
 
+/** A completed delivery's last response is its success, not the failures a replay left behind. */
+function lastResponse(job: Job<DeliveryJobState>, state: JobState | "unknown"): DeliveryView["lastResponse"] {
+  const result = job.returnvalue as { status?: number; attempt?: number } | null | undefined;
+  if (state === "completed" && result && typeof result.status === "number") {
+    return {
+      status: result.status,
+      bodyExcerpt: null,
+      error: null,
+      attempt: result.attempt ?? job.attemptsMade,
+      at: iso(job.finishedOn) ?? new Date(0).toISOString(),
+    };
+  }
+  return job.data.lastResponse ?? null;
+}
+
 export function deliveryView(job: Job<DeliveryJobState>, state: JobState | "unknown"): DeliveryView {
   const { data } = job;
   const event = data.event as Record<string, unknown>;
@@ -38,7 +53,7 @@ export function deliveryView(job: Job<DeliveryJobState>, state: JobState | "unkn
     attempts: job.attemptsMade,
     maxAttempts: job.opts.attempts ?? 1,
     failedReason: job.failedReason || null,
-    lastResponse: data.lastResponse ?? null,
+    lastResponse: lastResponse(job, state),
     createdAt: iso(job.timestamp) ?? new Date(0).toISOString(),
     finishedAt: iso(job.finishedOn),
     nextAttemptAt: state === "delayed" ? iso(job.timestamp + (job.delay ?? 0)) : null,
