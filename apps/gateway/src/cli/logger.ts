@@ -1,22 +1,8 @@
 import pino from "pino";
+import { GATEWAY_REDACT_PATHS } from "../logging.js";
 
-/** Paths pino blanks in every line: credentials can ride in on headers, queries and config. */
-export const REDACT_PATHS = [
-  "token",
-  "secret",
-  "password",
-  "authorization",
-  "*.token",
-  "*.secret",
-  "*.password",
-  "*.authorization",
-  "*.Authorization",
-  "*.Sign",
-  "*.callbackToken",
-  "req.headers.authorization",
-  "headers.authorization",
-  "query.Sign",
-];
+/** Paths pino blanks in every line: the gateway's own list, so the CLI never logs less safely than the server. */
+export const REDACT_PATHS = GATEWAY_REDACT_PATHS;
 
 /**
  * JSON lines in production (and whenever stdout is not a terminal); pretty
