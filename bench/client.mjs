@@ -13,6 +13,7 @@ const { url, connections = 50, tag = `b${Date.now().toString(36)}`, deadlineMs =
 function load({ duration, amount, tag: runTag, record }) {
   const source = callbacks({ tag: runTag });
   const latencies = new Float64Array(amount ?? 2_000_000);
+  const doneAt = new Float64Array(latencies.length);
   let n = 0;
   const statuses = {};
   let overDeadline = 0;
@@ -24,8 +25,7 @@ function load({ duration, amount, tag: runTag, record }) {
       {
         url,
         connections,
-        duration: amount ? undefined : duration,
-        amount,
+        ...(amount ? { amount } : { duration }),
         timeout,
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -60,7 +60,8 @@ function load({ duration, amount, tag: runTag, record }) {
           okPerSecond: ok / elapsedS,
           overDeadline,
           deadlineMs,
-          latencyMs: record ? latencySummary(latencies, Math.min(n, latencies.length)) : undefined,
+          latencyMs: record ? latencySummary(latencies, n) : undefined,
+          timeline: record && cfg.timeline ? timeline(latencies, doneAt, n, started) : undefined,
           clientCpuS: (used.user + used.system) / 1e6,
         });
       },
@@ -68,8 +69,25 @@ function load({ duration, amount, tag: runTag, record }) {
     instance.on("response", (_client, statusCode, _bytes, responseTime) => {
       statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
       if (responseTime > deadlineMs) overDeadline++;
-      if (n < latencies.length) latencies[n++] = responseTime;
+      if (n < latencies.length) {
+        doneAt[n] = performance.now();
+        latencies[n++] = responseTime;
+      }
     });
+  });
+}
+
+/** Per second of the run: responses, and their latency p50/p99/max — shows a slow start or a stall. */
+function timeline(latencies, doneAt, n, started) {
+  const buckets = [];
+  for (let i = 0; i < n; i++) {
+    const s = Math.floor((doneAt[i] - started) / 1000);
+    if (!buckets[s]) buckets[s] = [];
+    buckets[s].push(latencies[i]);
+  }
+  return Array.from(buckets, (b, s) => {
+    const sum = b ? latencySummary(Float64Array.from(b)) : { count: 0 };
+    return { s, count: sum.count, p50: sum.p50, p99: sum.p99, max: sum.max };
   });
 }
 

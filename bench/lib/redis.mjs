@@ -22,6 +22,7 @@ export async function startRedis() {
   ]);
   const url = `redis://127.0.0.1:${port}`;
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  client.on("error", () => {}); // refused until redis-server listens; the loop below retries
   for (let i = 0; i < 100; i++) {
     try {
       if (client.status !== "ready") await client.connect().catch(() => {});

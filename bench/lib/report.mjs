@@ -13,18 +13,23 @@ function ingest(s) {
   const bare = runs.bare?.okPerSecond;
   const row = (r) =>
     r.error
-      ? `| ${r.label} | failed: ${r.error.split("\n")[0]} | | | | | | | | | |`
-      : `| ${r.label} | ${num(r.okPerSecond)} | ${num(r.okPerSecond / bare, 2)}× | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${ms(r.latencyMs.max)} | ${num(r.responses - r.ok + r.errors)} | ${pct(r.serverCpu)} | ${pct(r.redisCpu)} | ${pct(r.clientCpu)} | ${pct(r.foreignCpu)} |`;
+      ? `| ${r.label} | failed: ${r.error.split("\n")[0]} | | | | | | | | | | |`
+      : `| ${r.label} | ${num(r.okPerSecond)} | ${num(r.okPerSecond / bare, 2)}× | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${ms(r.latencyMs.max)} | ${num(r.responses - r.ok + r.errors)} | ${pct(r.serverCpu)} | ${pct(r.redisCpu)} | ${pct(r.clientCpu)} | ${pct(r.foreignCpu)} | ${mib(r.peakRss)} |`;
   return `## 1. Ingest
 
 Signed Tencent \`State.StateChange\` callbacks, every body distinct, ${s.connections} keep-alive connections,
 ${s.durationS} s measured after a ${s.warmupS} s warm-up, each server alone on a freshly flushed Redis (no worker running).
-Ack latency is client-side, from request written to response read. CPU is per process in % of one core
+The servers take turns over ${s.rounds} round(s); each row is that server's quietest round
+(least CPU used by anything else on the machine), all rounds are listed below the table. Ack latency is client-side, from request written to response read. CPU is per process in % of one core
 over the measured window; "other CPU" is whatever else the machine ran meanwhile (it disturbs the numbers).
 
-| server | callbacks/s | vs bare | ack p50 | ack p99 | ack max | non-2xx/errors | server CPU | Redis CPU | client CPU | other CPU |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-${[runs.bare, runs.express, runs.imrelay].filter(Boolean).map(row).join("\n")}
+| server | callbacks/s | vs bare | ack p50 | ack p99 | ack max | non-2xx/errors | server CPU | Redis CPU | client CPU | other CPU | server peak RSS |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${[runs.bare, runs.express, runs.imrelay, runs.compare].filter(Boolean).map(row).join("\n")}
+
+Every round, callbacks/s (other CPU): ${Object.entries(s.allRounds ?? {})
+    .map(([key, list]) => `${key} ${list.map((r) => `${num(r.okPerSecond)} (${pct(r.foreignCpu)})`).join(", ")}`)
+    .join("; ")}.
 
 | target | measured | |
 |---|---|---|
@@ -56,7 +61,12 @@ ${num(s.redis.bytesPerEventAfterDrain)} B per event still held after the drain (
 `;
 }
 
-function storm(s) {
+function slowest(timeline) {
+  const worst = (timeline ?? []).filter((t) => t.count).sort((a, b) => b.max - a.max)[0];
+  return worst ? `second ${worst.s}: ${num(worst.count)} acks, p99 ${ms(worst.p99)}, max ${ms(worst.max)}` : "–";
+}
+
+function storm(s, perQueued) {
   if (s.error) return `## 3. Storm\n\nFailed: \`${s.error}\`\n`;
   const statuses = Object.entries(s.statuses ?? {})
     .map(([code, count]) => `${code}: ${num(count)}`)
@@ -64,18 +74,26 @@ function storm(s) {
   return `## 3. Storm
 
 ${num(s.callbacks)} Tencent \`Disconnect/TimeOut\` callbacks (distinct users) as fast as the client sends them over
-${s.connections} connections, with \`imrelay gateway\` and \`imrelay worker\` running as separate processes.
+${s.connections} connections, with \`imrelay gateway\` and \`imrelay worker\` running as separate processes. ${
+    s.warmupS
+      ? `The gateway
+is warmed first by ${s.warmupS} s of callbacks at ${s.warmupConnections} connections (delivered, then the sink's count is reset),
+as a storm hits a gateway that has been running; the storm's ${s.connections} connections are new.`
+      : "The gateway is cold: the storm is the first traffic it serves (`--cold-storm`)."
+  }
 
 | measure | value | target |
 |---|---|---|
 | answered | ${num(s.answered)} of ${num(s.callbacks)} (${statuses}); ${num(s.errors)} errors, ${num(s.timeouts)} timeouts | |
 | answered within 2 s | ${num(s.ok - s.overDeadline)} OK within 2 s, ${num(s.overDeadline)} slower | ${verdict(s.targets.answered)} |
 | ack latency | p50 ${ms(s.latencyMs.p50)}, p99 ${ms(s.latencyMs.p99)}, max ${ms(s.latencyMs.max)} | |
+| gateway's own ack time (\`imrelay_callback_ack_seconds\`) | ${s.serverAck ? `${num(s.serverAck.over100ms)} over 0.1 s, ${num(s.serverAck.over1s)} over 1 s, ${num(s.serverAck.over2s)} over 2 s (of ${num(s.serverAck.total)})` : "–"} | |
+| slowest second of the storm | ${slowest(s.timeline)} | |
 | send rate | ${num(s.okPerSecond)} callbacks/s (${num(s.sendS, 1)} s) | |
 | delivered (unique \`webhook-id\`) | ${num(s.delivered)}; duplicates ${num(s.duplicates)}; missing ${num(s.missing)} | ${verdict(s.targets.exactlyOnce)} |
 | time to drain | ${num(s.drainFromFirstS, 1)} s from the first callback, ${num(s.drainAfterLastAckS, 1)} s after the last ack | |
 | peak RSS | gateway ${mib(s.gatewayPeakRss)}, worker ${mib(s.workerPeakRss)} | |
-| Redis memory | peak ${mib(s.redisPeakBytes)}; ${mib(s.redisBytesAfterDrain)} after the drain (${num(s.redisBytesAfterDrain / s.delivered)} B per event) | |
+| Redis memory | ${perQueued ? `${num(perQueued)} B per queued event (worker stopped, section 2); ` : ""}peak ${mib(s.redisPeakBytes)} during the storm; ${mib(s.redisBytesAfterDrain)} after the drain (${num(s.redisBytesAfterDrain / s.delivered)} B per event) | |
 | CPU while sending | gateway ${pct(s.cpu.gateway)}, worker ${pct(s.cpu.worker)}, Redis ${pct(s.cpu.redis)}, client ${pct(s.cpu.client)}, other ${pct(s.cpu.other)} | |
 `;
 }
@@ -92,6 +110,6 @@ export function renderMarkdown(report) {
   ];
   if (report.ingest) parts.push(ingest(report.ingest));
   if (report.delivery) parts.push(delivery(report.delivery));
-  if (report.storm) parts.push(storm(report.storm));
+  if (report.storm) parts.push(storm(report.storm, report.delivery?.redis?.bytesPerQueuedEvent));
   return `${parts.join("\n")}`;
 }

@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import { createServer as createHttpServer, type Server } from "node:http";
 import { type ImrelayConfig, redisKeys } from "@imrelay/config";
 import { createDeliveryQueue } from "@imrelay/worker";
 import { Redis } from "ioredis";
@@ -73,7 +73,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const queue = createDeliveryQueue(queueRedis, keys, config);
   registerQueueMetrics(registry, { queue, redis, keys });
   const ops = opsRoutes({ queue });
-  const app = createServer({
+  const listener = createServer({
     config,
     redis,
     keys,
@@ -92,11 +92,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   let server: Server;
   try {
     server = await new Promise<Server>((resolve, reject) => {
-      const listening = app.listen(config.gateway.port, config.gateway.host, (err?: Error) => {
-        if (err) reject(err);
-        else resolve(listening);
-      });
+      const listening = createHttpServer(listener);
+      listening.once("listening", () => resolve(listening));
       listening.once("error", reject);
+      listening.listen(config.gateway.port, config.gateway.host);
     });
   } catch (err) {
     // A port already in use must not leave a Redis connection reconnecting behind it.

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ImrelayConfig, RedisKeys } from "@imrelay/config";
 import express, { type ErrorRequestHandler, type Express } from "express";
 import type { Redis } from "ioredis";
@@ -7,6 +8,7 @@ import { adminError } from "./admin/auth.js";
 import { type MountAdmin, mountAdminRoutes } from "./admin/routes.js";
 import { type CallbackContext, callbackHandler } from "./callbacks/handler.js";
 import { openimVendor, tencentVendor } from "./callbacks/vendor.js";
+import { clientAddress, matchCallbackRoute } from "./http/callback-route.js";
 import { createRateLimiter } from "./http/rate-limit.js";
 import { createIngest, type Ingest } from "./ingest/ingest.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
@@ -30,6 +32,15 @@ export interface GatewayDeps {
   mountAdmin?: MountAdmin;
 }
 
+/**
+ * The gateway as a `node:http` request listener: vendor callbacks on a
+ * router-free fast path, everything else (health, metrics, admin) on Express.
+ */
+export type GatewayListener = ((req: IncomingMessage, res: ServerResponse) => void) & {
+  /** The Express app behind the non-callback routes. */
+  app: Express;
+};
+
 /** How long readyz waits for Redis to answer PING. */
 const READY_TIMEOUT_MS = 500;
 
@@ -50,14 +61,14 @@ function pingWithin(redis: Redis, ms: number): Promise<boolean> {
 }
 
 /**
- * The gateway's HTTP app: vendor callback routes, health, metrics and the
- * admin API. No listening, no timers: `startGateway` does that.
+ * The gateway's HTTP handling: vendor callback routes, health, metrics and
+ * the admin API. No listening, no timers: `startGateway` does that.
  *
  * @example
- * const app = createServer({ config, redis: createIngestRedis(config.redis.url), keys: redisKeys(config.redis.prefix), logger, registry });
- * app.listen(8080);
+ * const listener = createServer({ config, redis: createIngestRedis(config.redis.url), keys: redisKeys(config.redis.prefix), logger, registry });
+ * http.createServer(listener).listen(8080);
  */
-export function createServer(deps: GatewayDeps): Express {
+export function createServer(deps: GatewayDeps): GatewayListener {
   const { config, redis, keys, registry } = deps;
   const clock = deps.clock ?? Date.now;
   const logger = deps.logger.child(
@@ -80,12 +91,9 @@ export function createServer(deps: GatewayDeps): Express {
     logger,
     metrics,
     rateLimit: createRateLimiter(clock),
+    clientIp: clientAddress(config.gateway.trustProxy),
   };
-  app.post("/v1/tenants/:tenant/tencent", callbackHandler(tencentVendor, ctx));
-  // OpenIM v3.8 appends `/{command}`, and a configured url with a trailing slash gives `//{command}`.
-  const openim = callbackHandler(openimVendor, ctx);
-  app.post("/v1/tenants/:tenant/openim", openim);
-  app.post(/^\/v1\/tenants\/(?<tenant>[^/]+)\/openim\/+(?<command>[^/]+)\/?$/, openim);
+  const callbacks = { tencent: callbackHandler(tencentVendor, ctx), openim: callbackHandler(openimVendor, ctx) };
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -116,5 +124,18 @@ export function createServer(deps: GatewayDeps): Express {
     );
   };
   app.use(onError);
-  return app;
+
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    const route = matchCallbackRoute(req);
+    if (!route) {
+      app(req, res);
+      return;
+    }
+    callbacks[route.provider](req, res, route).catch((err: unknown) => {
+      // The handler answers every fault itself; this is only for a throw past it.
+      logger.error({ err }, "callback handler failed");
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  };
+  return Object.assign(listener, { app });
 }

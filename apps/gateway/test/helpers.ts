@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type ImrelayConfig, type ImrelayConfigInput, parseConfig, type RedisKeys, redisKeys } from "@imrelay/config";
 import { type AdapterEvent, eventId, type ImrelayEvent, isoTime, type Platform, type Provider } from "@imrelay/core";
@@ -87,7 +88,7 @@ export async function startTestGateway(config: ImrelayConfig, extra: Partial<Gat
   const log = memoryLogger();
   const app = createServer({ config, redis, keys, logger: log.logger, registry, ...extra });
   const server = await new Promise<import("node:http").Server>((resolve) => {
-    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    const s = createHttpServer(app).listen(0, "127.0.0.1", () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   return {

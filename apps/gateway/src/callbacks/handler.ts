@@ -1,9 +1,10 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { ImrelayConfig, RedisKeys, TenantConfig } from "@imrelay/config";
 import { CallbackError, headerValue, isoTime } from "@imrelay/core";
-import type { Request, RequestHandler, Response } from "express";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { CallbackRoute } from "../http/callback-route.js";
 import { isJsonContentType } from "../http/content-type.js";
 import { type IpAllowList, ipAllowList } from "../http/ip-allow.js";
 import type { RateLimiter } from "../http/rate-limit.js";
@@ -23,6 +24,22 @@ export interface CallbackContext {
   logger: Logger;
   metrics: GatewayMetrics;
   rateLimit: RateLimiter;
+  /** The caller's address, honouring `gateway.trustProxy` as Express's `req.ip` does. */
+  clientIp: (req: IncomingMessage) => string | undefined;
+}
+
+/** Handles one vendor callback on the raw request and response (no Express on this path). */
+export type CallbackHandler = (req: IncomingMessage, res: ServerResponse, route: CallbackRoute) => Promise<void>;
+
+function sendJson(res: ServerResponse, status: number, body: unknown, close = false) {
+  const text = JSON.stringify(body);
+  const headers: Record<string, string | number> = {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+  };
+  // A body left unread must not be parsed as the next request on this connection.
+  if (close) headers.connection = "close";
+  res.writeHead(status, headers).end(text);
 }
 
 /** The label of callbacks for tenants that do not exist: a caller must not be able to mint label values. */
@@ -40,10 +57,12 @@ function tenantConfig(config: ImrelayConfig, name: string): TenantConfig | undef
  * before its body is read; the answer is OK only once Redis has the event.
  *
  * @example
- * app.post("/v1/tenants/:tenant/tencent", callbackHandler(tencentVendor, ctx));
+ * const tencent = callbackHandler(tencentVendor, ctx);
+ * const route = matchCallbackRoute(req);
+ * if (route?.provider === "tencent") await tencent(req, res, route);
  */
-export function callbackHandler(vendor: Vendor, ctx: CallbackContext): RequestHandler {
-  const { config, keys, redis, ingest, clock, logger, metrics, rateLimit } = ctx;
+export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackHandler {
+  const { config, keys, redis, ingest, clock, logger, metrics, rateLimit, clientIp } = ctx;
   const allowLists = new Map<string, IpAllowList | undefined>();
   for (const [name, tenant] of Object.entries(config.tenants)) {
     allowLists.set(name, ipAllowList(vendor.section(tenant)?.allowIps));
@@ -55,17 +74,21 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): RequestHa
   );
 
   async function accept(
-    req: Request,
-    tenant: string,
+    req: IncomingMessage,
+    route: CallbackRoute,
     log: { eventId?: string; userId?: string; operationId?: string },
   ) {
+    const { tenant, query, path } = route;
     const settings = tenantConfig(config, tenant);
     if (!settings || !vendor.section(settings)) {
       throw new CallbackError("UNKNOWN_TENANT", `no tenant "${tenant}" with a ${vendor.provider} section`);
     }
     const allowed = allowLists.get(tenant);
-    if (allowed && !allowed(req.ip)) {
-      throw new CallbackError("IP_NOT_ALLOWED", `address ${req.ip ?? "(unknown)"} is not in the tenant's allowIps`);
+    if (allowed) {
+      const ip = clientIp(req);
+      if (!allowed(ip)) {
+        throw new CallbackError("IP_NOT_ALLOWED", `address ${ip ?? "(unknown)"} is not in the tenant's allowIps`);
+      }
     }
     if (!rateLimit(tenant, settings.rateLimit)) {
       throw new CallbackError(
@@ -78,14 +101,8 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): RequestHa
       throw new CallbackError("UNSUPPORTED_MEDIA_TYPE", `content-type ${contentType.slice(0, 100)} is not JSON`);
     }
     const body = await readRawBody(req, config.gateway.bodyLimitBytes);
-    const query = req.query as Record<string, unknown>;
     const now = clock();
-    const result: VendorResult = vendor.handle(
-      { body, query, headers: req.headers, path: req.path },
-      tenant,
-      settings,
-      now,
-    );
+    const result: VendorResult = vendor.handle({ body, query, headers: req.headers, path }, tenant, settings, now);
     if (result.operationId !== undefined) log.operationId = result.operationId;
 
     if (result.unrecognized) {
@@ -118,27 +135,25 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): RequestHa
     return { outcome, response: result.response };
   }
 
-  return async (req: Request, res: Response) => {
+  return async (req, res, route) => {
     const started = performance.now();
-    const tenant = String(req.params.tenant ?? "");
+    const { tenant } = route;
     const log: { eventId?: string; userId?: string; operationId?: string } = {};
     let status = 200;
     let outcome: string;
     let err: unknown;
     let unexpected = false;
     try {
-      const accepted = await accept(req, tenant, log);
+      const accepted = await accept(req, route, log);
       outcome = accepted.outcome;
-      res.status(200).json(accepted.response);
+      sendJson(res, 200, accepted.response);
     } catch (caught) {
       err = caught;
       const answer = errorToAnswer(caught, vendor);
       status = answer.status;
       outcome = answer.code.toLowerCase();
       unexpected = answer.unexpected;
-      // A body left unread must not be parsed as the next request on this connection.
-      if (answer.code === "PAYLOAD_TOO_LARGE") res.setHeader("connection", "close");
-      res.status(status).json(answer.body);
+      if (!res.headersSent) sendJson(res, status, answer.body, answer.code === "PAYLOAD_TOO_LARGE");
     }
     const seconds = (performance.now() - started) / 1000;
     const known = tenantConfig(config, tenant) !== undefined;
