@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import type { Provider } from "./event.js";
 
 /** Anything that can be put in a stable JSON form. */
@@ -10,11 +10,23 @@ export type Canonical = null | boolean | number | string | Canonical[] | { [key:
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  // Plain loops: this runs on every callback, and the array helpers allocate at each level.
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i ? "," : "") + canonicalJson(value[i]);
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  let out = "{";
+  let first = true;
+  for (const key of keys) {
+    const item = record[key];
+    if (item === undefined) continue;
+    out += `${first ? "" : ","}${JSON.stringify(key)}:${canonicalJson(item)}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 export interface EventIdInput {
@@ -35,11 +47,14 @@ export interface EventIdInput {
  * eventId({ tenant: "acme", provider: "tencent", appId: "1400000000", callback: body }) // "evt_…"
  */
 export function eventId({ tenant, provider, appId, callback }: EventIdInput): string {
-  const digest = createHash("sha256")
-    .update(`${tenant}\u0000${provider}\u0000${appId}\u0000${canonicalJson(callback)}`)
-    .digest();
+  const digest = sha256(`${tenant}\u0000${provider}\u0000${appId}\u0000${canonicalJson(callback)}`);
   return `evt_${base32(digest).slice(0, 26)}`;
 }
+
+// One-shot crypto.hash (Node 20.12+) skips the Hash object; older Nodes take the long way.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "buffer") => Buffer }).hash;
+const sha256 = (text: string): Uint8Array =>
+  oneShot ? oneShot("sha256", text, "buffer") : crypto.createHash("sha256").update(text).digest();
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford: no i, l, o, u
 

@@ -1,4 +1,7 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
+
+// One-shot crypto.hash (Node 20.12+) skips the Hash object; older Nodes take the long way.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "hex") => string }).hash;
 
 /**
  * Tencent's callback `Sign`: `lowercase_hex(sha256(token + RequestTime))`, a
@@ -9,7 +12,8 @@ import { createHash } from "node:crypto";
  * // "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061"
  */
 export function tencentSign(token: string, requestTime: string | number): string {
-  return createHash("sha256").update(`${token}${requestTime}`).digest("hex");
+  const text = `${token}${requestTime}`;
+  return oneShot ? oneShot("sha256", text, "hex") : crypto.createHash("sha256").update(text).digest("hex");
 }
 
 export interface SignTencentQueryInput {

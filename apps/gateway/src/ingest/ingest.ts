@@ -63,14 +63,17 @@ export function createIngest({
   const run = redis as ScriptRedis;
 
   return async (event, options = {}) => {
-    const {
-      raw: _raw,
-      sequence: _sequence,
-      presence: _presence,
-      changed: _changed,
-      stale: _stale,
-      ...plain
-    } = event as AdapterEvent & Partial<ImrelayEvent>;
+    const full = event as AdapterEvent & Partial<ImrelayEvent>;
+    // Adapters' events carry none of these; copying the event only to drop them would cost every callback.
+    const plain =
+      full.raw === undefined &&
+      full.sequence === undefined &&
+      full.presence === undefined &&
+      full.changed === undefined &&
+      full.stale === undefined
+        ? event
+        : (({ raw: _raw, sequence: _sequence, presence: _presence, changed: _changed, stale: _stale, ...rest }) =>
+            rest)(full);
     const json = JSON.stringify(plain);
     const occurredAtMs = Date.parse(event.occurredAt);
     if (!Number.isFinite(occurredAtMs)) throw new CallbackError("INTERNAL", "the event has no valid occurredAt");
@@ -98,7 +101,17 @@ export function createIngest({
       throw new CallbackError("STORE_UNAVAILABLE", "Redis did not take the event; nothing was queued", { cause: err });
     }
     const [outcome, eventJson] = reply;
-    if (outcome === "queued" && eventJson) return { outcome, event: JSON.parse(eventJson) as ImrelayEvent };
+    if (outcome === "queued" && eventJson) {
+      // Parsed only if someone reads it: the callback path never does, and it is hot.
+      let parsed: ImrelayEvent | undefined;
+      return {
+        outcome,
+        get event() {
+          parsed ??= JSON.parse(eventJson) as ImrelayEvent;
+          return parsed;
+        },
+      };
+    }
     return { outcome: outcome as IngestOutcome };
   };
 }
