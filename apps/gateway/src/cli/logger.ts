@@ -15,7 +15,12 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
     base: { service: "imrelay" },
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
     ...(pretty
-      ? { transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" } } }
+      ? {
+          transport: {
+            target: "pino-pretty",
+            options: { colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" },
+          },
+        }
       : {}),
   });
 }
