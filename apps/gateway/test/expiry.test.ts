@@ -89,10 +89,23 @@ describe("OpenIM presence expiry", () => {
     });
     expect(expired!.id).toMatch(/^evt_/);
     expect((await readPresence({ redis: gw.redis, keys }, "acme", "quiet")).online).toBe(false);
-    expect(await gw.redis.zscore(keys.expiry, "acme\nquiet\nweb")).toBeNull();
+    expect(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", "quiet", "web"]))).toBeNull();
     expect(await metricValue(gw.registry, "imrelay_presence_expired_total", { tenant: "acme" })).toBe(1);
     expect(await sweep.sweepOnce()).toBe(0);
     expect(await events("quiet")).toHaveLength(2);
+  });
+
+  it("expires a user whose id holds newlines and other separators, and drops members it cannot read", async () => {
+    const odd = 'a\nb"\\c';
+    await online(odd, SEQ);
+    await gw.redis.zadd(keys.expiry, SEQ, "not a member this gateway wrote");
+    clock.set(SEQ + EXPIRY);
+    expect(await sweeper().sweepOnce()).toBe(1);
+    const [, expired] = await events(odd);
+    expect(expired).toMatchObject({ userId: odd, reason: "expired", platform: "web" });
+    expect((await readPresence({ redis: gw.redis, keys }, "acme", odd)).online).toBe(false);
+    expect(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", odd, "web"]))).toBeNull();
+    expect(await gw.redis.zscore(keys.expiry, "not a member this gateway wrote")).toBeNull();
   });
 
   it("waits for the later deadline when a renewal came in between", async () => {
@@ -129,7 +142,9 @@ describe("OpenIM presence expiry", () => {
     clock.set(SEQ + EXPIRY);
     expect(await sweeper().sweepOnce()).toBe(0);
     expect((await readPresence({ redis: gw.redis, keys }, "acme", "back")).online).toBe(true);
-    expect(Number(await gw.redis.zscore(keys.expiry, "acme\nback\nwindows"))).toBe(SEQ + 1 + EXPIRY);
+    expect(Number(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", "back", "windows"])))).toBe(
+      SEQ + 1 + EXPIRY,
+    );
   });
 
   it("sweeps on its own every sweepInterval once started, until stopped", async () => {

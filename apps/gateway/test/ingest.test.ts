@@ -101,7 +101,7 @@ describe("the ingest script", () => {
 
   it("scores an OpenIM online in the expiry set and removes it on offline", async () => {
     const userId = user();
-    const member = `${tenant}\n${userId}\nandroid`;
+    const member = JSON.stringify([tenant, userId, "android"]);
     await ingest(adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "android", at: T0 }));
     expect(Number(await redis.zscore(keys.expiry, member))).toBe(T0 + EXPIRY);
     await ingest(
@@ -112,7 +112,7 @@ describe("the ingest script", () => {
 
   it("turns an OpenIM online for an online platform into a renewal that moves the expiry and keeps since", async () => {
     const userId = user();
-    const member = `${tenant}\n${userId}\nweb`;
+    const member = JSON.stringify([tenant, userId, "web"]);
     await ingest(adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "web", at: T0 }));
     const renewal = await ingest(
       adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "web", at: T0 + 600_000 }),
@@ -125,7 +125,7 @@ describe("the ingest script", () => {
 
   it("counts an out-of-order OpenIM renewal as a renewal and keeps the newer time", async () => {
     const userId = user();
-    const member = `${tenant}\n${userId}\nweb`;
+    const member = JSON.stringify([tenant, userId, "web"]);
     const online = (at: number) =>
       adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "web", at });
     await ingest(online(T0));

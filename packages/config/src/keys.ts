@@ -13,7 +13,7 @@ export function redisKeys(prefix: string) {
     presence: (tenant: string, userId: string) => `${prefix}:presence:${tenant}:${userId}`,
     /** Marker of an event id already taken, so vendor re-sends collapse. */
     seen: (eventId: string) => `${prefix}:seen:${eventId}`,
-    /** Sorted set of OpenIM platforms by the time they expire: member `tenant\nuserId\nplatform`. */
+    /** Sorted set of OpenIM platforms by the time they expire: member `["tenant","userId","platform"]` (JSON). */
     expiry: `${prefix}:expiry`,
     /** Hash `tenant:endpointId` → JSON `{ at, reason }` of endpoints disabled at run time (410, admin). */
     disabled: `${prefix}:disabled`,

@@ -21,10 +21,15 @@ const TENCENT_PLATFORMS: Record<string, Platform> = {
   unknown: "unknown",
 };
 
+/** Own keys only: a vendor's "constructor" or "__proto__" must not find Object.prototype's members. */
+function lookup(table: Record<string, Platform>, key: string): Platform {
+  return Object.hasOwn(table, key) ? table[key]! : "unknown";
+}
+
 /** Normalizes a Tencent platform name; anything unknown is `unknown`. */
 export function tencentPlatform(name: unknown): Platform {
   if (typeof name !== "string") return "unknown";
-  return TENCENT_PLATFORMS[name.replace(/[\s_-]/g, "").toLowerCase()] ?? "unknown";
+  return lookup(TENCENT_PLATFORMS, name.replace(/[\s_-]/g, "").toLowerCase());
 }
 
 /**
@@ -67,7 +72,7 @@ const OPENIM_NAMES: Record<string, Platform> = {
  */
 export function openimPlatform(platformId: unknown, name?: unknown): Platform {
   const id = typeof platformId === "string" && platformId.trim() !== "" ? Number(platformId) : platformId;
-  if (typeof id === "number" && OPENIM_IDS[id]) return OPENIM_IDS[id];
-  if (typeof name === "string") return OPENIM_NAMES[name.toLowerCase()] ?? "unknown";
+  if (typeof id === "number" && Object.hasOwn(OPENIM_IDS, id)) return OPENIM_IDS[id]!;
+  if (typeof name === "string") return lookup(OPENIM_NAMES, name.toLowerCase());
   return "unknown";
 }

@@ -45,3 +45,10 @@ describe("openimPlatform", () => {
     expect(openimPlatform(99, "Web")).toBe("web");
   });
 });
+
+describe("platform names that are Object.prototype members", () => {
+  it.each(["constructor", "__proto__", "toString", "hasOwnProperty"])("maps %s to unknown", (name) => {
+    expect(tencentPlatform(name)).toBe("unknown");
+    expect(openimPlatform(99, name)).toBe("unknown");
+  });
+});

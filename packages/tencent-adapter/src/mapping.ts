@@ -50,7 +50,7 @@ export function mapStateChange(action: string | undefined, reason: string | unde
       return {
         type: "user.offline",
         status: "offline",
-        reason: OFFLINE_REASONS[r] ?? (r.includes("kick") ? "kicked" : "other"),
+        reason: Object.hasOwn(OFFLINE_REASONS, r) ? OFFLINE_REASONS[r]! : r.includes("kick") ? "kicked" : "other",
       };
     default:
       return { unrecognized: `action ${action ?? "(missing)"}` };

@@ -35,10 +35,11 @@ type ScriptRedis = Redis & {
  * The expiry sorted set's member for one OpenIM platform of a user.
  *
  * @example
- * expiryMember("acme", "alice", "web"); // "acme\nalice\nweb"
+ * expiryMember("acme", "alice", "web"); // '["acme","alice","web"]'
  */
 export function expiryMember(tenant: string, userId: string, platform: string): string {
-  return `${tenant}\n${userId}\n${platform}`;
+  // JSON, not a separator: user ids come from vendors and may hold any character.
+  return JSON.stringify([tenant, userId, platform]);
 }
 
 /**

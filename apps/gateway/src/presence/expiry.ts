@@ -29,6 +29,15 @@ export interface ExpirySweeper {
   stop(): Promise<void>;
 }
 
+/** `[tenant, userId, platform]` of an expiry member (see `expiryMember`); empty when unreadable. */
+function parseMember(member: string): string[] {
+  try {
+    const parts: unknown = JSON.parse(member);
+    if (Array.isArray(parts) && parts.length === 3 && parts.every((p) => typeof p === "string")) return parts;
+  } catch {}
+  return [];
+}
+
 /**
  * OpenIM loses offline callbacks when its gateway restarts, so an OpenIM
  * platform with no online or renewal for `presence.openimExpiry` goes offline
@@ -49,10 +58,11 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
   let stopped = true;
 
   async function expire(member: string, deadline: number, now: number): Promise<boolean> {
-    const [tenant, userId, platform] = member.split("\n");
-    const openim = tenant ? config.tenants[tenant]?.openim : undefined;
+    const [tenant, userId, platform] = parseMember(member);
+    const openim = tenant && Object.hasOwn(config.tenants, tenant) ? config.tenants[tenant]?.openim : undefined;
     if (!tenant || !userId || !platform || !openim) {
-      // Nobody left to tell: the tenant or its OpenIM section was removed from the config.
+      // Nobody left to tell (the tenant or its OpenIM section left the config), or not a member
+      // this gateway wrote: drop it, so it can never hold up the members due behind it.
       await redis.zrem(keys.expiry, member);
       return false;
     }
