@@ -146,7 +146,7 @@ describe("OpenIM callbacks", () => {
     expect(await events("renewing")).toHaveLength(1);
     expect(await metricValue(gw.registry, "imrelay_renewals_suppressed_total", { tenant: "open" })).toBe(2);
     expect(await metricValue(gw.registry, "imrelay_callbacks_total", { tenant: "open", outcome: "renewal" })).toBe(2);
-    expect(Number(await gw.redis.zscore(gw.keys.expiry, "open\nrenewing\nweb"))).toBe(
+    expect(Number(await gw.redis.zscore(gw.keys.expiry, JSON.stringify(["open", "renewing", "web"])))).toBe(
       SEQ + 1_200_000 + gw.config.presence.openimExpiry,
     );
   });

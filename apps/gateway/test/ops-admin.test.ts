@@ -262,7 +262,8 @@ describe("an endpoint that answered 410 Gone", () => {
 });
 
 describe("an endpoint disabled through the admin API", () => {
-  it("gets no new jobs while the tenant's other endpoints still do", async () => {
+  it("keeps its events as dead letters, without calling it, until it is enabled and recovered", async () => {
+    const since = new Date().toISOString();
     const disabled = await post("/v1/tenants/acme/endpoints/healthy/disable", { reason: "receiver maintenance" });
     expect(disabled.status).toBe(200);
     expect(disabled.json).toMatchObject({ endpointId: "healthy", enabled: false, reason: "receiver maintenance" });
@@ -280,10 +281,14 @@ describe("an endpoint disabled through the admin API", () => {
     }, "u6 at flaky");
     const eventId = String(request!.headers["webhook-id"]);
     expect((await delivery(`${eventId}.flaky`)).state).toBe("completed");
-    expect((await delivery(`${eventId}.healthy`)).status).toBe(404);
+    await waitFor(async () => (await delivery(`${eventId}.healthy`)).state === "failed", "u6's dead letter at healthy");
+    expect((await delivery(`${eventId}.healthy`)).failedReason).toBe("endpoint disabled");
     expect(healthy.requests).toHaveLength(before);
 
     expect((await post("/v1/tenants/acme/endpoints/healthy/enable")).json.wasDisabled).toBe(true);
+    const recovered = await post("/v1/tenants/acme/endpoints/healthy/recover", { since });
+    expect(recovered.json).toMatchObject({ retried: 1 });
+    await waitFor(() => received(healthy, "u6").length === 1, "u6 at healthy once recovered");
     await login("acme", "u7");
     await waitFor(() => received(healthy, "u7").length === 1, "u7 at healthy once enabled");
     expect((await post("/v1/tenants/acme/endpoints/nope/disable")).status).toBe(404);

@@ -10,7 +10,7 @@ import { deliveryJobOptions } from "./queue.js";
 
 export interface DispatcherDeps {
   config: Pick<ImrelayConfig, "tenants" | "delivery">;
-  /** For acks, the disabled hash and claims; the blocking reads get their own duplicate of it. */
+  /** For acks and claims; the blocking reads get their own duplicate of it. */
   redis: Redis;
   queue: Queue<DeliveryJobData, unknown, string>;
   keys: RedisKeys;
@@ -76,7 +76,6 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
 
   async function dispatch(entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const disabled = new Set(await redis.hkeys(keys.disabled));
     const jobs: DeliveryJob[] = [];
     for (const entry of entries) {
       const parsed = parseIngestEntry(entry);
@@ -92,7 +91,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         log.warn({ entryId: entry[0], tenant: event.tenant, eventId: event.id }, "dropping event of unknown tenant");
         continue;
       }
-      jobs.push(...fanOut({ event, raw, tenant, disabled, jobOptions }));
+      jobs.push(...fanOut({ event, raw, tenant, jobOptions }));
     }
     if (jobs.length > 0) await queue.addBulk(jobs);
     const ids = entries.map(([id]) => id);

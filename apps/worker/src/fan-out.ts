@@ -1,6 +1,5 @@
 import { type DeliveryJobData, deliveryJobId, type TenantConfig } from "@imrelay/config";
 import type { JobsOptions } from "bullmq";
-import { disabledField } from "./endpoint-state.js";
 import { DELIVERY_JOB_NAME } from "./queue.js";
 
 /** An event as read off the ingest stream: only what fan-out and delivery rely on is checked. */
@@ -13,32 +12,33 @@ export interface DeliveryJob {
 }
 
 /**
- * One job per endpoint that wants the event: enabled (in the config and not
- * in `disabled`), whose `events` filter has the type, and, for `changesOnly`,
- * only when the event flipped presence. `raw` goes only to `includeRaw` endpoints.
+ * One job per endpoint that wants the event: enabled in the config, whose
+ * `events` filter has the type, and, for `changesOnly`, only when the event
+ * flipped presence. `raw` goes only to `includeRaw` endpoints.
  *
  * @example
- * const jobs = fanOut({ event, raw, tenant: config.tenants.acme, disabled: new Set(), jobOptions });
+ * const jobs = fanOut({ event, raw, tenant: config.tenants.acme, jobOptions });
  * await queue.addBulk(jobs);
  */
 export function fanOut({
   event,
   raw,
   tenant,
-  disabled,
   jobOptions,
 }: {
   event: IngestEvent;
   raw: unknown;
   tenant: TenantConfig;
-  disabled: ReadonlySet<string>;
   jobOptions: JobsOptions;
 }): DeliveryJob[] {
   const jobs: DeliveryJob[] = [];
   // The stream's `e` carries no raw; drop one anyway, so it can only reach includeRaw endpoints.
   const { raw: _carried, ...base } = event as IngestEvent & { raw?: unknown };
   for (const endpoint of tenant.endpoints) {
-    if (!endpoint.enabled || disabled.has(disabledField(event.tenant, endpoint.id))) continue;
+    // An endpoint disabled at run time (410, admin) still gets its job: the worker turns it into a
+    // dead letter without calling the endpoint, so `enable` + `recover` can replay it. Only the
+    // config's `enabled: false` means "send nothing".
+    if (!endpoint.enabled) continue;
     if (endpoint.events && !(endpoint.events as readonly string[]).includes(event.type)) continue;
     if (endpoint.changesOnly && event.changed !== true) continue;
     const delivered = endpoint.includeRaw && raw !== undefined ? { ...base, raw } : base;

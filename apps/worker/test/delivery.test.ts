@@ -197,11 +197,11 @@ describe("delivery", () => {
     const disabled = await listDisabledEndpoints(redis, h.keys);
     expect(disabled).toEqual([{ tenant: "acme", endpointId: "presence", at: expect.any(String), reason: "410 Gone" }]);
 
-    // While disabled, new events get no job for it at all.
+    // While disabled, new events become dead letters without a request, so they can be replayed later.
     const next = makeEvent();
     await publish(redis, h.keys, next);
-    await waitFor(async () => (await redis.xlen(h.keys.ingest)) === 0, { what: "the entry to be dispatched" });
-    expect(await h.job(next.id)).toBeUndefined();
+    await waitFor(async () => (await h.stateOf(next.id)) === "failed", { what: "the next event's dead letter" });
+    expect((await h.job(next.id))!.failedReason).toBe("endpoint disabled");
     await sleep(200);
     expect(h.sink.requests).toHaveLength(1);
   });
