@@ -1,4 +1,4 @@
-import { bodyText } from "@imrelay/core";
+import { bodyText, MAX_JSON_DEPTH, nestedDeeperThan } from "@imrelay/core";
 import { OpenImCallbackError } from "./errors.js";
 
 /**
@@ -38,6 +38,9 @@ export function parseBody(body: string | Uint8Array): OpenImBody {
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     const kind = parsed === null ? "null" : Array.isArray(parsed) ? "an array" : `a ${typeof parsed}`;
     throw new OpenImCallbackError("MALFORMED_BODY", `body is ${kind}; expected a JSON object`);
+  }
+  if (nestedDeeperThan(parsed)) {
+    throw new OpenImCallbackError("MALFORMED_BODY", `body nests deeper than ${MAX_JSON_DEPTH} levels`);
   }
   return parsed as OpenImBody;
 }

@@ -1,4 +1,4 @@
-import { bodyText } from "@imrelay/core";
+import { bodyText, MAX_JSON_DEPTH, nestedDeeperThan } from "@imrelay/core";
 import { TencentCallbackError } from "./errors.js";
 
 /** A Tencent callback body: a JSON object, whatever fields it has. */
@@ -27,6 +27,9 @@ export function parseBody(body: string | Uint8Array): TencentCallbackBody {
       "MALFORMED_BODY",
       `body is a JSON ${value === null ? "null" : typeof value}, not an object`,
     );
+  }
+  if (nestedDeeperThan(value)) {
+    throw new TencentCallbackError("MALFORMED_BODY", `body nests deeper than ${MAX_JSON_DEPTH} levels`);
   }
   return value as TencentCallbackBody;
 }
