@@ -1,4 +1,10 @@
-import type { DeliveryJobData, EndpointConfig, ImrelayConfig, RedisKeys } from "@imrelay/config";
+import {
+  type DeliveryJobData,
+  type EndpointConfig,
+  findEndpoint,
+  type ImrelayConfig,
+  type RedisKeys,
+} from "@imrelay/config";
 import { type ImrelayEvent, toPayload } from "@imrelay/core";
 import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
@@ -45,10 +51,6 @@ export interface DeliveryProcessorDeps {
   dispatcher: Dispatcher;
   /** ms since the epoch. @default Date.now */
   clock?: () => number;
-}
-
-function findEndpoint(config: DeliveryProcessorDeps["config"], tenant: string, endpointId: string) {
-  return config.tenants[tenant]?.endpoints.find((endpoint) => endpoint.id === endpointId);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { DeliveryJobData, ImrelayConfig, RedisKeys } from "@imrelay/config";
+import { type DeliveryJobData, findTenant, type ImrelayConfig, type RedisKeys } from "@imrelay/config";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -86,7 +86,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         continue;
       }
       const { event, raw } = parsed;
-      const tenant = config.tenants[event.tenant];
+      const tenant = findTenant(config, event.tenant);
       if (!tenant) {
         log.warn({ entryId: entry[0], tenant: event.tenant, eventId: event.id }, "dropping event of unknown tenant");
         continue;

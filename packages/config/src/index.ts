@@ -3,3 +3,4 @@ export * from "./interpolate.js";
 export * from "./keys.js";
 export * from "./load.js";
 export * from "./schema.js";
+export * from "./tenant.js";

@@ -37,6 +37,11 @@ export function parseConfig(input: unknown, source = "config", env: Record<strin
   if (!interpolated || typeof interpolated !== "object" || Array.isArray(interpolated)) {
     throw new ConfigError("CONFIG_INVALID", `${source} is not valid:`, ["(root): expected a mapping"]);
   }
+  const admin = (interpolated.admin ?? {}) as { token?: unknown };
+  if ((admin.token === undefined || admin.token === "") && env.IMRELAY_ADMIN_TOKEN) {
+    // Validated below like a token in the file: a short one stops start-up.
+    interpolated.admin = { ...admin, token: env.IMRELAY_ADMIN_TOKEN };
+  }
   if (env.REDIS_URL) {
     interpolated.redis = { ...(interpolated.redis as object | undefined), url: env.REDIS_URL };
   }
@@ -49,7 +54,6 @@ export function parseConfig(input: unknown, source = "config", env: Record<strin
     );
   }
   const config = result.data;
-  if (!config.admin.token && env.IMRELAY_ADMIN_TOKEN) config.admin.token = env.IMRELAY_ADMIN_TOKEN;
   return config;
 }
 

@@ -129,7 +129,13 @@ export const ImrelayConfig = z
       .strict()
       .prefault({}),
     admin: z
-      .object({ token: z.string().min(16, "use at least 16 characters").optional() })
+      .object({
+        // An empty value (`${IMRELAY_ADMIN_TOKEN:-}` with the variable unset) means no token: the admin API is off.
+        token: z.preprocess(
+          (v) => (v === "" ? undefined : v),
+          z.string().min(16, "use at least 16 characters").optional(),
+        ),
+      })
       .strict()
       .prefault({}),
     tenants: z.record(id, TenantConfig),

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseConfig, parseDuration } from "../src/index.js";
+import { ConfigError, findTenant, loadConfig, parseConfig, parseDuration } from "../src/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "imrelay-config-"));
 function file(name: string, text: string) {
@@ -92,6 +92,24 @@ delivery: { retrySchedule: [5s, soon] }
   it("returns undefined when the default file is absent, and fails when a named one is", () => {
     expect(loadConfig({ env: {}, path: undefined })).toBeUndefined();
     expect(() => loadConfig({ path: join(dir, "missing.yaml"), env: {} })).toThrow(/does not exist/);
+  });
+
+  it("validates IMRELAY_ADMIN_TOKEN like a token in the file, and reads an empty one as unset", () => {
+    const tenants = { t: { openim: { appId: "x" } } };
+    expect(() => parseConfig({ tenants }, "x", { IMRELAY_ADMIN_TOKEN: "short" })).toThrow(
+      /admin\.token: use at least 16/,
+    );
+    const good = "0123456789abcdef0123";
+    expect(parseConfig({ tenants }, "x", { IMRELAY_ADMIN_TOKEN: good }).admin.token).toBe(good);
+    const off = parseConfig({ tenants, admin: { token: "${IMRELAY_ADMIN_TOKEN:-}" } }, "x", {});
+    expect(off.admin.token).toBeUndefined();
+  });
+
+  it("finds tenants by own name only", () => {
+    const config = parseConfig({ tenants: { acme: { openim: { appId: "x" } } } }, "x", {});
+    expect(findTenant(config, "acme")?.openim?.appId).toBe("x");
+    expect(findTenant(config, "constructor")).toBeUndefined();
+    expect(findTenant(config, "__proto__")).toBeUndefined();
   });
 
   it("refuses a tenant with neither provider", () => {

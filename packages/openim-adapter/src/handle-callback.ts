@@ -92,9 +92,14 @@ export function handleCallback(request: OpenImCallbackRequest, options: OpenImCa
 
   const seqMs = vendorTimeMs(body.seq);
   const receivedAt = isoTime(now);
-  // Without a usable seq (the old format's seq is a counter) two callbacks can have equal bodies, so the time tells them apart.
+  // Without a usable seq (the old format's seq is a counter) two callbacks can have equal bodies: the
+  // operationID (the same on a re-send) tells them apart, else, as a last resort, the arrival time.
   const callback =
-    seqMs === undefined ? { command: mapping.command, body, receivedAt: now } : { command: mapping.command, body };
+    seqMs !== undefined
+      ? { command: mapping.command, body }
+      : operationId !== undefined
+        ? { command: mapping.command, body, operationId }
+        : { command: mapping.command, body, receivedAt: now };
 
   const event: AdapterEvent = {
     id: eventId({ tenant, provider: "openim", appId, callback }),

@@ -1,3 +1,4 @@
+import { findEndpoint } from "@imrelay/config";
 import type { DeliveryJobState } from "@imrelay/worker";
 import type { Job, JobType, Queue } from "bullmq";
 import type { Express } from "express";
@@ -22,7 +23,7 @@ function intParam(value: unknown, fallback: number, max: number): number | undef
 
 /** Is the endpoint of this job disabled (in the config, or at run time)? Retrying it would only fail again. */
 async function disabledReason(ctx: AdminContext, tenant: string, endpointId: string): Promise<string | undefined> {
-  const endpoint = ctx.config.tenants[tenant]?.endpoints.find((e) => e.id === endpointId);
+  const endpoint = findEndpoint(ctx.config, tenant, endpointId);
   if (endpoint && !endpoint.enabled) return "it is disabled in the config";
   const runtime = await ctx.redis.hget(ctx.keys.disabled, `${tenant}:${endpointId}`);
   return runtime ? "it is disabled (POST …/enable to resume it)" : undefined;
@@ -147,7 +148,7 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
   app.post("/v1/tenants/:tenant/endpoints/:endpoint/recover", requireAdmin, async (req, res) => {
     const tenant = String(req.params.tenant);
     const endpointId = String(req.params.endpoint);
-    if (!ctx.config.tenants[tenant]?.endpoints.some((e) => e.id === endpointId)) {
+    if (!findEndpoint(ctx.config, tenant, endpointId)) {
       adminError(res, 404, "UNKNOWN_ENDPOINT", `tenant "${tenant}" has no endpoint "${endpointId}"`);
       return;
     }

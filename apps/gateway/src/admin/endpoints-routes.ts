@@ -1,3 +1,4 @@
+import { findEndpoint, findTenant } from "@imrelay/config";
 import { disableEndpoint, enableEndpoint, listDisabledEndpoints } from "@imrelay/worker";
 import type { Express, RequestHandler } from "express";
 import { adminError } from "./auth.js";
@@ -15,7 +16,7 @@ export function mountEndpointRoutes(app: Express, ctx: AdminContext) {
 
   const knownEndpoint: RequestHandler = (req, res, next) => {
     const tenant = String(req.params.tenant);
-    if (!config.tenants[tenant]?.endpoints.some((e) => e.id === req.params.endpoint)) {
+    if (!findEndpoint(config, tenant, String(req.params.endpoint))) {
       adminError(res, 404, "UNKNOWN_ENDPOINT", `tenant "${tenant}" has no endpoint "${req.params.endpoint}"`);
       return;
     }
@@ -24,7 +25,7 @@ export function mountEndpointRoutes(app: Express, ctx: AdminContext) {
 
   app.get("/v1/tenants/:tenant/endpoints", requireAdmin, async (req, res) => {
     const tenant = String(req.params.tenant);
-    const tenantConfig = config.tenants[tenant];
+    const tenantConfig = findTenant(config, tenant);
     if (!tenantConfig) {
       adminError(res, 404, "UNKNOWN_TENANT", `no tenant "${tenant}"`);
       return;
@@ -35,6 +36,8 @@ export function mountEndpointRoutes(app: Express, ctx: AdminContext) {
       endpoints: tenantConfig.endpoints.map((e) => {
         const url = new URL(e.url);
         url.search = "";
+        url.username = "";
+        url.password = "";
         const runtime = disabled.get(e.id);
         return {
           id: e.id,

@@ -1,4 +1,4 @@
-import type { ImrelayConfig, RedisKeys } from "@imrelay/config";
+import { findTenant, type ImrelayConfig, type RedisKeys } from "@imrelay/config";
 import express, { type Express, type RequestHandler } from "express";
 import type { Redis } from "ioredis";
 import { readPresence, readPresenceMany } from "../presence/read.js";
@@ -25,7 +25,7 @@ export function mountPresenceRoutes(
 ) {
   const knownTenant: RequestHandler = (req, res, next) => {
     const tenant = String(req.params.tenant);
-    if (!Object.hasOwn(config.tenants, tenant)) {
+    if (!findTenant(config, tenant)) {
       adminError(res, 404, "UNKNOWN_TENANT", `no tenant "${tenant}"`);
       return;
     }

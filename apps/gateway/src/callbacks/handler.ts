@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { ImrelayConfig, RedisKeys, TenantConfig } from "@imrelay/config";
+import { findTenant, type ImrelayConfig, type RedisKeys } from "@imrelay/config";
 import { CallbackError, headerValue, isoTime } from "@imrelay/core";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -47,10 +47,6 @@ const UNKNOWN_TENANT_LABEL = "_unknown";
 
 type CallbackOutcome = IngestOutcome | "unrecognized" | "ignored";
 
-function tenantConfig(config: ImrelayConfig, name: string): TenantConfig | undefined {
-  return Object.hasOwn(config.tenants, name) ? config.tenants[name] : undefined;
-}
-
 /**
  * The route handler of one vendor's callback URL. Checks run cheapest first
  * (tenant, source address, rate, content type, size) so a flood is refused
@@ -79,7 +75,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     log: { eventId?: string; userId?: string; operationId?: string },
   ) {
     const { tenant, query, path } = route;
-    const settings = tenantConfig(config, tenant);
+    const settings = findTenant(config, tenant);
     if (!settings || !vendor.section(settings)) {
       throw new CallbackError("UNKNOWN_TENANT", `no tenant "${tenant}" with a ${vendor.provider} section`);
     }
@@ -156,7 +152,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
       if (!res.headersSent) sendJson(res, status, answer.body, answer.code === "PAYLOAD_TOO_LARGE");
     }
     const seconds = (performance.now() - started) / 1000;
-    const known = tenantConfig(config, tenant) !== undefined;
+    const known = findTenant(config, tenant) !== undefined;
     metrics.callbacks.inc({ tenant: known ? tenant : UNKNOWN_TENANT_LABEL, provider: vendor.provider, outcome });
     metrics.ackSeconds.observe({ provider: vendor.provider }, seconds);
     const line = {

@@ -1,4 +1,4 @@
-import type { ImrelayConfig, RedisKeys } from "@imrelay/config";
+import { findTenant, type ImrelayConfig, type RedisKeys } from "@imrelay/config";
 import { type AdapterEvent, eventId, isoTime, type Platform } from "@imrelay/core";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -59,7 +59,7 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
 
   async function expire(member: string, deadline: number, now: number): Promise<boolean> {
     const [tenant, userId, platform] = parseMember(member);
-    const openim = tenant && Object.hasOwn(config.tenants, tenant) ? config.tenants[tenant]?.openim : undefined;
+    const openim = tenant ? findTenant(config, tenant)?.openim : undefined;
     if (!tenant || !userId || !platform || !openim) {
       // Nobody left to tell (the tenant or its OpenIM section left the config), or not a member
       // this gateway wrote: drop it, so it can never hold up the members due behind it.
