@@ -1,5 +1,5 @@
-import * as crypto from "node:crypto";
 import type { Provider } from "./event.js";
+import { sha256 } from "./hash.js";
 
 /** Anything that can be put in a stable JSON form. */
 export type Canonical = null | boolean | number | string | Canonical[] | { [key: string]: Canonical | undefined };
@@ -47,14 +47,9 @@ export interface EventIdInput {
  * eventId({ tenant: "acme", provider: "tencent", appId: "1400000000", callback: body }) // "evt_…"
  */
 export function eventId({ tenant, provider, appId, callback }: EventIdInput): string {
-  const digest = sha256(`${tenant}\u0000${provider}\u0000${appId}\u0000${canonicalJson(callback)}`);
+  const digest = sha256(`${tenant}\u0000${provider}\u0000${appId}\u0000${canonicalJson(callback)}`, "buffer");
   return `evt_${base32(digest).slice(0, 26)}`;
 }
-
-// One-shot crypto.hash (Node 20.12+) skips the Hash object; older Nodes take the long way.
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "buffer") => Buffer }).hash;
-const sha256 = (text: string): Uint8Array =>
-  oneShot ? oneShot("sha256", text, "buffer") : crypto.createHash("sha256").update(text).digest();
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford: no i, l, o, u
 

@@ -2,6 +2,7 @@ export * from "./adapter.js";
 export * from "./errors.js";
 export * from "./event.js";
 export * from "./event-id.js";
+export * from "./hash.js";
 export * from "./json-depth.js";
 export * from "./json-schema.js";
 export * from "./platform.js";

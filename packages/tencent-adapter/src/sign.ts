@@ -1,7 +1,4 @@
-import * as crypto from "node:crypto";
-
-// One-shot crypto.hash (Node 20.12+) skips the Hash object; older Nodes take the long way.
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "hex") => string }).hash;
+import { sha256 } from "@imrelay/core";
 
 /**
  * Tencent's callback `Sign`: `lowercase_hex(sha256(token + RequestTime))`, a
@@ -12,8 +9,7 @@ const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 
  * // "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061"
  */
 export function tencentSign(token: string, requestTime: string | number): string {
-  const text = `${token}${requestTime}`;
-  return oneShot ? oneShot("sha256", text, "hex") : crypto.createHash("sha256").update(text).digest("hex");
+  return sha256(`${token}${requestTime}`, "hex");
 }
 
 export interface SignTencentQueryInput {
