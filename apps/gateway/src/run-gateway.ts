@@ -89,6 +89,20 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   });
   const sweeper = createExpirySweeper({ redis, keys, config, ingest, clock, logger, metrics });
 
+  /** The queue first, then QUIT, which lets commands in flight (BullMQ's own start-up ones too) finish. */
+  async function closeRedis() {
+    // BullMQ's connection start-up is a chain of commands; one sent after QUIT would reject unhandled.
+    await queue.waitUntilReady().catch(() => {});
+    await queue.close().catch(() => {});
+    for (const connection of [redis, queueRedis]) {
+      try {
+        await connection.quit();
+      } catch {
+        connection.disconnect();
+      }
+    }
+  }
+
   let server: Server;
   try {
     server = await new Promise<Server>((resolve, reject) => {
@@ -99,9 +113,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     });
   } catch (err) {
     // A port already in use must not leave a Redis connection reconnecting behind it.
-    redis.disconnect();
-    await queue.close().catch(() => {});
-    queueRedis.disconnect();
+    await closeRedis();
     throw err;
   }
   sweeper.start();
@@ -124,14 +136,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       });
       server.closeIdleConnections();
     });
-    await queue.close().catch(() => {});
-    for (const connection of [redis, queueRedis]) {
-      try {
-        await connection.quit();
-      } catch {
-        connection.disconnect();
-      }
-    }
+    await closeRedis();
   }
 
   return {

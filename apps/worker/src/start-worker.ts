@@ -68,6 +68,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
         // Dispatcher first: nothing new is queued while the deliveries in hand finish.
         await dispatcher.close();
         await delivery.close();
+        // BullMQ's connection start-up is a chain of commands; one sent after QUIT would reject unhandled.
+        await queue.waitUntilReady().catch(() => {});
         await queue.close();
         await connection.quit().catch(() => connection.disconnect());
       })();
