@@ -1,5 +1,5 @@
 import { findEndpoint } from "@imrelay/config";
-import type { DeliveryJobState } from "@imrelay/worker";
+import { type DeliveryJobState, isEndpointDisabled } from "@imrelay/worker";
 import type { Job, JobType, Queue } from "bullmq";
 import type { Express } from "express";
 import { adminError } from "./auth.js";
@@ -25,7 +25,7 @@ function intParam(value: unknown, fallback: number, max: number): number | undef
 async function disabledReason(ctx: AdminContext, tenant: string, endpointId: string): Promise<string | undefined> {
   const endpoint = findEndpoint(ctx.config, tenant, endpointId);
   if (endpoint && !endpoint.enabled) return "it is disabled in the config";
-  const runtime = await ctx.redis.hget(ctx.keys.disabled, `${tenant}:${endpointId}`);
+  const runtime = await isEndpointDisabled(ctx.redis, ctx.keys, tenant, endpointId);
   return runtime ? "it is disabled (POST …/enable to resume it)" : undefined;
 }
 

@@ -1,15 +1,12 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
 import type { Queue } from "bullmq";
-import type { Express, RequestHandler } from "express";
-import { adminError } from "./auth.js";
+import type { Express, RequestHandler, Response } from "express";
+import { adminError, adminTokenMatcher } from "./auth.js";
 import type { AdminContext } from "./routes.js";
 
 export const DASHBOARD_PATH = "/admin/queues";
-
-const digest = (value: string) => createHash("sha256").update(value).digest();
 
 /**
  * The dashboard is opened in a browser, which cannot add a bearer header; so
@@ -17,25 +14,18 @@ const digest = (value: string) => createHash("sha256").update(value).digest();
  * password (any user name), and asks the browser for it.
  */
 function dashboardAuth(token: string | undefined, bearer: RequestHandler): RequestHandler {
-  const expected = token ? digest(token) : undefined;
+  const matches = adminTokenMatcher(token);
+  const askForBasic = (res: Response) => {
+    res.setHeader("www-authenticate", 'Basic realm="imrelay admin", charset="UTF-8"');
+    adminError(res, 401, "UNAUTHORIZED", "the admin token is required (as Bearer, or as the Basic auth password)");
+  };
   return (req, res, next) => {
     const basic = /^Basic[ \t]+(\S+)$/i.exec(req.headers.authorization ?? "");
-    if (!expected || !basic) {
-      if (expected && !req.headers.authorization) {
-        res.setHeader("www-authenticate", 'Basic realm="imrelay admin", charset="UTF-8"');
-        adminError(res, 401, "UNAUTHORIZED", "the admin token is required (as Bearer, or as the Basic auth password)");
-        return;
-      }
-      bearer(req, res, next);
-      return;
-    }
+    // No token configured, or a Bearer header: the admin guard answers (404 when off).
+    if (!matches || (!basic && req.headers.authorization)) return bearer(req, res, next);
+    if (!basic) return askForBasic(res);
     const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
-    const password = decoded.slice(decoded.indexOf(":") + 1);
-    if (!timingSafeEqual(digest(password), expected)) {
-      res.setHeader("www-authenticate", 'Basic realm="imrelay admin", charset="UTF-8"');
-      adminError(res, 401, "UNAUTHORIZED", "the admin token is required (as Bearer, or as the Basic auth password)");
-      return;
-    }
+    if (!matches(decoded.slice(decoded.indexOf(":") + 1))) return askForBasic(res);
     next();
   };
 }
