@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type Server } from "node:http";
 import { type ImrelayConfig, redisKeys } from "@imrelay/config";
-import { createDeliveryQueue } from "@imrelay/worker";
+import { closeDeliveryQueue, createDeliveryQueue } from "@imrelay/worker";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -91,9 +91,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   /** The queue first, then QUIT, which lets commands in flight (BullMQ's own start-up ones too) finish. */
   async function closeRedis() {
-    // BullMQ's connection start-up is a chain of commands; one sent after QUIT would reject unhandled.
-    await queue.waitUntilReady().catch(() => {});
-    await queue.close().catch(() => {});
+    await closeDeliveryQueue(queue);
     for (const connection of [redis, queueRedis]) {
       try {
         await connection.quit();

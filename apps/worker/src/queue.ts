@@ -43,3 +43,17 @@ export function createDeliveryQueue(
     ...(config ? { defaultJobOptions: deliveryJobOptions(config.delivery) } : {}),
   });
 }
+
+/**
+ * Closes a delivery queue safely at any moment of its life: BullMQ's
+ * connection start-up is a chain of commands, and one sent after the caller
+ * QUITs the shared connection would reject unhandled, so wait for it first.
+ *
+ * @example
+ * await closeDeliveryQueue(queue);
+ * await connection.quit();
+ */
+export async function closeDeliveryQueue(queue: Queue): Promise<void> {
+  await queue.waitUntilReady().catch(() => {});
+  await queue.close().catch(() => {});
+}

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
 import { workerMetrics } from "./metrics.js";
-import { createDeliveryQueue } from "./queue.js";
+import { closeDeliveryQueue, createDeliveryQueue } from "./queue.js";
 import { createDeliveryWorker } from "./worker.js";
 
 export interface StartWorkerOptions {
@@ -56,7 +56,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     await dispatcher.start();
   } catch (err) {
     await delivery.close();
-    await queue.close();
+    await closeDeliveryQueue(queue);
     connection.disconnect();
     throw err;
   }
@@ -68,9 +68,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
         // Dispatcher first: nothing new is queued while the deliveries in hand finish.
         await dispatcher.close();
         await delivery.close();
-        // BullMQ's connection start-up is a chain of commands; one sent after QUIT would reject unhandled.
-        await queue.waitUntilReady().catch(() => {});
-        await queue.close();
+        await closeDeliveryQueue(queue);
         await connection.quit().catch(() => connection.disconnect());
       })();
       return closing;
