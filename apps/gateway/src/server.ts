@@ -131,7 +131,7 @@ export function createServer(deps: GatewayDeps): GatewayListener {
       app(req, res);
       return;
     }
-    callbacks[route.provider](req, res, route).catch((err: unknown) => {
+    callbacks[route.provider as keyof typeof callbacks](req, res, route).catch((err: unknown) => {
       // The handler answers every fault itself; this is only for a throw past it.
       logger.error({ err }, "callback handler failed");
       if (!res.headersSent) res.writeHead(500).end();

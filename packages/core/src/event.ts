@@ -6,7 +6,7 @@ export const EventType = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventType>;
 
 /** The IM vendors imrelay has an adapter for. */
-export const PROVIDERS = ["tencent", "openim"] as const;
+export const PROVIDERS = ["tencent", "openim", "netease", "agora"] as const;
 export const Provider = z.enum(PROVIDERS);
 export type Provider = z.infer<typeof Provider>;
 
