@@ -7,3 +7,4 @@ export * from "./json-depth.js";
 export * from "./json-schema.js";
 export * from "./platform.js";
 export * from "./time.js";
+export * from "./user-id.js";
