@@ -70,7 +70,7 @@ const opts = {
   coldStorm: flags["cold-storm"],
 };
 // --cli runs another build of the imrelay CLI (a patched copy, to measure a change before making it).
-const cli = resolve(flags.cli ?? join(root, "apps/gateway/bin/imrelay.js"));
+const cli = resolve(flags.cli ?? join(root, "apps/cli/bin/imrelay.js"));
 // --compare adds a fourth ingest row: another CLI build measured in the same run, for a before/after.
 const compareCli = flags.compare ? resolve(flags.compare) : undefined;
 const outDir = resolve(flags.out ?? join(here, "results"));

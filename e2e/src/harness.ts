@@ -10,7 +10,7 @@ import { Webhook } from "standardwebhooks";
 import { stringify } from "yaml";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-const CLI = join(ROOT, "apps/gateway/bin/imrelay.js");
+const CLI = join(ROOT, "apps/cli/bin/imrelay.js");
 
 export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {

@@ -16,7 +16,7 @@ import {
 } from "../src/harness.js";
 
 const run = promisify(execFile);
-const CLI = join(ROOT, "apps/gateway/bin/imrelay.js");
+const CLI = join(ROOT, "apps/cli/bin/imrelay.js");
 const dir = mkdtempSync(join(tmpdir(), "imrelay-cli-"));
 
 async function imrelay(args: string[], env: Record<string, string> = {}) {

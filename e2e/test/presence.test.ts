@@ -212,13 +212,15 @@ describe("presence, replayed against a running gateway", () => {
       { type: "user.online", reason: "login", platform: "ios", changed: false, stale: false, online: true },
     ]);
     // A second login of an online platform keeps the time it came online.
-    expect(got.all[1]!.presence.platforms).toEqual([{ provider: "tencent", platform: "ios", since: iso(T0 + 1_000) }]);
+    expect(got.all[1]!.presence.platforms).toEqual([
+      { provider: "tencent", platform: "ios", device: null, since: iso(T0 + 1_000) },
+    ]);
 
     const presence = await presenceOf(user);
     expect(presence).toMatchObject({
       userId: user,
       online: true,
-      platforms: [{ provider: "tencent", platform: "ios", since: iso(T0 + 1_000) }],
+      platforms: [{ provider: "tencent", platform: "ios", device: null, since: iso(T0 + 1_000) }],
     });
   });
 
@@ -410,8 +412,8 @@ describe("presence, replayed against a running gateway", () => {
     const both = await presenceOf(user);
     expect(both.online).toBe(true);
     expect(both.platforms).toEqual([
-      { provider: "tencent", platform: "ios", since: iso(t) },
-      { provider: "openim", platform: "web", since: iso(t + 1) },
+      { provider: "tencent", platform: "ios", device: null, since: iso(t) },
+      { provider: "openim", platform: "web", device: null, since: iso(t + 1) },
     ]);
 
     await tencent(user, "IOS", "Logout", "Unregister", t + 2);

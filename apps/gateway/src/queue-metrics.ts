@@ -1,4 +1,4 @@
-import type { RedisKeys } from "@imrelay/config";
+import type { RedisKeys } from "@imrelay/store";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { Gauge, type Registry } from "prom-client";

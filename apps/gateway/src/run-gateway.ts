@@ -1,12 +1,12 @@
 import { createServer as createHttpServer, type Server } from "node:http";
-import { type ImrelayConfig, redisKeys } from "@imrelay/config";
-import { closeDeliveryQueue, createDeliveryQueue } from "@imrelay/worker";
+import type { ImrelayConfig } from "@imrelay/config";
+import { closeDeliveryQueue, createDeliveryQueue, createIngest, redisKeys } from "@imrelay/store";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { opsRoutes } from "./admin/ops-routes.js";
 import type { MountAdmin } from "./admin/routes.js";
-import { createIngest } from "./ingest/ingest.js";
+import { findVendor, GATEWAY_VENDORS, type Vendor } from "./callbacks/vendor.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { gatewayMetrics } from "./metrics.js";
 import { createExpirySweeper } from "./presence/expiry.js";
@@ -22,6 +22,8 @@ export interface StartGatewayOptions {
   clock?: () => number;
   /** More admin routes (dead letters, queue dashboard). */
   mountAdmin?: MountAdmin;
+  /** The vendors served. @default the registry's (`@imrelay/vendors`) */
+  vendors?: readonly Vendor[];
 }
 
 export interface RunningGateway {
@@ -66,7 +68,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   }
 
   const metrics = gatewayMetrics(registry);
-  const ingest = createIngest({ redis, keys, openimExpiryMs: config.presence.openimExpiry });
+  const vendors = options.vendors ?? GATEWAY_VENDORS;
+  const ingest = createIngest({
+    redis,
+    keys,
+    expiryMs: config.presence.openimExpiry,
+    presenceModel: (provider) => findVendor(provider, vendors)?.presence,
+  });
   // The admin API and dashboard read the delivery queue on a connection of their own, off the ingest path.
   const queueRedis = new Redis(config.redis.url, { maxRetriesPerRequest: 1 });
   queueRedis.on("error", () => {}); // the ingest connection already reports outages
@@ -81,13 +89,14 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     registry,
     clock,
     ingest,
+    vendors,
     metrics,
     mountAdmin: (app, ctx) => {
       ops(app, ctx);
       options.mountAdmin?.(app, ctx);
     },
   });
-  const sweeper = createExpirySweeper({ redis, keys, config, ingest, clock, logger, metrics });
+  const sweeper = createExpirySweeper({ redis, keys, config, ingest, clock, logger, metrics, vendors });
 
   /** The queue first, then QUIT, which lets commands in flight (BullMQ's own start-up ones too) finish. */
   async function closeRedis() {

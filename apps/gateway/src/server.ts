@@ -1,16 +1,17 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ImrelayConfig, RedisKeys } from "@imrelay/config";
+import type { ImrelayConfig } from "@imrelay/config";
+import type { RedisKeys } from "@imrelay/store";
+import { createIngest, type Ingest } from "@imrelay/store";
 import express, { type ErrorRequestHandler, type Express } from "express";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { adminError } from "./admin/auth.js";
 import { type MountAdmin, mountAdminRoutes } from "./admin/routes.js";
-import { type CallbackContext, callbackHandler } from "./callbacks/handler.js";
-import { openimVendor, tencentVendor } from "./callbacks/vendor.js";
-import { clientAddress, matchCallbackRoute } from "./http/callback-route.js";
+import { type CallbackContext, type CallbackHandler, callbackHandler } from "./callbacks/handler.js";
+import { findVendor, GATEWAY_VENDORS, type Vendor } from "./callbacks/vendor.js";
+import { callbackRouteMatcher, clientAddress } from "./http/callback-route.js";
 import { createRateLimiter } from "./http/rate-limit.js";
-import { createIngest, type Ingest } from "./ingest/ingest.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { type GatewayMetrics, gatewayMetrics } from "./metrics.js";
 
@@ -24,7 +25,9 @@ export interface GatewayDeps {
   registry: Registry;
   /** ms since the epoch. @default Date.now */
   clock?: () => number;
-  /** @default createIngest({ redis, keys, openimExpiryMs: config.presence.openimExpiry }) */
+  /** The vendors served. @default the registry's (`@imrelay/vendors`) */
+  vendors?: readonly Vendor[];
+  /** @default createIngest({ redis, keys, expiryMs: config.presence.openimExpiry, presenceModel }) */
   ingest?: Ingest;
   /** @default gatewayMetrics(registry) */
   metrics?: GatewayMetrics;
@@ -76,7 +79,15 @@ export function createServer(deps: GatewayDeps): GatewayListener {
     { redact: { paths: GATEWAY_REDACT_PATHS, censor: "[redacted]" } },
   );
   const metrics = deps.metrics ?? gatewayMetrics(registry);
-  const ingest = deps.ingest ?? createIngest({ redis, keys, openimExpiryMs: config.presence.openimExpiry });
+  const vendors = deps.vendors ?? GATEWAY_VENDORS;
+  const ingest =
+    deps.ingest ??
+    createIngest({
+      redis,
+      keys,
+      expiryMs: config.presence.openimExpiry,
+      presenceModel: (provider) => findVendor(provider, vendors)?.presence,
+    });
 
   const app = express();
   app.disable("x-powered-by");
@@ -93,7 +104,10 @@ export function createServer(deps: GatewayDeps): GatewayListener {
     rateLimit: createRateLimiter(clock),
     clientIp: clientAddress(config.gateway.trustProxy),
   };
-  const callbacks = { tencent: callbackHandler(tencentVendor, ctx), openim: callbackHandler(openimVendor, ctx) };
+  const callbacks = new Map<string, CallbackHandler>(
+    vendors.map((vendor) => [vendor.provider, callbackHandler(vendor, ctx)]),
+  );
+  const matchCallbackRoute = callbackRouteMatcher(vendors);
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -131,7 +145,7 @@ export function createServer(deps: GatewayDeps): GatewayListener {
       app(req, res);
       return;
     }
-    callbacks[route.provider as keyof typeof callbacks](req, res, route).catch((err: unknown) => {
+    callbacks.get(route.provider)!(req, res, route).catch((err: unknown) => {
       // The handler answers every fault itself; this is only for a throw past it.
       logger.error({ err }, "callback handler failed");
       if (!res.headersSent) res.writeHead(500).end();

@@ -1,5 +1,6 @@
+import { createIngest } from "@imrelay/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createIngest } from "../src/ingest/ingest.js";
+import { presenceModelOf } from "../src/callbacks/vendor.js";
 import { adapterEvent, dropPrefix, newPrefix, startTestGateway, type TestGateway, testConfig } from "./helpers.js";
 
 const prefix = newPrefix();
@@ -19,7 +20,7 @@ beforeAll(async () => {
     },
   });
   off = await startTestGateway(testConfig({ tenants }, prefix));
-  const ingest = createIngest({ redis: gw.redis, keys: gw.keys, openimExpiryMs: 60_000 });
+  const ingest = createIngest({ redis: gw.redis, keys: gw.keys, presenceModel: presenceModelOf(), expiryMs: 60_000 });
   await ingest(
     adapterEvent({
       tenant: "acme",
@@ -53,8 +54,8 @@ describe("the admin presence API", () => {
       userId: "alice",
       online: true,
       platforms: [
-        { provider: "openim", platform: "web", since: new Date(T0).toISOString() },
-        { provider: "tencent", platform: "ios", since: new Date(T0 + 10).toISOString() },
+        { provider: "openim", platform: "web", device: null, since: new Date(T0).toISOString() },
+        { provider: "tencent", platform: "ios", device: null, since: new Date(T0 + 10).toISOString() },
       ],
       sequence: 2,
     });

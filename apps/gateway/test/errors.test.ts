@@ -2,8 +2,11 @@ import { CallbackError } from "@imrelay/core";
 import { TencentCallbackError } from "@imrelay/tencent-adapter";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorToAnswer } from "../src/callbacks/errors-to-answer.js";
-import { openimVendor, tencentVendor } from "../src/callbacks/vendor.js";
+import { findVendor } from "../src/callbacks/vendor.js";
 import { fixture, newPrefix, post, startTestGateway, type TestGateway, testConfig } from "./helpers.js";
+
+const tencentVendor = findVendor("tencent")!;
+const openimVendor = findVendor("openim")!;
 
 describe("errorToAnswer", () => {
   it("keeps an adapter's own FAIL body and status", () => {

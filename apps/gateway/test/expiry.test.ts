@@ -1,11 +1,10 @@
-import { redisKeys } from "@imrelay/config";
+import { createIngest, readPresence, redisKeys } from "@imrelay/store";
 import pino from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createIngest } from "../src/ingest/ingest.js";
+import { presenceModelOf } from "../src/callbacks/vendor.js";
 import { gatewayMetrics } from "../src/metrics.js";
 import { createExpirySweeper } from "../src/presence/expiry.js";
-import { readPresence } from "../src/presence/read.js";
 import { createIngestRedis, whenReady } from "../src/redis.js";
 import {
   dropPrefix,
@@ -38,7 +37,7 @@ function sweeper(redis = gw.redis, registry = gw.registry) {
     redis,
     keys,
     config,
-    ingest: createIngest({ redis, keys, openimExpiryMs: EXPIRY }),
+    ingest: createIngest({ redis, keys, presenceModel: presenceModelOf(), expiryMs: EXPIRY }),
     clock,
     logger: pino({ level: "silent" }),
     metrics: gatewayMetrics(registry),
@@ -89,7 +88,7 @@ describe("OpenIM presence expiry", () => {
     });
     expect(expired!.id).toMatch(/^evt_/);
     expect((await readPresence({ redis: gw.redis, keys }, "acme", "quiet")).online).toBe(false);
-    expect(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", "quiet", "web"]))).toBeNull();
+    expect(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", "quiet", "openim", "web"]))).toBeNull();
     expect(await metricValue(gw.registry, "imrelay_presence_expired_total", { tenant: "acme" })).toBe(1);
     expect(await sweep.sweepOnce()).toBe(0);
     expect(await events("quiet")).toHaveLength(2);
@@ -104,7 +103,7 @@ describe("OpenIM presence expiry", () => {
     const [, expired] = await events(odd);
     expect(expired).toMatchObject({ userId: odd, reason: "expired", platform: "web" });
     expect((await readPresence({ redis: gw.redis, keys }, "acme", odd)).online).toBe(false);
-    expect(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", odd, "web"]))).toBeNull();
+    expect(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", odd, "openim", "web"]))).toBeNull();
     expect(await gw.redis.zscore(keys.expiry, "not a member this gateway wrote")).toBeNull();
   });
 
@@ -142,7 +141,7 @@ describe("OpenIM presence expiry", () => {
     clock.set(SEQ + EXPIRY);
     expect(await sweeper().sweepOnce()).toBe(0);
     expect((await readPresence({ redis: gw.redis, keys }, "acme", "back")).online).toBe(true);
-    expect(Number(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", "back", "windows"])))).toBe(
+    expect(Number(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", "back", "openim", "windows"])))).toBe(
       SEQ + 1 + EXPIRY,
     );
   });
@@ -155,7 +154,7 @@ describe("OpenIM presence expiry", () => {
       redis: gw.redis,
       keys,
       config: { ...config, presence: { ...config.presence, sweepInterval: 20 } },
-      ingest: createIngest({ redis: gw.redis, keys, openimExpiryMs: EXPIRY }),
+      ingest: createIngest({ redis: gw.redis, keys, presenceModel: presenceModelOf(), expiryMs: EXPIRY }),
       clock,
       logger: pino({ level: "silent" }),
       metrics: gatewayMetrics(gw.registry),

@@ -2,8 +2,9 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type ImrelayConfig, type ImrelayConfigInput, parseConfig, type RedisKeys, redisKeys } from "@imrelay/config";
+import { type ImrelayConfig, type ImrelayConfigInput, parseConfig } from "@imrelay/config";
 import { type AdapterEvent, eventId, type ImrelayEvent, isoTime, type Platform, type Provider } from "@imrelay/core";
+import { joinEventJson, type RedisKeys, redisKeys } from "@imrelay/store";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { Registry } from "prom-client";
@@ -42,7 +43,7 @@ export async function streamEvents(redis: Redis, keys: RedisKeys): Promise<Array
   return entries.map(([, fields]) => {
     const map = new Map<string, string>();
     for (let i = 0; i < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
-    const event = JSON.parse(map.get("e")!) as ImrelayEvent & { _raw?: unknown };
+    const event = JSON.parse(joinEventJson(map.get("e")!, map.get("g"))) as ImrelayEvent & { _raw?: unknown };
     if (map.has("r")) event._raw = JSON.parse(map.get("r")!);
     return event;
   });

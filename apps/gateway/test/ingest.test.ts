@@ -1,7 +1,7 @@
-import { redisKeys } from "@imrelay/config";
 import { ImrelayEvent } from "@imrelay/core";
+import { createIngest, redisKeys } from "@imrelay/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createIngest } from "../src/ingest/ingest.js";
+import { presenceModelOf } from "../src/callbacks/vendor.js";
 import { createIngestRedis, whenReady } from "../src/redis.js";
 import { adapterEvent, dropPrefix, newPrefix, REDIS_URL, streamEvents } from "./helpers.js";
 
@@ -9,7 +9,7 @@ const prefix = newPrefix();
 const keys = redisKeys(prefix);
 const redis = createIngestRedis(REDIS_URL);
 const EXPIRY = 30 * 60_000;
-const ingest = createIngest({ redis, keys, openimExpiryMs: EXPIRY });
+const ingest = createIngest({ redis, keys, presenceModel: presenceModelOf(), expiryMs: EXPIRY });
 const T0 = Date.UTC(2025, 6, 2, 7, 0, 0, 123);
 
 beforeAll(async () => {
@@ -47,7 +47,7 @@ describe("the ingest script", () => {
       adapterEvent({ tenant, userId, provider: "tencent", status: "online", platform: "web", at }),
     );
     expect(out.event?.presence.platforms).toEqual([
-      { provider: "tencent", platform: "web", since: "2024-02-29T23:59:59.007Z" },
+      { provider: "tencent", platform: "web", device: null, since: "2024-02-29T23:59:59.007Z" },
     ]);
   });
 
@@ -101,7 +101,7 @@ describe("the ingest script", () => {
 
   it("scores an OpenIM online in the expiry set and removes it on offline", async () => {
     const userId = user();
-    const member = JSON.stringify([tenant, userId, "android"]);
+    const member = JSON.stringify([tenant, userId, "openim", "android"]);
     await ingest(adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "android", at: T0 }));
     expect(Number(await redis.zscore(keys.expiry, member))).toBe(T0 + EXPIRY);
     await ingest(
@@ -112,7 +112,7 @@ describe("the ingest script", () => {
 
   it("turns an OpenIM online for an online platform into a renewal that moves the expiry and keeps since", async () => {
     const userId = user();
-    const member = JSON.stringify([tenant, userId, "web"]);
+    const member = JSON.stringify([tenant, userId, "openim", "web"]);
     await ingest(adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "web", at: T0 }));
     const renewal = await ingest(
       adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "web", at: T0 + 600_000 }),
@@ -125,7 +125,7 @@ describe("the ingest script", () => {
 
   it("counts an out-of-order OpenIM renewal as a renewal and keeps the newer time", async () => {
     const userId = user();
-    const member = JSON.stringify([tenant, userId, "web"]);
+    const member = JSON.stringify([tenant, userId, "openim", "web"]);
     const online = (at: number) =>
       adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "web", at });
     await ingest(online(T0));

@@ -75,7 +75,7 @@ describe("OpenIM callbacks", () => {
       stale: false,
       presence: {
         online: true,
-        platforms: [{ provider: "openim", platform: "web", since: new Date(SEQ).toISOString() }],
+        platforms: [{ provider: "openim", platform: "web", device: null, since: new Date(SEQ).toISOString() }],
       },
     });
     const line = gw.log.json().find((l) => l.eventId === event!.id)!;
@@ -146,7 +146,7 @@ describe("OpenIM callbacks", () => {
     expect(await events("renewing")).toHaveLength(1);
     expect(await metricValue(gw.registry, "imrelay_renewals_suppressed_total", { tenant: "open" })).toBe(2);
     expect(await metricValue(gw.registry, "imrelay_callbacks_total", { tenant: "open", outcome: "renewal" })).toBe(2);
-    expect(Number(await gw.redis.zscore(gw.keys.expiry, JSON.stringify(["open", "renewing", "web"])))).toBe(
+    expect(Number(await gw.redis.zscore(gw.keys.expiry, JSON.stringify(["open", "renewing", "openim", "web"])))).toBe(
       SEQ + 1_200_000 + gw.config.presence.openimExpiry,
     );
   });

@@ -1,4 +1,4 @@
-import { redisKeys } from "@imrelay/config";
+import { redisKeys } from "@imrelay/store";
 import { Registry } from "prom-client";
 import { afterAll, describe, expect, it } from "vitest";
 import { startGateway } from "../src/run-gateway.js";

@@ -7,7 +7,7 @@ import { signTencentQuery } from "@imrelay/tencent-adapter";
 import { type RunningWorker, startWorker } from "@imrelay/worker";
 import pino from "pino";
 import { Registry } from "prom-client";
-import { REDACT_PATHS } from "../src/cli/logger.js";
+import { GATEWAY_REDACT_PATHS as REDACT_PATHS } from "../src/logging.js";
 import { type RunningGateway, startGateway } from "../src/run-gateway.js";
 import { dropPrefix, newRedis } from "./helpers.js";
 

@@ -174,7 +174,7 @@ describe("Tencent presence sequences", () => {
       [2, false, false],
     ]);
     expect(got[1]?.presence.platforms).toEqual([
-      { provider: "tencent", platform: "ios", since: new Date(T0).toISOString() },
+      { provider: "tencent", platform: "ios", device: null, since: new Date(T0).toISOString() },
     ]);
     expect((await presence("reconnect")).online).toBe(true);
   });
@@ -242,7 +242,7 @@ describe("Tencent presence sequences", () => {
     ]);
     expect(got.at(-1)?.presence).toEqual({
       online: true,
-      platforms: [{ provider: "openim", platform: "web", since: new Date(T0 + 10).toISOString() }],
+      platforms: [{ provider: "openim", platform: "web", device: null, since: new Date(T0 + 10).toISOString() }],
     });
   });
 });

@@ -1,4 +1,7 @@
+import { BACKOFF_TYPE } from "@imrelay/store";
 import type { BackoffStrategy } from "bullmq";
+
+export { BACKOFF_TYPE };
 
 /** Spreads a delay so that endpoints that failed together do not all retry in the same instant. */
 export type Jitter = (delayMs: number) => number;
@@ -10,9 +13,6 @@ export type Jitter = (delayMs: number) => number;
  * defaultJitter(5000) // between 4000 and 6000
  */
 export const defaultJitter: Jitter = (delayMs) => delayMs * (0.8 + 0.4 * Math.random());
-
-/** The job option that selects {@link deliveryBackoff}. */
-export const BACKOFF_TYPE = "schedule";
 
 /**
  * The Worker's `settings.backoffStrategy`: the config's `retrySchedule` entry

@@ -1,37 +1,20 @@
-import {
-  type DeliveryJobData,
-  type EndpointConfig,
-  findEndpoint,
-  type ImrelayConfig,
-  type RedisKeys,
-} from "@imrelay/config";
+import { type EndpointConfig, findEndpoint, type ImrelayConfig } from "@imrelay/config";
 import { type ImrelayEvent, toPayload } from "@imrelay/core";
+import {
+  type DeliveryJobState,
+  disableEndpoint,
+  isEndpointDisabled,
+  type LastResponse,
+  type RedisKeys,
+} from "@imrelay/store";
 import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
-import { disableEndpoint, isEndpointDisabled } from "./endpoint-state.js";
 import { DeliveryError, UnrecoverableDeliveryError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { type SendResult, send } from "./send.js";
 import { signedHeaders } from "./sign.js";
-
-/** What the admin API shows of a delivery's last failed attempt (kept in the job's data). */
-export interface LastResponse {
-  /** The endpoint's HTTP status, or null when there was no answer. */
-  status: number | null;
-  /** The first 512 characters of the answer's body. */
-  bodyExcerpt: string | null;
-  /** `HTTP_ERROR`, `TIMEOUT`, `DESTINATION_REFUSED`, or a system code such as `ECONNREFUSED`. */
-  error: string | null;
-  /** The attempt's number, from 1. */
-  attempt: number;
-  /** ISO time of the attempt. */
-  at: string;
-}
-
-/** A delivery job's data once an attempt has failed. */
-export type DeliveryJobState = DeliveryJobData & { lastResponse?: LastResponse };
 
 /** What a successful delivery job returns (BullMQ keeps it as `returnvalue`). */
 export interface DeliveryResult {

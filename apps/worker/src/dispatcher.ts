@@ -1,12 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { type DeliveryJobData, findTenant, type ImrelayConfig, type RedisKeys } from "@imrelay/config";
+import { findTenant, type ImrelayConfig } from "@imrelay/config";
+import {
+  type DeliveryJobData,
+  deliveryJobOptions,
+  parseIngestEntry,
+  type RedisKeys,
+  type StreamEntry,
+} from "@imrelay/store";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { type DeliveryJob, fanOut } from "./fan-out.js";
-import { parseIngestEntry, type StreamEntry } from "./ingest-entry.js";
-import { deliveryJobOptions } from "./queue.js";
 
 export interface DispatcherDeps {
   config: Pick<ImrelayConfig, "tenants" | "delivery">;

@@ -1,9 +1,6 @@
-import { type DeliveryJobData, deliveryJobId, type TenantConfig } from "@imrelay/config";
+import type { TenantConfig } from "@imrelay/config";
+import { DELIVERY_JOB_NAME, type DeliveryJobData, deliveryJobId, type IngestEvent } from "@imrelay/store";
 import type { JobsOptions } from "bullmq";
-import { DELIVERY_JOB_NAME } from "./queue.js";
-
-/** An event as read off the ingest stream: only what fan-out and delivery rely on is checked. */
-export type IngestEvent = DeliveryJobData["event"] & { tenant: string; changed?: unknown };
 
 export interface DeliveryJob {
   name: typeof DELIVERY_JOB_NAME;

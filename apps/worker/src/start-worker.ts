@@ -1,10 +1,10 @@
-import { type ImrelayConfig, redisKeys } from "@imrelay/config";
+import type { ImrelayConfig } from "@imrelay/config";
+import { closeDeliveryQueue, createDeliveryQueue, redisKeys } from "@imrelay/store";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
 import { workerMetrics } from "./metrics.js";
-import { closeDeliveryQueue, createDeliveryQueue } from "./queue.js";
 import { createDeliveryWorker } from "./worker.js";
 
 export interface StartWorkerOptions {

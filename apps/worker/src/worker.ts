@@ -1,11 +1,12 @@
-import { type ImrelayConfig, type RedisKeys, redisKeys } from "@imrelay/config";
+import type { ImrelayConfig } from "@imrelay/config";
+import { type DeliveryJobState, type RedisKeys, redisKeys } from "@imrelay/store";
 import { UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { createDeliveryAgent } from "./agent.js";
 import { deliveryBackoff, type Jitter } from "./backoff.js";
-import { createDeliveryProcessor, type DeliveryJobState, type DeliveryResult } from "./deliver.js";
+import { createDeliveryProcessor, type DeliveryResult } from "./deliver.js";
 import type { WorkerMetrics } from "./metrics.js";
 
 export interface DeliveryWorkerDeps {

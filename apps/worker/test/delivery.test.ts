@@ -1,18 +1,20 @@
-import { type DeliveryJobData, deliveryJobId, type ImrelayConfig } from "@imrelay/config";
+import type { ImrelayConfig } from "@imrelay/config";
 import { toPayload } from "@imrelay/core";
-import type { Job, Queue } from "bullmq";
-import { Registry } from "prom-client";
-import { Webhook } from "standardwebhooks";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   createDeliveryQueue,
+  type DeliveryJobData,
   type DeliveryJobState,
+  deliveryJobId,
   deliveryJobOptions,
   disableEndpoint,
   enableEndpoint,
   listDisabledEndpoints,
-  startWorker,
-} from "../src/index.js";
+} from "@imrelay/store";
+import type { Job, Queue } from "bullmq";
+import { Registry } from "prom-client";
+import { Webhook } from "standardwebhooks";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { startWorker } from "../src/index.js";
 import {
   captureLogger,
   cleanupPrefix,

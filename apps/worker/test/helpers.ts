@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type ImrelayConfig, parseConfig, type RedisKeys, redisKeys } from "@imrelay/config";
+import { type ImrelayConfig, parseConfig } from "@imrelay/config";
 import { ImrelayEvent } from "@imrelay/core";
+import { type RedisKeys, redisKeys } from "@imrelay/store";
 import { Redis } from "ioredis";
 import { type Logger, pino } from "pino";
 
@@ -38,7 +39,7 @@ export function makeEvent(overrides: Partial<ImrelayEvent> = {}): ImrelayEvent {
     occurredAt: at,
     receivedAt: at,
     sequence: counter,
-    presence: { online: true, platforms: [{ provider: "tencent", platform: "ios", since: at }] },
+    presence: { online: true, platforms: [{ provider: "tencent", platform: "ios", device: null, since: at }] },
     changed: true,
     stale: false,
     ...overrides,

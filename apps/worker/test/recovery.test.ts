@@ -2,11 +2,11 @@ import { execFileSync, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type DeliveryJobData, deliveryJobId } from "@imrelay/config";
+import { createDeliveryQueue, type DeliveryJobData, deliveryJobId, deliveryJobOptions } from "@imrelay/store";
 import type { Queue } from "bullmq";
 import { Registry } from "prom-client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createDeliveryQueue, deliveryJobOptions, startWorker } from "../src/index.js";
+import { startWorker } from "../src/index.js";
 import {
   captureLogger,
   cleanupPrefix,

@@ -1,15 +1,8 @@
-import { deliveryJobId } from "@imrelay/config";
+import { createDeliveryQueue, type DeliveryJobState, deliveryJobId } from "@imrelay/store";
 import type { Job, Queue } from "bullmq";
 import { Registry } from "prom-client";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import {
-  addressRange,
-  createDeliveryQueue,
-  type DeliveryJobState,
-  guardedLookup,
-  isPublicAddress,
-  startWorker,
-} from "../src/index.js";
+import { addressRange, guardedLookup, isPublicAddress, startWorker } from "../src/index.js";
 import {
   captureLogger,
   cleanupPrefix,

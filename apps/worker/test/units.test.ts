@@ -1,3 +1,4 @@
+import { parseIngestEntry } from "@imrelay/store";
 import { describe, expect, it } from "vitest";
 import {
   DeliveryError,
@@ -5,7 +6,6 @@ import {
   deliveryBackoff,
   MAX_RETRY_AFTER_MS,
   outcomeOfStatus,
-  parseIngestEntry,
   parseRetryAfter,
 } from "../src/index.js";
 

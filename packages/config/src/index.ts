@@ -1,6 +1,5 @@
 export * from "./duration.js";
 export * from "./interpolate.js";
-export * from "./keys.js";
 export * from "./load.js";
 export * from "./schema.js";
 export * from "./tenant.js";

@@ -1,4 +1,5 @@
 import { EVENT_TYPES } from "@imrelay/core";
+import { PROVIDER_NAMES, type RegisteredVendor, VENDORS } from "@imrelay/vendors";
 import ipaddr from "ipaddr.js";
 import * as z from "zod";
 import { parseDuration } from "./duration.js";
@@ -47,30 +48,21 @@ export const EndpointConfig = z
   .strict();
 export type EndpointConfig = z.output<typeof EndpointConfig>;
 
-export const TencentConfig = z
-  .object({
-    sdkAppId: z.union([z.string(), z.number()]).transform(String),
-    /** When set, `Sign` and `RequestTime` are required on every callback. */
-    callbackToken: z.string().min(1).optional(),
-    allowIps: z.array(cidr).optional(),
-  })
-  .strict();
+/** `allowIps`, which every vendor's section takes: callers outside it get 403. */
+const vendorCommon = { allowIps: z.array(cidr).optional() };
 
-export const OpenImConfig = z
-  .object({
-    appId: z.string().min(1),
-    basicAuth: z
-      .object({ username: z.string().min(1), password: z.string().min(1) })
-      .strict()
-      .optional(),
-    allowIps: z.array(cidr).optional(),
-  })
-  .strict();
+/** Each registered vendor's section, as the tenant config has it: the descriptor's schema plus `allowIps`. */
+type VendorSections = {
+  [V in RegisteredVendor as V["provider"]]?: z.output<V["section"]> & { allowIps?: string[] | undefined };
+};
 
-export const TenantConfig = z
+const vendorSections = Object.fromEntries(
+  VENDORS.map((vendor) => [vendor.provider, vendor.section.extend(vendorCommon).optional()]),
+);
+
+const TenantSchema = z
   .object({
-    tencent: TencentConfig.optional(),
-    openim: OpenImConfig.optional(),
+    ...vendorSections,
     /** Callbacks per second this tenant may send to one gateway process; unset means no limit. */
     rateLimit: z
       .object({ perSecond: z.number().positive(), burst: z.number().positive().optional() })
@@ -80,8 +72,8 @@ export const TenantConfig = z
   })
   .strict()
   .superRefine((tenant, ctx) => {
-    if (!tenant.tencent && !tenant.openim) {
-      ctx.addIssue({ code: "custom", message: "a tenant needs a tencent or an openim section" });
+    if (!PROVIDER_NAMES.some((provider) => (tenant as Record<string, unknown>)[provider] !== undefined)) {
+      ctx.addIssue({ code: "custom", message: `a tenant needs a section for one of: ${PROVIDER_NAMES.join(", ")}` });
     }
     const seen = new Set<string>();
     tenant.endpoints.forEach((endpoint, i) => {
@@ -95,7 +87,16 @@ export const TenantConfig = z
       seen.add(endpoint.id);
     });
   });
-export type TenantConfig = z.output<typeof TenantConfig>;
+/** A tenant: a section per vendor it uses (`tencent`, `openim`, …), its endpoints, an optional rate. */
+export type TenantConfig = {
+  rateLimit?: { perSecond: number; burst?: number | undefined } | undefined;
+  endpoints: EndpointConfig[];
+} & VendorSections;
+/** A tenant as written in the config file. */
+export type TenantConfigInput = z.input<typeof TenantSchema> & {
+  [V in RegisteredVendor as V["provider"]]?: z.input<V["section"]> & { allowIps?: string[] | undefined };
+};
+export const TenantConfig = TenantSchema as unknown as z.ZodType<TenantConfig, TenantConfigInput>;
 
 export const ImrelayConfig = z
   .object({

@@ -8,3 +8,4 @@ export * from "./json-schema.js";
 export * from "./platform.js";
 export * from "./time.js";
 export * from "./user-id.js";
+export * from "./vendor.js";

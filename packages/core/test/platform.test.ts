@@ -1,54 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { openimPlatform, tencentPlatform } from "../src/index.js";
+import { lookupPlatform } from "../src/index.js";
 
-describe("tencentPlatform", () => {
-  it.each([
-    ["IOS", "ios"],
-    ["iOS", "ios"],
-    ["Android", "android"],
-    ["Web", "web"],
-    ["Windows", "windows"],
-    ["Mac", "macos"],
-    ["macOS", "macos"],
-    ["iPad", "ipad"],
-    ["Linux", "linux"],
-    ["RESTAPI", "rest_api"],
-    ["Unknown", "unknown"],
-    ["Symbian", "unknown"],
-    [undefined, "unknown"],
-  ])("maps %s to %s", (name, expected) => {
-    expect(tencentPlatform(name)).toBe(expected);
-  });
-});
+describe("lookupPlatform", () => {
+  const table = { aos: "android", 1: "android" } as const;
 
-describe("openimPlatform", () => {
-  it.each([
-    [1, "ios"],
-    [2, "android"],
-    [3, "windows"],
-    [4, "macos"],
-    [5, "web"],
-    [6, "mini_program"],
-    [7, "linux"],
-    [8, "android_pad"],
-    [9, "ipad"],
-    [10, "admin"],
-    [11, "harmonyos"],
-    ["5", "web"],
-  ])("maps platformID %s to %s", (id, expected) => {
-    expect(openimPlatform(id)).toBe(expected);
+  it("finds a name or a number in the adapter's table", () => {
+    expect(lookupPlatform(table, "aos")).toBe("android");
+    expect(lookupPlatform(table, 1)).toBe("android");
   });
 
-  it("falls back to the platform name, then to unknown", () => {
-    expect(openimPlatform(undefined, "OSX")).toBe("macos");
-    expect(openimPlatform(99, "")).toBe("unknown");
-    expect(openimPlatform(99, "Web")).toBe("web");
-  });
-});
-
-describe("platform names that are Object.prototype members", () => {
-  it.each(["constructor", "__proto__", "toString", "hasOwnProperty"])("maps %s to unknown", (name) => {
-    expect(tencentPlatform(name)).toBe("unknown");
-    expect(openimPlatform(99, name)).toBe("unknown");
+  it.each(["constructor", "__proto__", "toString", "hasOwnProperty", "pc"])("gives unknown for %s", (name) => {
+    expect(lookupPlatform(table, name)).toBe("unknown");
   });
 });

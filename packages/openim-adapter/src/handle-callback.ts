@@ -5,7 +5,6 @@ import {
   eventId,
   headerValue,
   isoTime,
-  openimPlatform,
   vendorTimeMs,
 } from "@imrelay/core";
 import { type OpenImAnswer, okAnswer } from "./answer.js";
@@ -13,6 +12,7 @@ import { type BasicAuthCredentials, verifyBasicAuth } from "./basic-auth.js";
 import { commandMapping, resolveCommand } from "./command.js";
 import { OpenImCallbackError } from "./errors.js";
 import { type OpenImBody, parseBody } from "./parse-body.js";
+import { openimPlatform } from "./platform.js";
 
 /** The raw OpenIM request, as any HTTP framework has it. */
 export interface OpenImCallbackRequest extends CallbackRequest {

@@ -6,13 +6,13 @@ import {
   firstValue,
   isoTime,
   type Platform,
-  tencentPlatform,
   vendorTimeMs,
 } from "@imrelay/core";
 import { okAnswer, type TencentAnswer } from "./answer.js";
 import { TencentCallbackError } from "./errors.js";
 import { mapStateChange } from "./mapping.js";
 import { parseBody } from "./parse.js";
+import { tencentPlatform } from "./platform.js";
 import { verifySignature } from "./verify.js";
 
 /** The one callback command imrelay maps; Tencent sends every command to the same URL. */

@@ -1,5 +1,5 @@
 import { findEndpoint } from "@imrelay/config";
-import { type DeliveryJobState, isEndpointDisabled } from "@imrelay/worker";
+import { type DeliveryJobState, isEndpointDisabled } from "@imrelay/store";
 import type { Job, JobType, Queue } from "bullmq";
 import type { Express } from "express";
 import { adminError } from "./auth.js";

@@ -1,4 +1,4 @@
-import type { DeliveryJobState } from "@imrelay/worker";
+import type { DeliveryJobState } from "@imrelay/store";
 import type { Job, JobState } from "bullmq";
 
 /** What the admin API shows of one delivery (a BullMQ job), without the endpoint's secret or URL. */

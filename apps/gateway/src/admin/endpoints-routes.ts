@@ -1,5 +1,5 @@
 import { findEndpoint, findTenant } from "@imrelay/config";
-import { disableEndpoint, enableEndpoint, listDisabledEndpoints } from "@imrelay/worker";
+import { disableEndpoint, enableEndpoint, listDisabledEndpoints } from "@imrelay/store";
 import type { Express, RequestHandler } from "express";
 import { adminError } from "./auth.js";
 import type { AdminContext } from "./routes.js";

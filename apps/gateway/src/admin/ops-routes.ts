@@ -1,4 +1,4 @@
-import type { DeliveryJobState } from "@imrelay/worker";
+import type { DeliveryJobState } from "@imrelay/store";
 import type { Queue } from "bullmq";
 import express from "express";
 import { mountDeliveryRoutes } from "./deliveries-routes.js";

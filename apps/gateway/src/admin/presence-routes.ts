@@ -1,7 +1,7 @@
-import { findTenant, type ImrelayConfig, type RedisKeys } from "@imrelay/config";
+import { findTenant, type ImrelayConfig } from "@imrelay/config";
+import { type RedisKeys, readPresence, readPresenceMany } from "@imrelay/store";
 import express, { type Express, type RequestHandler } from "express";
 import type { Redis } from "ioredis";
-import { readPresence, readPresenceMany } from "../presence/read.js";
 import { adminError } from "./auth.js";
 
 /** Users per batch presence query. */

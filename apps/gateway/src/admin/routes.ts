@@ -1,4 +1,5 @@
-import type { ImrelayConfig, RedisKeys } from "@imrelay/config";
+import type { ImrelayConfig } from "@imrelay/config";
+import type { RedisKeys } from "@imrelay/store";
 import type { Express, RequestHandler } from "express";
 import type { Redis } from "ioredis";
 import { requireAdmin } from "./auth.js";

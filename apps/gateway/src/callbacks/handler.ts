@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import { findTenant, type ImrelayConfig, type RedisKeys } from "@imrelay/config";
-import { CallbackError, headerValue, isoTime } from "@imrelay/core";
+import { findTenant, type ImrelayConfig } from "@imrelay/config";
+import { CallbackError, headerValue, isoTime, type VendorResult } from "@imrelay/core";
+import type { Ingest, IngestOutcome, RedisKeys } from "@imrelay/store";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { CallbackRoute } from "../http/callback-route.js";
@@ -9,11 +10,10 @@ import { isJsonContentType } from "../http/content-type.js";
 import { type IpAllowList, ipAllowList } from "../http/ip-allow.js";
 import type { RateLimiter } from "../http/rate-limit.js";
 import { readRawBody } from "../http/raw-body.js";
-import type { Ingest, IngestOutcome } from "../ingest/ingest.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { errorToAnswer } from "./errors-to-answer.js";
 import { keepUnrecognized, parsedBody, withoutSecrets } from "./unrecognized.js";
-import type { Vendor, VendorResult } from "./vendor.js";
+import { type Vendor, vendorSection } from "./vendor.js";
 
 export interface CallbackContext {
   config: ImrelayConfig;
@@ -61,7 +61,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
   const { config, keys, redis, ingest, clock, logger, metrics, rateLimit, clientIp } = ctx;
   const allowLists = new Map<string, IpAllowList | undefined>();
   for (const [name, tenant] of Object.entries(config.tenants)) {
-    allowLists.set(name, ipAllowList(vendor.section(tenant)?.allowIps));
+    allowLists.set(name, ipAllowList(vendorSection(tenant, vendor.provider)?.allowIps));
   }
   const includeRaw = new Set(
     Object.entries(config.tenants)
@@ -76,7 +76,8 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
   ) {
     const { tenant, query, path } = route;
     const settings = findTenant(config, tenant);
-    if (!settings || !vendor.section(settings)) {
+    const section = settings ? vendorSection(settings, vendor.provider) : undefined;
+    if (!settings || !section) {
       throw new CallbackError("UNKNOWN_TENANT", `no tenant "${tenant}" with a ${vendor.provider} section`);
     }
     const allowed = allowLists.get(tenant);
@@ -98,7 +99,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     }
     const body = await readRawBody(req, config.gateway.bodyLimitBytes);
     const now = clock();
-    const result: VendorResult = vendor.handle({ body, query, headers: req.headers, path }, tenant, settings, now);
+    const result: VendorResult = vendor.handle({ body, query, headers: req.headers, path }, { tenant, section, now });
     if (result.operationId !== undefined) log.operationId = result.operationId;
 
     if (result.unrecognized) {
@@ -109,8 +110,8 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
           provider: vendor.provider,
           reason: result.unrecognizedReason ?? "unrecognized",
           receivedAt: isoTime(now),
-          body: parsedBody(body),
-          query,
+          body: parsedBody(body, vendor.secrets.body),
+          query: withoutSecrets(query, vendor.secrets.query),
         },
       );
       metrics.unrecognized.inc({ tenant, provider: vendor.provider });
@@ -118,7 +119,9 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     }
 
     let outcome: CallbackOutcome = "ignored";
-    const raw = includeRaw.has(tenant) ? { body: parsedBody(body), query: withoutSecrets(query) } : undefined;
+    const raw = includeRaw.has(tenant)
+      ? { body: parsedBody(body, vendor.secrets.body), query: withoutSecrets(query, vendor.secrets.query) }
+      : undefined;
     for (const event of result.events) {
       const ingested = await ingest(event, raw ? { raw } : {});
       if (outcome === "ignored") {

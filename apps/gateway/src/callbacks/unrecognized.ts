@@ -1,5 +1,5 @@
-import type { RedisKeys } from "@imrelay/config";
 import { bodyText, CallbackError, type Provider } from "@imrelay/core";
+import type { RedisKeys } from "@imrelay/store";
 import type { Redis } from "ioredis";
 
 /** How many unrecognized callbacks are kept for inspection. */
@@ -14,18 +14,27 @@ const SECRET_PARAM = /^(sign|token|password|secret|authorization|signature)$/i;
  * @example
  * withoutSecrets({ SdkAppid: "1400000000", Sign: "17773b…" }); // { SdkAppid: "1400000000" }
  */
-export function withoutSecrets(query: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(query).filter(([name]) => !SECRET_PARAM.test(name)));
+export function withoutSecrets(query: Record<string, unknown>, names: readonly string[] = []): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(query).filter(([name]) => !SECRET_PARAM.test(name) && !names.includes(name)),
+  );
 }
 
-/** The body as JSON when it parses, else as text. */
-export function parsedBody(body: Uint8Array): unknown {
+/**
+ * The body as JSON when it parses, else as text; without the top-level fields
+ * the vendor names as secrets (Agora's `security`).
+ */
+export function parsedBody(body: Uint8Array, secretFields: readonly string[] = []): unknown {
   const text = bodyText(body);
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     return text;
   }
+  if (secretFields.length === 0 || parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    return parsed;
+  return Object.fromEntries(Object.entries(parsed).filter(([name]) => !secretFields.includes(name)));
 }
 
 export interface UnrecognizedRecord {

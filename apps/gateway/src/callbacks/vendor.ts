@@ -1,75 +1,40 @@
 import type { TenantConfig } from "@imrelay/config";
-import type { CallbackResult, Provider } from "@imrelay/core";
-import * as openim from "@imrelay/openim-adapter";
-import * as tencent from "@imrelay/tencent-adapter";
+import type { VendorDescriptor } from "@imrelay/core";
+import { VENDORS } from "@imrelay/vendors";
 
-/** The raw request as the gateway hands it to an adapter. */
-export interface VendorRequest {
-  body: Uint8Array;
-  query: Record<string, unknown>;
-  headers: Record<string, unknown>;
-  path: string;
-}
+/** A registered vendor, as the gateway uses it: its section's type no longer matters here. */
+// biome-ignore lint/suspicious/noExplicitAny: a list of vendors holds sections of different types; each descriptor checks its own.
+export type Vendor = VendorDescriptor<any>;
 
-/** A refusal, in the terms every vendor envelope is built from. */
-export interface Refusal {
-  status: number;
-  code: string;
-  message: string;
+/** The vendors the gateway serves: the registry's. */
+export const GATEWAY_VENDORS: readonly Vendor[] = VENDORS;
+
+/** The vendor of that provider name, own names only. */
+export function findVendor(provider: string, vendors: readonly Vendor[] = GATEWAY_VENDORS): Vendor | undefined {
+  return vendors.find((vendor) => vendor.provider === provider);
 }
 
 /**
- * What the gateway needs from one vendor: where its section of a tenant is,
- * how to run its adapter, and its answer envelopes.
- */
-export interface Vendor {
-  provider: Provider;
-  section(tenant: TenantConfig): { allowIps?: string[] | undefined } | undefined;
-  handle(request: VendorRequest, tenant: string, tenantConfig: TenantConfig, now: number): VendorResult;
-  ok(): unknown;
-  fail(refusal: Refusal): unknown;
-}
-
-export interface VendorResult extends CallbackResult<unknown> {
-  operationId?: string;
-}
-
-/**
- * Tencent Cloud IM: `@imrelay/tencent-adapter` and its `ActionStatus` envelope.
+ * A tenant's section for a vendor (`tenants.acme.tencent`), or undefined when
+ * the tenant does not use that vendor.
  *
  * @example
- * const out = tencentVendor.handle({ body, query, headers, path }, "acme", config.tenants.acme!, Date.now());
+ * vendorSection(config.tenants.acme!, "tencent")?.allowIps;
  */
-export const tencentVendor: Vendor = {
-  provider: "tencent",
-  section: (tenant) => tenant.tencent,
-  handle(request, tenant, tenantConfig, now) {
-    const section = tenantConfig.tencent!;
-    return tencent.handleCallback(
-      { body: request.body, query: request.query, headers: request.headers },
-      { tenant, sdkAppId: section.sdkAppId, token: section.callbackToken, now },
-    );
-  },
-  ok: () => tencent.okAnswer(),
-  fail: ({ message }) => tencent.failAnswer(message),
-};
+export function vendorSection(
+  tenant: TenantConfig,
+  provider: string,
+): ({ allowIps?: string[] | undefined } & Record<string, unknown>) | undefined {
+  const section = Object.hasOwn(tenant, provider) ? (tenant as Record<string, unknown>)[provider] : undefined;
+  return section !== null && typeof section === "object" ? (section as Record<string, unknown>) : undefined;
+}
 
 /**
- * OpenIM: `@imrelay/openim-adapter` and its `actionCode` envelope.
+ * The presence model of a provider among the vendors served, for `createIngest`.
  *
  * @example
- * res.status(503).json(openimVendor.fail({ status: 503, code: "STORE_UNAVAILABLE", message: "Redis is unavailable" }));
+ * createIngest({ redis, keys, expiryMs, presenceModel: presenceModelOf(GATEWAY_VENDORS) });
  */
-export const openimVendor: Vendor = {
-  provider: "openim",
-  section: (tenant) => tenant.openim,
-  handle(request, tenant, tenantConfig, now) {
-    const section = tenantConfig.openim!;
-    return openim.handleCallback(
-      { body: request.body, query: request.query, headers: request.headers, path: request.path },
-      { tenant, appId: section.appId, basicAuth: section.basicAuth, now },
-    );
-  },
-  ok: () => openim.okAnswer(),
-  fail: (refusal) => openim.failAnswer(refusal),
-};
+export function presenceModelOf(vendors: readonly Vendor[] = GATEWAY_VENDORS) {
+  return (provider: string) => findVendor(provider, vendors)?.presence;
+}

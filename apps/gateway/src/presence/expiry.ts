@@ -1,8 +1,10 @@
-import { findTenant, type ImrelayConfig, type RedisKeys } from "@imrelay/config";
+import { findTenant, type ImrelayConfig } from "@imrelay/config";
 import { type AdapterEvent, eventId, isoTime, type Platform } from "@imrelay/core";
+import type { Ingest } from "@imrelay/store";
+import { parseExpiryMember, type RedisKeys } from "@imrelay/store";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { Ingest } from "../ingest/ingest.js";
+import { findVendor, GATEWAY_VENDORS, type Vendor, vendorSection } from "../callbacks/vendor.js";
 import type { GatewayMetrics } from "../metrics.js";
 
 /** Members taken per read of the expiry set. */
@@ -18,10 +20,12 @@ export interface ExpirySweeperDeps {
   clock: () => number;
   logger: Logger;
   metrics: Pick<GatewayMetrics, "presenceExpired">;
+  /** The vendors served. @default the registry's */
+  vendors?: readonly Vendor[];
 }
 
 export interface ExpirySweeper {
-  /** Expires every OpenIM platform due at `clock()`; resolves with the number of `user.offline` events emitted. */
+  /** Expires every renewing vendor's presence entry due at `clock()`; resolves with the number of `user.offline` events emitted. */
   sweepOnce(): Promise<number>;
   /** Sweeps every `presence.sweepInterval` until `stop()`. */
   start(): void;
@@ -29,19 +33,10 @@ export interface ExpirySweeper {
   stop(): Promise<void>;
 }
 
-/** `[tenant, userId, platform]` of an expiry member (see `expiryMember`); empty when unreadable. */
-function parseMember(member: string): string[] {
-  try {
-    const parts: unknown = JSON.parse(member);
-    if (Array.isArray(parts) && parts.length === 3 && parts.every((p) => typeof p === "string")) return parts;
-  } catch {}
-  return [];
-}
-
 /**
- * OpenIM loses offline callbacks when its gateway restarts, so an OpenIM
- * platform with no online or renewal for `presence.openimExpiry` goes offline
- * by itself. Each due member goes through the same ingest script as a
+ * A vendor that renews (OpenIM) loses offline callbacks when its own gateway
+ * restarts, so a presence entry of such a vendor with no online or renewal for
+ * `presence.openimExpiry` goes offline by itself. Each due member goes through the same ingest script as a
  * callback, with a deterministic event id and a guard on the platform's last
  * online time, so any number of gateways sweeping at once emit one event.
  *
@@ -52,38 +47,43 @@ function parseMember(member: string): string[] {
  */
 export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
   const { redis, keys, config, ingest, clock, logger, metrics } = deps;
+  const vendors = deps.vendors ?? GATEWAY_VENDORS;
   const expiryMs = config.presence.openimExpiry;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
   let stopped = true;
 
   async function expire(member: string, deadline: number, now: number): Promise<boolean> {
-    const [tenant, userId, platform] = parseMember(member);
-    const openim = tenant ? findTenant(config, tenant)?.openim : undefined;
-    if (!tenant || !userId || !platform || !openim) {
-      // Nobody left to tell (the tenant or its OpenIM section left the config), or not a member
+    const entry = parseExpiryMember(member);
+    const settings = entry ? findTenant(config, entry.tenant) : undefined;
+    const vendor = entry ? findVendor(entry.provider, vendors) : undefined;
+    const section = settings && vendor?.presence.renews ? vendorSection(settings, vendor.provider) : undefined;
+    if (!entry || !vendor || !section) {
+      // Nobody left to tell (the tenant or its vendor section left the config), or not a member
       // this gateway wrote: drop it, so it can never hold up the members due behind it.
       await redis.zrem(keys.expiry, member);
       return false;
     }
+    const { tenant, userId, provider, platform, device = null } = entry;
+    const appId = vendor.appId(section);
     const lastAtMs = deadline - expiryMs;
     const event: AdapterEvent = {
       id: eventId({
         tenant,
-        provider: "openim",
-        appId: openim.appId,
+        provider,
+        appId,
         callback: { expired: member, at: lastAtMs },
       }),
       type: "user.offline",
       tenant,
-      provider: "openim",
-      appId: openim.appId,
+      provider,
+      appId,
       userId,
       status: "offline",
       reason: "expired",
       platform: platform as Platform,
       clientIp: null,
-      connectionId: null,
+      connectionId: device,
       background: null,
       kickedPlatforms: [],
       customStatus: null,
@@ -94,8 +94,8 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
     if (outcome !== "queued") return false;
     metrics.presenceExpired.inc({ tenant });
     logger.info(
-      { tenant, provider: "openim", userId, platform, eventId: event.id, outcome: "expired" },
-      "OpenIM platform expired: no online or renewal in time",
+      { tenant, provider, userId, platform, eventId: event.id, outcome: "expired" },
+      `${vendor.displayName} platform expired: no online or renewal in time`,
     );
     return true;
   }

@@ -1,5 +1,5 @@
-import type { RedisKeys } from "@imrelay/config";
 import type { Redis } from "ioredis";
+import type { RedisKeys } from "./keys.js";
 
 /** An endpoint disabled at run time (410 Gone, or the admin API). */
 export interface DisabledEndpoint {

@@ -1,10 +1,8 @@
-import type { DeliveryJobData, ImrelayConfig, RedisKeys } from "@imrelay/config";
+import type { ImrelayConfig } from "@imrelay/config";
 import { type JobsOptions, Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { BACKOFF_TYPE } from "./backoff.js";
-
-/** The BullMQ job name of a delivery. */
-export const DELIVERY_JOB_NAME = "deliver";
+import { BACKOFF_TYPE, type DELIVERY_JOB_NAME, type DeliveryJobData } from "./delivery-job.js";
+import type { RedisKeys } from "./keys.js";
 
 /**
  * The options of every delivery job. Failed jobs are kept: they are the dead

@@ -1,6 +1,6 @@
-import type { RedisKeys } from "@imrelay/config";
-import { isoTime, type Platform, type PresencePlatform, type Provider } from "@imrelay/core";
+import { isoTime, type Platform, type PresencePlatform } from "@imrelay/core";
 import type { Redis } from "ioredis";
+import type { RedisKeys } from "./keys.js";
 
 /** A user's presence as the admin API shows it. */
 export interface UserPresence {
@@ -13,11 +13,12 @@ export interface UserPresence {
 }
 
 /**
- * Turns a presence hash (`seq` and `provider:platform` → `online|atMs|sinceMs`) into a `UserPresence`.
+ * Turns a presence hash (`seq`, and `provider:platform[:device]` → `online|atMs|sinceMs`, as
+ * lua/ingest.lua writes it) into a `UserPresence`.
  *
  * @example
  * presenceFromHash("acme", "alice", { seq: "3", "tencent:ios": "1|1700000000500|1700000000000" });
- * // { tenant: "acme", userId: "alice", online: true, platforms: [{ provider: "tencent", platform: "ios", since: "2023-11-14T22:13:20.000Z" }], sequence: 3 }
+ * // { tenant: "acme", userId: "alice", online: true, platforms: [{ provider: "tencent", platform: "ios", device: null, since: "2023-11-14T22:13:20.000Z" }], sequence: 3 }
  */
 export function presenceFromHash(tenant: string, userId: string, hash: Record<string, string>): UserPresence {
   const online: Array<PresencePlatform & { sinceMs: number; key: string }> = [];
@@ -27,10 +28,13 @@ export function presenceFromHash(tenant: string, userId: string, hash: Record<st
     const sep = key.indexOf(":");
     if (flag !== "1" || sep < 0) continue;
     const sinceMs = Number(since);
+    // Provider and platform never hold ":"; a device key may.
+    const sep2 = key.indexOf(":", sep + 1);
     online.push({
       key,
-      provider: key.slice(0, sep) as Provider,
-      platform: key.slice(sep + 1) as Platform,
+      provider: key.slice(0, sep),
+      platform: key.slice(sep + 1, sep2 < 0 ? undefined : sep2) as Platform,
+      device: sep2 < 0 ? null : key.slice(sep2 + 1),
       since: isoTime(sinceMs),
       sinceMs,
     });
@@ -41,7 +45,7 @@ export function presenceFromHash(tenant: string, userId: string, hash: Record<st
     tenant,
     userId,
     online: online.length > 0,
-    platforms: online.map(({ provider, platform, since }) => ({ provider, platform, since })),
+    platforms: online.map(({ provider, platform, device, since }) => ({ provider, platform, device, since })),
     sequence: Number(hash.seq ?? 0),
   };
 }

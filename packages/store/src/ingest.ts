@@ -1,10 +1,14 @@
-import type { RedisKeys } from "@imrelay/config";
-import { type AdapterEvent, CallbackError, type ImrelayEvent } from "@imrelay/core";
+import { readFileSync } from "node:fs";
+import { type AdapterEvent, CallbackError, type ImrelayEvent, type PresenceModel } from "@imrelay/core";
 import type { Redis } from "ioredis";
-import { INGEST_SCRIPT } from "./script.js";
+import type { RedisKeys } from "./keys.js";
+import { joinEventJson } from "./stream-entry.js";
 
 /** How long an event id stays taken, so a vendor re-send within it collapses. */
 export const SEEN_TTL_SECONDS = 86_400;
+
+/** The ingest script, loaded once; its header says its keys and arguments. */
+export const INGEST_SCRIPT = readFileSync(new URL("../lua/ingest.lua", import.meta.url), "utf8");
 
 /** What happened to an event: queued on the stream, or why not. */
 export type IngestOutcome = "queued" | "duplicate" | "renewal" | "skipped";
@@ -18,7 +22,7 @@ export interface IngestResult {
 export interface IngestOptions {
   /** The vendor body and query, stored beside the event for endpoints with `includeRaw`. */
   raw?: { body: unknown; query: Record<string, unknown> };
-  /** Apply only while the platform is still online with exactly this `atMs` (the expiry sweeper's guard). */
+  /** Apply only while the entry is still online with exactly this `atMs` (the expiry sweeper's guard). */
   onlyIfOnlineAt?: number;
 }
 
@@ -31,15 +35,52 @@ type ScriptRedis = Redis & {
   [COMMAND](...args: Array<string | number>): Promise<[string, string?]>;
 };
 
+/** What the presence hash and the expiry set know an entry by: a platform of a provider, and a device when the vendor names them. */
+export interface PresenceEntryKey {
+  tenant: string;
+  userId: string;
+  provider: string;
+  platform: string;
+  device?: string | null;
+}
+
 /**
- * The expiry sorted set's member for one OpenIM platform of a user.
+ * The expiry sorted set's member for one presence entry of a user.
  *
  * @example
- * expiryMember("acme", "alice", "web"); // '["acme","alice","web"]'
+ * expiryMember({ tenant: "acme", userId: "alice", provider: "openim", platform: "web" }); // '["acme","alice","openim","web"]'
  */
-export function expiryMember(tenant: string, userId: string, platform: string): string {
+export function expiryMember({ tenant, userId, provider, platform, device }: PresenceEntryKey): string {
   // JSON, not a separator: user ids come from vendors and may hold any character.
-  return JSON.stringify([tenant, userId, platform]);
+  return JSON.stringify(device ? [tenant, userId, provider, platform, device] : [tenant, userId, provider, platform]);
+}
+
+/**
+ * Reads an expiry member back; undefined when it is not one this version wrote.
+ * (Members of the first layout, `[tenant, userId, platform]`, were OpenIM's.)
+ */
+export function parseExpiryMember(member: string): PresenceEntryKey | undefined {
+  let parts: unknown;
+  try {
+    parts = JSON.parse(member);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parts) || !parts.every((p) => typeof p === "string" && p !== "")) return undefined;
+  if (parts.length === 3) return { tenant: parts[0], userId: parts[1], provider: "openim", platform: parts[2] };
+  if (parts.length === 4 || parts.length === 5) {
+    return { tenant: parts[0], userId: parts[1], provider: parts[2], platform: parts[3], device: parts[4] ?? null };
+  }
+  return undefined;
+}
+
+export interface CreateIngestOptions {
+  redis: Redis;
+  keys: RedisKeys;
+  /** How long a renewing vendor's entry stays online without a renewal, in ms. */
+  expiryMs: number;
+  /** The presence model of a provider, from its vendor descriptor. */
+  presenceModel: (provider: string) => PresenceModel | undefined;
 }
 
 /**
@@ -48,18 +89,10 @@ export function expiryMember(tenant: string, userId: string, platform: string): 
  * timeout when Redis is down.
  *
  * @example
- * const ingest = createIngest({ redis, keys: redisKeys("imrelay"), openimExpiryMs: 30 * 60_000 });
+ * const ingest = createIngest({ redis, keys: redisKeys("imrelay"), expiryMs: 30 * 60_000, presenceModel });
  * const { outcome, event } = await ingest(adapterEvent);
  */
-export function createIngest({
-  redis,
-  keys,
-  openimExpiryMs,
-}: {
-  redis: Redis;
-  keys: RedisKeys;
-  openimExpiryMs: number;
-}): Ingest {
+export function createIngest({ redis, keys, expiryMs, presenceModel }: CreateIngestOptions): Ingest {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 4, lua: INGEST_SCRIPT });
   const run = redis as ScriptRedis;
 
@@ -78,6 +111,8 @@ export function createIngest({
     const json = JSON.stringify(plain);
     const occurredAtMs = Date.parse(event.occurredAt);
     if (!Number.isFinite(occurredAtMs)) throw new CallbackError("INTERNAL", "the event has no valid occurredAt");
+    const model = presenceModel(event.provider);
+    const device = model?.devices && event.connectionId ? event.connectionId : "";
     let reply: [string, string?];
     try {
       reply = await run[COMMAND](
@@ -85,15 +120,16 @@ export function createIngest({
         keys.presence(event.tenant, event.userId),
         keys.ingest,
         keys.expiry,
-        json.slice(0, -1),
-        event.type,
+        json,
         event.provider,
         event.platform,
+        device,
         occurredAtMs,
         event.status ?? "",
-        event.provider === "tencent" ? event.kickedPlatforms.join(",") : "",
-        openimExpiryMs,
-        expiryMember(event.tenant, event.userId, event.platform),
+        event.kickedPlatforms.join(","),
+        model?.renews ? "1" : "",
+        expiryMs,
+        model?.renews ? expiryMember({ ...event, device }) : "",
         options.raw ? JSON.stringify(options.raw) : "",
         options.onlyIfOnlineAt === undefined ? "" : String(options.onlyIfOnlineAt),
         SEEN_TTL_SECONDS,
@@ -101,14 +137,14 @@ export function createIngest({
     } catch (err) {
       throw new CallbackError("STORE_UNAVAILABLE", "Redis did not take the event; nothing was queued", { cause: err });
     }
-    const [outcome, eventJson] = reply;
-    if (outcome === "queued" && eventJson) {
+    const [outcome, gatewayJson] = reply;
+    if (outcome === "queued" && gatewayJson) {
       // Parsed only if someone reads it: the callback path never does, and it is hot.
       let parsed: ImrelayEvent | undefined;
       return {
         outcome,
         get event() {
-          parsed ??= JSON.parse(eventJson) as ImrelayEvent;
+          parsed ??= JSON.parse(joinEventJson(json, gatewayJson)) as ImrelayEvent;
           return parsed;
         },
       };

@@ -1,5 +1,5 @@
+import { GATEWAY_REDACT_PATHS } from "@imrelay/gateway";
 import pino from "pino";
-import { GATEWAY_REDACT_PATHS } from "../logging.js";
 
 /** Paths pino blanks in every line: the gateway's own list, so the CLI never logs less safely than the server. */
 export const REDACT_PATHS = GATEWAY_REDACT_PATHS;

@@ -1,34 +1,43 @@
-/**
- * The ingest script: everything a callback does to Redis, in one atomic call,
- * so presence, sequence and the stream can never disagree (docs/architecture.md).
- *
- * KEYS: 1 seen key, 2 presence hash, 3 ingest stream, 4 expiry sorted set
- * ARGV:
- *   1 event JSON with its closing `}` cut off (no gateway fields, no raw)
- *   2 event type          3 provider        4 platform
- *   5 occurredAt in ms    6 status ("online" | "offline" | "")
- *   7 kicked platforms, comma separated (Tencent)
- *   8 OpenIM expiry in ms 9 expiry member of this platform ("tenant\nuserId\nplatform")
- *  10 raw JSON or ""      11 guard: "" or the atMs the field must still be online with
- *  12 seen TTL in seconds
- *
- * Returns { outcome, eventJson? }: outcome is "queued", "duplicate", "renewal" or "skipped".
- *
- * The event JSON is finished by string concatenation rather than
- * cjson.decode/encode, because cjson turns an empty array (`kickedPlatforms: []`)
- * into `{}`.
- */
-export const INGEST_SCRIPT = `
+--[[
+The ingest script: everything a callback does to Redis, in one atomic call,
+so presence, sequence and the stream can never disagree (docs/architecture.md).
+No vendor names in here: what differs by vendor comes in as arguments, read
+from the vendor's descriptor (renews, devices).
+
+KEYS: 1 seen key, 2 presence hash, 3 ingest stream, 4 expiry sorted set
+
+ARGV:
+   1 event JSON, as the adapter made it (no gateway fields, no raw)
+   2 provider             3 platform          4 device key ("" = the vendor names none)
+   5 occurredAt in ms     6 status ("online" | "offline" | "")
+   7 kicked platforms, comma separated ("" = none)
+   8 "1" when the vendor re-sends online as a renewal (its platforms expire), else ""
+   9 expiry in ms         10 expiry member of this presence entry
+  11 raw JSON or ""       12 guard: "" or the atMs the entry must still be online with
+  13 seen TTL in seconds
+
+Presence hash fields: "seq", and one per presence entry, named
+"provider:platform" or "provider:platform:device" (provider and platform never
+hold ":"; a device may), valued "online|atMs|sinceMs" (online is 1 or 0).
+
+Writes the stream entry { e = event JSON, g = gateway fields JSON, r = raw }:
+the gateway's fields ({"sequence","presence","changed","stale"}) are built
+here, the event's own fields by the adapter, and @imrelay/store joins them
+(stream-entry.ts).
+
+Returns { outcome, gatewayJson? }: outcome is "queued", "duplicate", "renewal" or "skipped".
+]]
 local seenKey, presenceKey, streamKey, expiryKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local eventHead, evType, provider, platform = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local eventJson, provider, platform, device = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local at = tonumber(ARGV[5])
 local status = ARGV[6]
 local kicked = ARGV[7]
-local expiryMs = tonumber(ARGV[8])
-local member = ARGV[9]
-local raw = ARGV[10]
-local guard = ARGV[11]
-local seenTtl = tonumber(ARGV[12])
+local renews = ARGV[8] == "1"
+local expiryMs = tonumber(ARGV[9])
+local member = ARGV[10]
+local raw = ARGV[11]
+local guard = ARGV[12]
+local seenTtl = tonumber(ARGV[13])
 
 local function parse(value)
   if not value then return nil end
@@ -61,7 +70,10 @@ local function iso(ms)
     math.floor(rem / 3600), math.floor((rem % 3600) / 60), rem % 60, millis)
 end
 
-local field = provider .. ":" .. platform
+local platformField = provider .. ":" .. platform
+local field = platformField
+if device ~= "" then field = platformField .. ":" .. device end
+local devicePrefix = platformField .. ":"
 local state = {}
 local flat = redis.call("HGETALL", presenceKey)
 for i = 1, #flat, 2 do
@@ -105,10 +117,16 @@ if current then
     stale = true
   end
 end
+if device ~= "" and not stale then
+  -- An offline that named no device took every device of the platform offline, and is remembered:
+  -- an older event of any one device is stale.
+  local whole = state[platformField]
+  if whole and not whole.online and whole.at > at then stale = true end
+end
 
-if provider == "openim" and status == "online" and current and current.online then
-  -- OpenIM re-sends online for every connected platform: a renewal, not news,
-  -- even when its two async senders deliver renewals out of order (then the
+if renews and status == "online" and current and current.online then
+  -- A renewing vendor (OpenIM) re-sends online for every connected platform: a renewal,
+  -- not news, even when its async senders deliver renewals out of order (then the
   -- newer time already stored is kept).
   if at > current.at then
     current.at = at
@@ -129,6 +147,16 @@ if not stale then
   elseif status == "offline" then
     state[field] = { online = false, at = at, since = 0 }
     redis.call("HSET", presenceKey, field, fmt(state[field]))
+    if device == "" then
+      -- No device named: every device of the platform goes offline. Their entries are dropped,
+      -- since the platform's own entry now remembers the time for all of them.
+      for name, value in pairs(state) do
+        if string.sub(name, 1, #devicePrefix) == devicePrefix and value.at <= at then
+          state[name] = nil
+          redis.call("HDEL", presenceKey, name)
+        end
+      end
+    end
   end
   if kicked ~= "" then
     for name in string.gmatch(kicked, "[^,]+") do
@@ -142,7 +170,7 @@ if not stale then
       end
     end
   end
-  if provider == "openim" then
+  if renews then
     if status == "online" then
       redis.call("ZADD", expiryKey, at + expiryMs, member)
     elseif status == "offline" then
@@ -156,8 +184,11 @@ local platforms = {}
 for name, value in pairs(state) do
   if value.online then
     local sep = string.find(name, ":", 1, true)
+    local rest = string.sub(name, sep + 1)
+    local sep2 = string.find(rest, ":", 1, true)
     platforms[#platforms + 1] = { key = name, provider = string.sub(name, 1, sep - 1),
-      platform = string.sub(name, sep + 1), since = value.since }
+      platform = sep2 and string.sub(rest, 1, sep2 - 1) or rest,
+      device = sep2 and string.sub(rest, sep2 + 1) or nil, since = value.since }
   end
 end
 table.sort(platforms, function(a, b)
@@ -167,21 +198,20 @@ end)
 local parts = {}
 for i, p in ipairs(platforms) do
   parts[i] = '{"provider":' .. cjson.encode(p.provider) .. ',"platform":' .. cjson.encode(p.platform)
+    .. ',"device":' .. (p.device and cjson.encode(p.device) or "null")
     .. ',"since":"' .. iso(p.since) .. '"}'
 end
 
 local sequence = redis.call("HINCRBY", presenceKey, "seq", 1)
 local changed = (not stale) and (onlineBefore ~= onlineAfter)
-local eventJson = eventHead
-  .. ',"sequence":' .. string.format("%d", sequence)
+local gatewayJson = '{"sequence":' .. string.format("%d", sequence)
   .. ',"presence":{"online":' .. tostring(onlineAfter) .. ',"platforms":[' .. table.concat(parts, ",") .. ']}'
   .. ',"changed":' .. tostring(changed)
   .. ',"stale":' .. tostring(stale) .. '}'
 
 if raw ~= "" then
-  redis.call("XADD", streamKey, "*", "e", eventJson, "r", raw)
+  redis.call("XADD", streamKey, "*", "e", eventJson, "g", gatewayJson, "r", raw)
 else
-  redis.call("XADD", streamKey, "*", "e", eventJson)
+  redis.call("XADD", streamKey, "*", "e", eventJson, "g", gatewayJson)
 end
-return { "queued", eventJson }
-`;
+return { "queued", gatewayJson }

@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { ensureRedis, RedisUnavailableError, redisAnswers } from "../src/cli/redis-default.js";
+import { ensureRedis, RedisUnavailableError, redisAnswers } from "../src/redis-default.js";
 
 const silent = pino({ level: "silent" });
 

@@ -9,11 +9,11 @@ export function redisKeys(prefix: string) {
     /** Stream of accepted events (gateway XADDs, worker's dispatcher reads with group `dispatch`). */
     ingest: `${prefix}:ingest`,
     ingestGroup: "dispatch",
-    /** Hash per user: `seq` counter and one field per `provider:platform`. */
+    /** Hash per user: `seq` counter and one field per presence entry (see lua/ingest.lua). */
     presence: (tenant: string, userId: string) => `${prefix}:presence:${tenant}:${userId}`,
     /** Marker of an event id already taken, so vendor re-sends collapse. */
     seen: (eventId: string) => `${prefix}:seen:${eventId}`,
-    /** Sorted set of OpenIM platforms by the time they expire: member `["tenant","userId","platform"]` (JSON). */
+    /** Sorted set of presence entries of renewing vendors (OpenIM) by the time they expire; members from `expiryMember`. */
     expiry: `${prefix}:expiry`,
     /** Hash `tenant:endpointId` → JSON `{ at, reason }` of endpoints disabled at run time (410, admin). */
     disabled: `${prefix}:disabled`,
@@ -24,16 +24,3 @@ export function redisKeys(prefix: string) {
   } as const;
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;
-
-/** The BullMQ job id of one (event, endpoint) delivery: deterministic, so a re-dispatch collapses. */
-export function deliveryJobId(eventId: string, endpointId: string): string {
-  return `${eventId}.${endpointId}`;
-}
-
-/** What a delivery job carries: the whole event, so delivery needs no other read. */
-export interface DeliveryJobData {
-  tenant: string;
-  endpointId: string;
-  /** The event as delivered (ImrelayEvent JSON, with `raw` when the endpoint asked for it). */
-  event: Record<string, unknown> & { id: string; type: string; occurredAt: string };
-}

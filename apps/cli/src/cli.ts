@@ -1,13 +1,15 @@
 import { parseArgs } from "node:util";
-import { ConfigError, type ImrelayConfig, loadConfig, parseConfig, redisKeys } from "@imrelay/config";
+import { ConfigError, type ImrelayConfig, loadConfig, parseConfig } from "@imrelay/config";
+import { startGateway } from "@imrelay/gateway";
+import { redisKeys } from "@imrelay/store";
+import { VENDORS } from "@imrelay/vendors";
 import { startWorker } from "@imrelay/worker";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { type DemoSink, demoConfig, startDemoSink } from "./cli/demo.js";
-import { createLogger } from "./cli/logger.js";
-import { DEFAULT_REDIS_URL, ensureRedis, type PrivateRedis, RedisUnavailableError } from "./cli/redis-default.js";
-import { startWorkerHttp } from "./cli/worker-http.js";
-import { startGateway } from "./run-gateway.js";
+import { type DemoSink, demoConfig, startDemoSink } from "./demo.js";
+import { createLogger } from "./logger.js";
+import { DEFAULT_REDIS_URL, ensureRedis, type PrivateRedis, RedisUnavailableError } from "./redis-default.js";
+import { startWorkerHttp } from "./worker-http.js";
 
 const USAGE = `Usage: imrelay <command> [--config <file>] [--port <port>]
 
@@ -86,13 +88,11 @@ export function describeConfig(path: string, config: ImrelayConfig): string {
   );
   for (const [name, tenant] of Object.entries(config.tenants)) {
     lines.push(`tenant ${name}:`);
-    if (tenant.tencent) {
-      const signed = tenant.tencent.callbackToken ? "Sign required" : "no Sign check";
-      lines.push(`  tencent  POST /v1/tenants/${name}/tencent  (SdkAppid ${tenant.tencent.sdkAppId}, ${signed})`);
-    }
-    if (tenant.openim) {
-      const auth = tenant.openim.basicAuth ? "Basic auth" : "no credentials";
-      lines.push(`  openim   POST /v1/tenants/${name}/openim[/{command}]  (appId ${tenant.openim.appId}, ${auth})`);
+    for (const vendor of VENDORS) {
+      const section = (tenant as Record<string, unknown>)[vendor.provider];
+      if (section === undefined) continue;
+      const path = `POST /v1/tenants/${name}/${vendor.provider}${vendor.route.commandSegment ? "[/{command}]" : ""}`;
+      lines.push(`  ${vendor.provider.padEnd(8)} ${path}  (${(vendor.describe as (s: unknown) => string)(section)})`);
     }
     for (const endpoint of tenant.endpoints) {
       const events = endpoint.events?.join(", ") ?? "all events";

@@ -1,0 +1,35 @@
+/** The BullMQ job name of a delivery. */
+export const DELIVERY_JOB_NAME = "deliver";
+
+/** The backoff type of delivery jobs; the worker registers the strategy under this name. */
+export const BACKOFF_TYPE = "schedule";
+
+/** The BullMQ job id of one (event, endpoint) delivery: deterministic, so a re-dispatch collapses. */
+export function deliveryJobId(eventId: string, endpointId: string): string {
+  return `${eventId}.${endpointId}`;
+}
+
+/** What a delivery job carries: the whole event, so delivery needs no other read. */
+export interface DeliveryJobData {
+  tenant: string;
+  endpointId: string;
+  /** The event as delivered (ImrelayEvent JSON, with `raw` when the endpoint asked for it). */
+  event: Record<string, unknown> & { id: string; type: string; occurredAt: string };
+}
+
+/** What the admin API shows of a delivery's last failed attempt (kept in the job's data). */
+export interface LastResponse {
+  /** The endpoint's HTTP status, or null when there was no answer. */
+  status: number | null;
+  /** The first 512 characters of the answer's body. */
+  bodyExcerpt: string | null;
+  /** `HTTP_ERROR`, `TIMEOUT`, `DESTINATION_REFUSED`, or a system code such as `ECONNREFUSED`. */
+  error: string | null;
+  /** The attempt's number, from 1. */
+  attempt: number;
+  /** ISO time of the attempt. */
+  at: string;
+}
+
+/** A delivery job's data once an attempt has failed. */
+export type DeliveryJobState = DeliveryJobData & { lastResponse?: LastResponse };
