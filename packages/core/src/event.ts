@@ -49,13 +49,21 @@ export type Platform = z.infer<typeof Platform>;
 
 const isoDateTime = z.iso.datetime({ offset: false });
 
+/*
+ * Every object of the event is open (`.loose()`): the model grows by adding
+ * fields, and a receiver must ignore fields it does not know, so the
+ * published JSON Schema and the types allow additional properties and keep
+ * them when parsing. Tests of imrelay's own output use `.strict()` on these
+ * schemas, so a field imrelay adds by mistake is still caught.
+ */
+
 export const PresencePlatform = z
   .object({
     provider: Provider,
     platform: Platform,
     since: isoDateTime.describe("when this platform came online"),
   })
-  .strict();
+  .loose();
 export type PresencePlatform = z.infer<typeof PresencePlatform>;
 
 export const Presence = z
@@ -63,7 +71,7 @@ export const Presence = z
     online: z.boolean().describe("true while at least one platform of any provider is online"),
     platforms: z.array(PresencePlatform).describe("the platforms online now"),
   })
-  .strict()
+  .loose()
   .describe("the user's presence across providers and platforms after this event");
 export type Presence = z.infer<typeof Presence>;
 
@@ -94,10 +102,11 @@ export const AdapterEvent = z
     receivedAt: isoDateTime,
     raw: z
       .object({ body: z.unknown(), query: z.record(z.string(), z.unknown()) })
+      .loose()
       .optional()
       .describe("the vendor body and query, only for endpoints with includeRaw: true"),
   })
-  .strict();
+  .loose();
 export type AdapterEvent = z.infer<typeof AdapterEvent>;
 
 /** The event as delivered: the adapter's event plus the gateway's fields. */
@@ -106,7 +115,7 @@ export const ImrelayEvent = AdapterEvent.extend({
   presence: Presence,
   changed: z.boolean().describe("did this event change presence.online?"),
   stale: z.boolean().describe("older than what the gateway already applied for that provider+platform"),
-}).strict();
+});
 export type ImrelayEvent = z.infer<typeof ImrelayEvent>;
 
 /** The JSON body POSTed to a tenant endpoint. */
@@ -116,7 +125,7 @@ export const DeliveredPayload = z
     timestamp: isoDateTime.describe("the event's occurredAt"),
     data: ImrelayEvent,
   })
-  .strict()
+  .loose()
   .describe("imrelay webhook payload, signed per the Standard Webhooks spec");
 export type DeliveredPayload = z.infer<typeof DeliveredPayload>;
 
