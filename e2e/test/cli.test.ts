@@ -87,6 +87,43 @@ describe("imrelay check-config", () => {
     expect(res.out).toContain("gateway.port");
   });
 
+  it("exits 1 listing every problem at once: unset variables and the schema's errors", async () => {
+    const file = join(dir, "many-bad.yaml");
+    writeFileSync(
+      file,
+      `tenants:
+  acme:
+    tencent: { sdkAppId: "1", callbackToken: \${ACME_TENCENT_TOKEN} }
+    endpoints: [{ id: a, url: "not a url", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw }]
+delivery: { allowPrivateNetworks: \${ALLOW_PRIVATE}, concurrency: 0 }
+`,
+    );
+    const res = await imrelay(["check-config"], { IMRELAY_CONFIG: file, ALLOW_PRIVATE: "maybe" });
+    expect(res.code).toBe(1);
+    const lines = res.out.split("\n").filter((line) => line.startsWith("  - "));
+    expect(lines).toEqual([
+      "  - tenants.acme.tencent.callbackToken: environment variable ACME_TENCENT_TOKEN is not set",
+      "  - tenants.acme.endpoints[0].url: must be an http(s) URL",
+      '  - delivery.allowPrivateNetworks: ${ALLOW_PRIVATE} must be "true" or "false"',
+      "  - delivery.concurrency: Too small: expected number to be >0",
+    ]);
+  });
+
+  it("takes booleans and numbers from the environment", async () => {
+    const file = join(dir, "typed.yaml");
+    writeFileSync(
+      file,
+      `tenants: { acme: { openim: { appId: acme } } }
+gateway: { port: \${PORT} }
+delivery: { allowPrivateNetworks: \${ALLOW_PRIVATE}, concurrency: \${CONC:-20} }
+`,
+    );
+    const res = await imrelay(["check-config"], { IMRELAY_CONFIG: file, PORT: "9191", ALLOW_PRIVATE: "true" });
+    expect(res.out).toContain(":9191");
+    expect(res.out).toContain("concurrency 20, private networks allowed");
+    expect(res.code).toBe(0);
+  });
+
   it("refuses an unknown command with the usage", async () => {
     const res = await imrelay(["launch"]);
     expect(res.code).toBe(2);

@@ -33,7 +33,7 @@ describe("the ingest script", () => {
     );
     expect(out.outcome).toBe("queued");
     const onStream = (await streamEvents(redis, keys)).find((e) => e.userId === userId)!;
-    expect(ImrelayEvent.parse(onStream)).toEqual(onStream);
+    expect(ImrelayEvent.strict().parse(onStream)).toEqual(onStream);
     expect(onStream).toEqual(out.event);
     expect(onStream.kickedPlatforms).toEqual([]);
     expect(onStream.presence).toEqual({ online: false, platforms: [] });

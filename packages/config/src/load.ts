@@ -2,8 +2,9 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ImrelayError } from "@imrelay/core";
 import { parse as parseYaml } from "yaml";
-import type * as z from "zod";
-import { interpolateEnv, protectReferences, restoreReferences } from "./interpolate.js";
+import { envTypeMessage, typeEnvValues } from "./env-values.js";
+import { interpolateEnv, protectReferences, restoreReferences, restoreText } from "./interpolate.js";
+import { formatPath, isWithin } from "./path.js";
 import { ImrelayConfig } from "./schema.js";
 
 export type ConfigErrorCode = "CONFIG_NOT_FOUND" | "CONFIG_UNREADABLE" | "CONFIG_INVALID";
@@ -19,42 +20,57 @@ export class ConfigError extends ImrelayError<ConfigErrorCode> {
 
 export const DEFAULT_CONFIG_PATH = "./imrelay.config.yaml";
 
-/** `tenants.acme.endpoints[0].url` from a zod issue path. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const key of path) {
-    if (typeof key === "number") out += `[${key}]`;
-    else out += out ? `.${String(key)}` : String(key);
+/**
+ * Validates an already-parsed config object: resolves `${…}`, applies the
+ * environment's overrides, and lists every problem at once (unset variables
+ * and the schema's errors together) in one ConfigError.
+ */
+export function parseConfig(input: unknown, source = "config", env: Record<string, string | undefined> = process.env) {
+  const { value, unset, written } = interpolateEnv(input, env);
+  const unsetLine = ({ path, name }: { path: string; name: string }) =>
+    `${path}: environment variable ${name} is not set`;
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    throw new ConfigError("CONFIG_INVALID", `${source} is not valid:`, [
+      ...unset.map(unsetLine),
+      "(root): expected a mapping",
+    ]);
   }
-  return out || "(root)";
+  const config = value as Record<string, unknown>;
+  const overridden = applyEnvOverrides(config, env);
+  // A variable under a field the environment replaces is never read, so it need not be set.
+  const missing = unset.filter(({ path }) => !overridden.some((field) => isWithin(path, field)));
+  for (const field of overridden) written.delete(field);
+
+  let result = ImrelayConfig.safeParse(config);
+  for (let round = 0; !result.success && round < 3 && typeEnvValues(config, result.error.issues, written); round++) {
+    result = ImrelayConfig.safeParse(config);
+  }
+  if (result.success && missing.length === 0) return result.data;
+
+  const problems = missing.map(unsetLine);
+  for (const issue of result.error?.issues ?? []) {
+    const path = formatPath(issue.path);
+    // An unset variable already explains what is wrong with its field.
+    if (missing.some((m) => isWithin(path, m.path))) continue;
+    problems.push(`${path}: ${envTypeMessage(issue, written) ?? issue.message}`);
+  }
+  throw new ConfigError("CONFIG_INVALID", `${source} is not valid:`, problems);
 }
 
-/** Validates an already-parsed config object (after interpolation). */
-export function parseConfig(input: unknown, source = "config", env: Record<string, string | undefined> = process.env) {
-  const missing: string[] = [];
-  const interpolated = interpolateEnv(input, env, missing) as Record<string, unknown> | null;
-  if (missing.length) throw new ConfigError("CONFIG_INVALID", `${source} is not valid:`, missing);
-  if (!interpolated || typeof interpolated !== "object" || Array.isArray(interpolated)) {
-    throw new ConfigError("CONFIG_INVALID", `${source} is not valid:`, ["(root): expected a mapping"]);
-  }
-  const admin = (interpolated.admin ?? {}) as { token?: unknown };
+/** `IMRELAY_ADMIN_TOKEN` fills an empty `admin.token`; `REDIS_URL` replaces `redis.url`. Returns the fields replaced. */
+function applyEnvOverrides(config: Record<string, unknown>, env: Record<string, string | undefined>): string[] {
+  const overridden: string[] = [];
+  const admin = (config.admin ?? {}) as { token?: unknown };
   if ((admin.token === undefined || admin.token === "") && env.IMRELAY_ADMIN_TOKEN) {
-    // Validated below like a token in the file: a short one stops start-up.
-    interpolated.admin = { ...admin, token: env.IMRELAY_ADMIN_TOKEN };
+    // Validated like a token in the file: a short one stops start-up.
+    config.admin = { ...admin, token: env.IMRELAY_ADMIN_TOKEN };
+    overridden.push("admin.token");
   }
   if (env.REDIS_URL) {
-    interpolated.redis = { ...(interpolated.redis as object | undefined), url: env.REDIS_URL };
+    config.redis = { ...(config.redis as object | undefined), url: env.REDIS_URL };
+    overridden.push("redis.url");
   }
-  const result = ImrelayConfig.safeParse(interpolated);
-  if (!result.success) {
-    throw new ConfigError(
-      "CONFIG_INVALID",
-      `${source} is not valid:`,
-      result.error.issues.map((issue: z.core.$ZodIssue) => `${formatPath(issue.path)}: ${issue.message}`),
-    );
-  }
-  const config = result.data;
-  return config;
+  return overridden;
 }
 
 /**
@@ -75,13 +91,15 @@ export function loadConfig(options: { path?: string; env?: Record<string, string
     if (code === "ENOENT") throw new ConfigError("CONFIG_NOT_FOUND", `config file ${file} does not exist`);
     throw new ConfigError("CONFIG_UNREADABLE", `config file ${file} cannot be read (${code ?? "error"})`);
   }
+  const protectedText = protectReferences(text);
   let parsed: unknown;
   try {
     // YAML is a superset of JSON, so one parser reads both.
-    const { text: safe, references } = protectReferences(text);
-    parsed = restoreReferences(parseYaml(safe), references);
+    parsed = restoreReferences(parseYaml(protectedText.text), protectedText);
   } catch (err) {
-    throw new ConfigError("CONFIG_INVALID", `${file} is not valid YAML or JSON: ${(err as Error).message}`);
+    // The message quotes the file: show it as the user wrote it.
+    const message = restoreText((err as Error).message, protectedText);
+    throw new ConfigError("CONFIG_INVALID", `${file} is not valid YAML or JSON: ${message}`);
   }
   return { path: file, config: parseConfig(parsed, file, env) };
 }

@@ -3,6 +3,7 @@ import { PROVIDER_NAMES, type RegisteredVendor, VENDORS } from "@imrelay/vendors
 import ipaddr from "ipaddr.js";
 import * as z from "zod";
 import { parseDuration } from "./duration.js";
+import { readEnvScalar } from "./env-values.js";
 
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
@@ -12,6 +13,12 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   }
   return ms;
 });
+
+const isMapping = (value: unknown) => typeof value === "object" && value !== null && !Array.isArray(value);
+
+function readTrustProxyText(text: string): boolean | number | undefined {
+  return readEnvScalar(text, "boolean") ?? readEnvScalar(text, "number");
+}
 
 /** Ids appear in URLs, Redis keys and job ids: keep them plain. */
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "use 1-64 letters, digits, '-' or '_'");
@@ -71,22 +78,29 @@ const TenantSchema = z
     endpoints: z.array(EndpointConfig).default([]),
   })
   .strict()
-  .superRefine((tenant, ctx) => {
-    if (!PROVIDER_NAMES.some((provider) => (tenant as Record<string, unknown>)[provider] !== undefined)) {
-      ctx.addIssue({ code: "custom", message: `a tenant needs a section for one of: ${PROVIDER_NAMES.join(", ")}` });
-    }
-    const seen = new Set<string>();
-    tenant.endpoints.forEach((endpoint, i) => {
-      if (seen.has(endpoint.id)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["endpoints", i, "id"],
-          message: `duplicate endpoint id "${endpoint.id}"`,
-        });
+  .superRefine(
+    (tenant, ctx) => {
+      if (!PROVIDER_NAMES.some((provider) => (tenant as Record<string, unknown>)[provider] !== undefined)) {
+        ctx.addIssue({ code: "custom", message: `a tenant needs a section for one of: ${PROVIDER_NAMES.join(", ")}` });
       }
-      seen.add(endpoint.id);
-    });
-  });
+      const seen = new Set<string>();
+      // `endpoints` may hold unparsed entries here: this also runs when a field failed.
+      (Array.isArray(tenant.endpoints) ? tenant.endpoints : []).forEach((endpoint: unknown, i) => {
+        const endpointId = (endpoint as { id?: unknown } | null)?.id;
+        if (typeof endpointId !== "string") return;
+        if (seen.has(endpointId)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["endpoints", i, "id"],
+            message: `duplicate endpoint id "${endpointId}"`,
+          });
+        }
+        seen.add(endpointId);
+      });
+    },
+    // Also when a field failed, so the file's every problem is listed at once.
+    { when: ({ value }) => isMapping(value) },
+  );
 /** A tenant: a section per vendor it uses (`tencent`, `openim`, …), its endpoints, an optional rate. */
 export type TenantConfig = {
   rateLimit?: { perSecond: number; burst?: number | undefined } | undefined;
@@ -116,7 +130,7 @@ export const ImrelayConfig = z
       .prefault({}),
     gateway: z
       .object({
-        port: z.coerce.number().int().min(0).max(65535).default(8080),
+        port: z.number().int().min(0).max(65535).default(8080),
         host: z.string().default("0.0.0.0"),
         /** Largest callback body accepted. @default 64kb */
         bodyLimitBytes: z
@@ -125,7 +139,12 @@ export const ImrelayConfig = z
           .positive()
           .default(64 * 1024),
         /** Express `trust proxy`, for allowIps behind a load balancer. @default false */
-        trustProxy: z.union([z.boolean(), z.number(), z.string()]).default(false),
+        trustProxy: z
+          .union([z.boolean(), z.number(), z.string()])
+          // A string is a list of addresses for Express, where "true" or "2" would mean nothing and fail at
+          // start-up: read them as the boolean or hop count meant (`trustProxy: ${TRUST_PROXY}` gives text).
+          .transform((value) => (typeof value === "string" ? (readTrustProxyText(value) ?? value) : value))
+          .default(false),
       })
       .strict()
       .prefault({}),
@@ -146,7 +165,7 @@ export const ImrelayConfig = z
       .prefault({}),
     delivery: z
       .object({
-        timeoutMs: z.coerce.number().int().positive().default(15_000),
+        timeoutMs: z.number().int().positive().default(15_000),
         retrySchedule: z
           .array(duration)
           .default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),

@@ -52,6 +52,14 @@ export type Platform = z.infer<typeof Platform>;
 
 const isoDateTime = z.iso.datetime({ offset: false });
 
+/*
+ * Every object of the event is open (`.loose()`): the model grows by adding
+ * fields, and a receiver must ignore fields it does not know, so the
+ * published JSON Schema and the types allow additional properties and keep
+ * them when parsing. Tests of imrelay's own output use `.strict()` on these
+ * schemas, so a field imrelay adds by mistake is still caught.
+ */
+
 /**
  * The event model's schemas for a set of provider names. The model's own
  * exports take any provider name; the registry builds the published JSON
@@ -71,14 +79,14 @@ export function eventSchemas<P extends z.ZodType<string>>(provider: P) {
         .describe("the vendor's device key for vendors that name devices (NetEase, Agora/Easemob), else null"),
       since: isoDateTime.describe("when this platform came online"),
     })
-    .strict();
+    .loose();
 
   const Presence = z
     .object({
       online: z.boolean().describe("true while at least one platform of any provider is online"),
       platforms: z.array(PresencePlatform).describe("the platforms online now"),
     })
-    .strict()
+    .loose()
     .describe("the user's presence across providers and platforms after this event");
 
   /**
@@ -120,7 +128,7 @@ export function eventSchemas<P extends z.ZodType<string>>(provider: P) {
         .optional()
         .describe("the vendor body and query, only for endpoints with includeRaw: true"),
     })
-    .strict();
+    .loose();
 
   /** The event as delivered: the adapter's event plus the gateway's fields. */
   const ImrelayEvent = AdapterEvent.extend({
@@ -132,7 +140,7 @@ export function eventSchemas<P extends z.ZodType<string>>(provider: P) {
     presence: Presence,
     changed: z.boolean().describe("did this event change presence.online?"),
     stale: z.boolean().describe("older than what the gateway already applied for that provider+platform+device"),
-  }).strict();
+  }).loose();
 
   /** The JSON body POSTed to a tenant endpoint. */
   const DeliveredPayload = z
@@ -141,7 +149,7 @@ export function eventSchemas<P extends z.ZodType<string>>(provider: P) {
       timestamp: isoDateTime.describe("the event's occurredAt"),
       data: ImrelayEvent,
     })
-    .strict()
+    .loose()
     .describe("imrelay webhook payload, signed per the Standard Webhooks spec");
   return { PresencePlatform, Presence, AdapterEvent, ImrelayEvent, DeliveredPayload };
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
-import { DeliveredPayload, ImrelayEvent, payloadJsonSchema, toPayload } from "../src/index.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import { AdapterEvent, DeliveredPayload, ImrelayEvent, payloadJsonSchema, toPayload } from "../src/index.js";
 
 const committed = JSON.parse(readFileSync(new URL("../payload.schema.json", import.meta.url), "utf8"));
 
@@ -66,14 +68,62 @@ describe("payload JSON Schema", () => {
   });
 });
 
+/** The committed schema, compiled by a real JSON Schema validator, strict about the schema itself. */
+const ajv = new Ajv2020({ strict: true, allErrors: true });
+addFormats.default(ajv);
+const validatePayload = ajv.compile(committed);
+
+/** What a newer imrelay may send: a field this version does not know, at every level. */
+const newer = {
+  ...toPayload(ImrelayEvent.parse(event)),
+  deliveryAttempt: 2,
+  data: {
+    ...event,
+    region: "eu-1",
+    presence: {
+      ...event.presence,
+      lastSeenAt: "2021-08-25T09:22:12.497Z",
+      platforms: [{ ...event.presence.platforms[0], device: "d-1", battery: 80 }],
+    },
+  },
+};
+
+describe("forward compatibility (receivers ignore fields they do not know)", () => {
+  it("the published JSON Schema accepts the contract's payload and refuses a wrong one", () => {
+    expect(validatePayload(toPayload(ImrelayEvent.parse(event))), JSON.stringify(validatePayload.errors)).toBe(true);
+    expect(validatePayload({ ...toPayload(ImrelayEvent.parse(event)), type: "user.vanished" })).toBe(false);
+    expect(validatePayload({ ...toPayload(ImrelayEvent.parse(event)), data: { ...event, sequence: "42" } })).toBe(
+      false,
+    );
+  });
+
+  it("the published JSON Schema accepts unknown fields at the top, in data, in presence and its platforms", () => {
+    expect(validatePayload(newer), JSON.stringify(validatePayload.errors)).toBe(true);
+  });
+
+  it("the zod schemas parse such a payload and keep the fields they do not know", () => {
+    const parsed = DeliveredPayload.parse(newer);
+    expect(parsed).toEqual(newer);
+    expect(ImrelayEvent.parse(newer.data)).toEqual(newer.data);
+    expect(AdapterEvent.safeParse({ ...event, region: "eu-1" }).success).toBe(true);
+  });
+
+  it("the types allow fields they do not know", () => {
+    expectTypeOf<DeliveredPayload>().toHaveProperty("deliveryAttempt");
+    expectTypeOf<ImrelayEvent>().toHaveProperty("region");
+    expectTypeOf<ImrelayEvent["presence"]>().toHaveProperty("lastSeenAt");
+    expectTypeOf<ImrelayEvent["presence"]["platforms"][number]>().toHaveProperty("device");
+  });
+});
+
 describe("ImrelayEvent", () => {
   it("accepts the contract's example event", () => {
     expect(ImrelayEvent.parse(event)).toEqual(event);
   });
 
-  it("rejects an unknown platform and an extra field", () => {
+  it("rejects an unknown platform; its strict form, for imrelay's own output, rejects an extra field", () => {
     expect(ImrelayEvent.safeParse({ ...event, platform: "symbian" }).success).toBe(false);
-    expect(ImrelayEvent.safeParse({ ...event, extra: 1 }).success).toBe(false);
+    expect(ImrelayEvent.strict().safeParse({ ...event, extra: 1 }).success).toBe(false);
   });
 
   it("wraps an event in the delivered payload with occurredAt as timestamp", () => {
