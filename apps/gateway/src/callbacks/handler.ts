@@ -14,6 +14,7 @@ import type { GatewayMetrics } from "../metrics.js";
 import { errorToAnswer } from "./errors-to-answer.js";
 import { keepUnrecognized, parsedBody, withoutSecrets } from "./unrecognized.js";
 import type { Vendor, VendorResult } from "./vendor.js";
+import { clampVendorTime } from "./vendor-clock.js";
 
 export interface CallbackContext {
   config: ImrelayConfig;
@@ -119,7 +120,22 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
 
     let outcome: CallbackOutcome = "ignored";
     const raw = includeRaw.has(tenant) ? { body: parsedBody(body), query: withoutSecrets(query) } : undefined;
-    for (const event of result.events) {
+    for (const vendorEvent of result.events) {
+      const clamped = clampVendorTime(vendorEvent, config.presence.maxClockSkew);
+      if (clamped) {
+        metrics.vendorClockClamped.inc({ tenant, provider: vendor.provider });
+        logger.debug(
+          {
+            tenant,
+            provider: vendor.provider,
+            eventId: vendorEvent.id,
+            occurredAt: vendorEvent.occurredAt,
+            receivedAt: vendorEvent.receivedAt,
+          },
+          "vendor time ahead of the gateway's clock: taken as the gateway's",
+        );
+      }
+      const event = clamped ?? vendorEvent;
       const ingested = await ingest(event, raw ? { raw } : {});
       if (outcome === "ignored") {
         outcome = ingested.outcome;
