@@ -185,8 +185,8 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     else if (status >= 500) {
       const cause = (err as Error).cause;
       logger.warn(
-        { ...line, cause: cause instanceof Error ? cause.message : undefined },
-        "callback not taken: Redis unavailable",
+        { ...line, reason: (err as Error).message, cause: cause instanceof Error ? cause.message : undefined },
+        "callback not confirmed: Redis unavailable",
       );
     } else if (status >= 400) logger.warn({ ...line, reason: (err as Error).message }, "callback refused");
     else logger.info(line, "callback answered");

@@ -1,6 +1,7 @@
 import type { RedisKeys } from "@imrelay/config";
 import { bodyText, CallbackError, type Provider } from "@imrelay/core";
 import type { Redis } from "ioredis";
+import { describeStoreFailure } from "../ingest/store-failure.js";
 
 /** How many unrecognized callbacks are kept for inspection. */
 export const UNRECOGNIZED_KEEP = 1000;
@@ -56,6 +57,8 @@ export async function keepUnrecognized(
       .ltrim(keys.unrecognized, 0, UNRECOGNIZED_KEEP - 1)
       .exec();
   } catch (err) {
-    throw new CallbackError("STORE_UNAVAILABLE", "Redis did not take the callback", { cause: err });
+    const { reason, mayHaveLanded } = describeStoreFailure(err);
+    const kept = mayHaveLanded ? "the callback may or may not have been kept" : "the callback was not kept";
+    throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${kept}`, { cause: err });
   }
 }

@@ -2,6 +2,7 @@ import type { RedisKeys } from "@imrelay/config";
 import { type AdapterEvent, CallbackError, type ImrelayEvent } from "@imrelay/core";
 import type { Redis } from "ioredis";
 import { INGEST_SCRIPT } from "./script.js";
+import { describeStoreFailure } from "./store-failure.js";
 
 /** How long an event id stays taken, so a vendor re-send within it collapses. */
 export const SEEN_TTL_SECONDS = 86_400;
@@ -99,7 +100,9 @@ export function createIngest({
         SEEN_TTL_SECONDS,
       );
     } catch (err) {
-      throw new CallbackError("STORE_UNAVAILABLE", "Redis did not take the event; nothing was queued", { cause: err });
+      const { reason, mayHaveLanded } = describeStoreFailure(err);
+      const taken = mayHaveLanded ? "the event may or may not have been queued" : "the event was not queued";
+      throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${taken}`, { cause: err });
     }
     const [outcome, eventJson] = reply;
     if (outcome === "queued" && eventJson) {
