@@ -80,7 +80,7 @@ describe("a 503 when Redis is slow or refuses", () => {
     try {
       expect(await login("refused", eventTime)).toMatchObject({
         status: 503,
-        body: { ErrorInfo: "Redis refused it (OOM): the event was not queued" },
+        body: { ErrorInfo: "Redis refused the write (OOM): the event was not queued" },
       });
     } finally {
       await admin.config("SET", "maxmemory", "0");

@@ -31,7 +31,7 @@ export function describeStoreFailure(err: unknown): StoreFailure {
     // stream write is its last step, so nothing reached the stream. The error's
     // first word (OOM, READONLY, ERR) says why without its text.
     const code = /^[A-Z]+/.exec(message)?.[0] ?? "ERR";
-    return { reason: `Redis refused it (${code})`, mayHaveLanded: false };
+    return { reason: `Redis refused the write (${code})`, mayHaveLanded: false };
   }
   if (message === "Command timed out") return { reason: "Redis did not answer in time", mayHaveLanded: true };
   return { reason: "the connection to Redis failed", mayHaveLanded: true };
