@@ -7,6 +7,7 @@ export interface GatewayMetrics {
   unrecognized: Counter<"tenant" | "provider">;
   renewalsSuppressed: Counter<"tenant">;
   presenceExpired: Counter<"tenant">;
+  vendorClockClamped: Counter<"tenant" | "provider">;
 }
 
 /** Returns the metric already in the registry, or registers it: gateway and worker may share one registry. */
@@ -77,6 +78,17 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
           name: "imrelay_presence_expired_total",
           help: "OpenIM platforms taken offline because no online or renewal came in time",
           labelNames: ["tenant"] as const,
+          registers,
+        }),
+    ),
+    vendorClockClamped: once(
+      registry,
+      "imrelay_vendor_clock_clamped_total",
+      () =>
+        new Counter({
+          name: "imrelay_vendor_clock_clamped_total",
+          help: "Vendor times more than presence.maxClockSkew ahead of the gateway's clock, taken as the gateway's clock",
+          labelNames: ["tenant", "provider"] as const,
           registers,
         }),
     ),

@@ -110,6 +110,7 @@ describe("OpenIM presence expiry", () => {
   it("waits for the later deadline when a renewal came in between", async () => {
     clock.set(SEQ);
     await online("renewed", SEQ);
+    clock.set(SEQ + 10 * 60_000);
     await online("renewed", SEQ + 10 * 60_000);
     const sweep = sweeper();
     clock.set(SEQ + EXPIRY);

@@ -16,18 +16,23 @@ export const defaultJitter: Jitter = (delayMs) => delayMs * (0.8 + 0.4 * Math.ra
 
 /**
  * The Worker's `settings.backoffStrategy`: the config's `retrySchedule` entry
- * for the attempt that just failed, jittered, unless the failure carried a
- * `Retry-After` (a `DeliveryError` with `retryAfterMs`), which wins as is.
+ * for the attempt that just failed, jittered. A `Retry-After` (a
+ * `DeliveryError` with `retryAfterMs`) may lengthen that wait, never shorten
+ * it: a receiver answering `Retry-After: 0` (or a date in the past) on every
+ * attempt would otherwise spend all attempts in a few milliseconds. Nor may it
+ * hold the delivery back longer than the schedule's last step.
  *
  * @example
  * new Worker(name, processor, { settings: { backoffStrategy: deliveryBackoff([5000, 300000]) } });
  */
 export function deliveryBackoff(schedule: readonly number[], jitter: Jitter = defaultJitter): BackoffStrategy {
+  const lastStep = schedule[schedule.length - 1] ?? 0;
   return (attemptsMade, _type, err) => {
-    const retryAfterMs = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
-    if (typeof retryAfterMs === "number" && Number.isFinite(retryAfterMs)) return Math.max(0, retryAfterMs);
     // A replayed dead letter can run past the schedule: it keeps the last step.
     const base = schedule[Math.min(Math.max(attemptsMade - 1, 0), schedule.length - 1)] ?? 0;
-    return Math.max(0, Math.round(jitter(base)));
+    const step = Math.max(0, Math.round(jitter(base)));
+    const retryAfterMs = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+    if (typeof retryAfterMs !== "number" || !Number.isFinite(retryAfterMs)) return step;
+    return Math.max(step, Math.min(Math.round(retryAfterMs), lastStep));
   };
 }

@@ -15,8 +15,8 @@ export type DeliveryErrorCode = RetryableDeliveryCode | UnrecoverableDeliveryCod
 
 /**
  * A failed attempt that BullMQ retries. `retryAfterMs` (from a 429/503
- * `Retry-After`) replaces the schedule's delay for the next attempt; the
- * backoff strategy reads it off this error.
+ * `Retry-After`) may lengthen the schedule's delay for the next attempt,
+ * within the schedule's bounds; the backoff strategy reads it off this error.
  */
 export class DeliveryError extends ImrelayError<RetryableDeliveryCode> {
   readonly status: number | null;

@@ -210,6 +210,7 @@ describe("delivery", () => {
 
   it("waits as long as Retry-After asks when an endpoint answers 429", async () => {
     const h = await harness((sink) => [{ id: "presence", url: sink.url }], {
+      delivery: { retrySchedule: [50, 2_000] },
       answer: (_req, res, index) => {
         if (index === 0) {
           res.writeHead(429, { "retry-after": "1" });
@@ -223,6 +224,25 @@ describe("delivery", () => {
     await waitFor(async () => (await h.stateOf(event.id)) === "completed", { what: "the job to complete" });
     expect(h.sink.requests).toHaveLength(2);
     expect(h.sink.requests[1]!.at - h.sink.requests[0]!.at).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("keeps the schedule's spacing when an endpoint answers 429 with Retry-After: 0", async () => {
+    const step = 300;
+    const h = await harness((sink) => [{ id: "presence", url: sink.url }], {
+      delivery: { retrySchedule: [step, step, step] },
+      answer: (_req, res) => {
+        res.writeHead(429, { "retry-after": "0" });
+        res.end("slow down");
+      },
+    });
+    const event = makeEvent();
+    await publish(redis, h.keys, event);
+
+    await waitFor(async () => (await h.stateOf(event.id)) === "failed", { what: "the dead letter" });
+    expect(h.sink.requests).toHaveLength(4);
+    const gaps = h.sink.requests.slice(1).map((request, i) => request.at - h.sink.requests[i]!.at);
+    // The step less its largest jitter (-20 %): Retry-After: 0 shortens nothing.
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(step * 0.8);
   });
 
   it("counts an endpoint that does not answer within timeoutMs as a failed attempt", async () => {

@@ -46,12 +46,12 @@ describe("the backoff strategy", () => {
     expect(deliveryBackoff([1_000], (ms) => ms * 1.2)(1)).toBe(1_200);
   });
 
-  it("lets Retry-After replace the schedule, without jitter", () => {
+  it("lets Retry-After lengthen the schedule's step, without jitter", () => {
     const err = new DeliveryError("HTTP_ERROR", "HTTP 429 from endpoint presence", {
       status: 429,
       retryAfterMs: 7_000,
     });
-    expect(deliveryBackoff([50], () => 0)(1, "schedule", err)).toBe(7_000);
+    expect(deliveryBackoff([50, 60_000], () => 0)(1, "schedule", err)).toBe(7_000);
   });
 
   it("jitters by at most 20 % either way", () => {
@@ -60,6 +60,59 @@ describe("the backoff strategy", () => {
       expect(ms).toBeGreaterThanOrEqual(8_000);
       expect(ms).toBeLessThanOrEqual(12_000);
     }
+  });
+});
+
+describe("Retry-After within the schedule's bounds", () => {
+  const now = Date.parse("2025-01-01T00:00:00Z");
+  const schedule = [5_000, 300_000, 1_800_000];
+  /** +10 %, so a test can tell the jittered step from the bare one. */
+  const plusTenPercent = (ms: number) => ms * 1.1;
+  /** The wait after attempt `attempt` failed with a 429 carrying this `Retry-After`. */
+  const waitAfter = (header: string | undefined, attempt = 1) =>
+    deliveryBackoff(schedule, plusTenPercent)(
+      attempt,
+      "schedule",
+      new DeliveryError("HTTP_ERROR", "HTTP 429 from endpoint presence", {
+        status: 429,
+        retryAfterMs: parseRetryAfter(header, now),
+      }),
+    );
+
+  it("keeps the schedule's jittered step when Retry-After is 0", () => {
+    expect(waitAfter("0")).toBe(5_500);
+    expect(waitAfter("0", 2)).toBe(330_000);
+  });
+
+  it("keeps the schedule's jittered step when Retry-After is a date in the past", () => {
+    expect(waitAfter("Tue, 31 Dec 2024 23:59:00 GMT")).toBe(5_500);
+  });
+
+  it("keeps the schedule's jittered step when Retry-After is shorter than it", () => {
+    expect(waitAfter("5")).toBe(5_500);
+  });
+
+  it("honours a longer Retry-After within the schedule's last step", () => {
+    expect(waitAfter("120")).toBe(120_000);
+    expect(waitAfter("Wed, 01 Jan 2025 00:10:00 GMT")).toBe(600_000);
+  });
+
+  it("waits no longer than the schedule's last step however long Retry-After asks", () => {
+    expect(waitAfter("86400")).toBe(1_800_000);
+    expect(waitAfter("Fri, 01 Jan 2100 00:00:00 GMT")).toBe(1_800_000);
+  });
+
+  it("keeps the schedule's jittered step when Retry-After cannot be read", () => {
+    for (const garbage of ["soon", "-1", "1.5", "2s", "3000-01-01", "December 2030", "1e3", "", "  "]) {
+      expect(parseRetryAfter(garbage, now)).toBeUndefined();
+      expect(waitAfter(garbage)).toBe(5_500);
+    }
+    expect(waitAfter(undefined)).toBe(5_500);
+  });
+
+  it("reads the obsolete RFC 850 and asctime dates as GMT", () => {
+    expect(parseRetryAfter("Wednesday, 01-Jan-25 00:01:00 GMT", now)).toBe(60_000);
+    expect(parseRetryAfter("Wed Jan  1 00:02:00 2025", now)).toBe(120_000);
   });
 });
 

@@ -160,7 +160,15 @@ export const ImrelayConfig = z
       .prefault({}),
     tenants: z.record(id, TenantConfig),
     presence: z
-      .object({ openimExpiry: duration.default(30 * 60_000), sweepInterval: duration.default(5_000) })
+      .object({
+        openimExpiry: duration.default(30 * 60_000),
+        sweepInterval: duration.default(5_000),
+        /**
+         * A vendor time further ahead of the gateway's clock than this is taken
+         * as the gateway's clock: a vendor with a wrong clock cannot pin presence. @default 5m
+         */
+        maxClockSkew: duration.default(5 * 60_000),
+      })
       .strict()
       .prefault({}),
     delivery: z

@@ -112,6 +112,15 @@ delivery: { retrySchedule: [5s, soon] }
     expect(findTenant(config, "__proto__")).toBeUndefined();
   });
 
+  it("reads presence.maxClockSkew as a duration, 5 minutes unless set", () => {
+    const tenants = { t: { openim: { appId: "x" } } };
+    expect(parseConfig({ tenants }, "x", {}).presence.maxClockSkew).toBe(5 * 60_000);
+    expect(parseConfig({ tenants, presence: { maxClockSkew: "30s" } }, "x", {}).presence.maxClockSkew).toBe(30_000);
+    expect(() => parseConfig({ tenants, presence: { maxClockSkew: "soon" } }, "x", {})).toThrow(
+      /presence\.maxClockSkew/,
+    );
+  });
+
   it("refuses a tenant with neither provider", () => {
     expect(() => parseConfig({ tenants: { empty: {} } }, "x", {})).toThrow(/tenants\.empty/);
   });

@@ -31,7 +31,11 @@ export const CALLBACK_ERROR_STATUS = {
   RATE_LIMITED: 429,
   /** An unexpected fault inside imrelay. */
   INTERNAL: 500,
-  /** Redis did not take the event; nothing was queued. */
+  /**
+   * The event could not be confirmed stored. The message says what is known:
+   * in the gateway, not queued (Redis was not connected, or refused the write),
+   * or, when Redis's reply was late or lost after sending, that it may have been.
+   */
   STORE_UNAVAILABLE: 503,
 } as const;
 

@@ -4,4 +4,5 @@ export * from "./endpoint-state.js";
 export * from "./ingest.js";
 export * from "./keys.js";
 export * from "./presence.js";
+export * from "./store-failure.js";
 export * from "./stream-entry.js";

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { type AdapterEvent, CallbackError, type ImrelayEvent, type PresenceModel } from "@imrelay/core";
 import type { Redis } from "ioredis";
 import type { RedisKeys } from "./keys.js";
+import { describeStoreFailure } from "./store-failure.js";
 import { joinEventJson } from "./stream-entry.js";
 
 /** How long an event id stays taken, so a vendor re-send within it collapses. */
@@ -135,7 +136,9 @@ export function createIngest({ redis, keys, expiryMs, presenceModel }: CreateIng
         SEEN_TTL_SECONDS,
       );
     } catch (err) {
-      throw new CallbackError("STORE_UNAVAILABLE", "Redis did not take the event; nothing was queued", { cause: err });
+      const { reason, mayHaveLanded } = describeStoreFailure(err);
+      const taken = mayHaveLanded ? "the event may or may not have been queued" : "the event was not queued";
+      throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${taken}`, { cause: err });
     }
     const [outcome, gatewayJson] = reply;
     if (outcome === "queued" && gatewayJson) {

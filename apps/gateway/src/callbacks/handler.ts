@@ -14,6 +14,7 @@ import type { GatewayMetrics } from "../metrics.js";
 import { errorToAnswer } from "./errors-to-answer.js";
 import { keepUnrecognized, parsedBody, withoutSecrets } from "./unrecognized.js";
 import { type Vendor, vendorSection } from "./vendor.js";
+import { clampVendorTime } from "./vendor-clock.js";
 
 export interface CallbackContext {
   config: ImrelayConfig;
@@ -122,7 +123,22 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     const raw = includeRaw.has(tenant)
       ? { body: parsedBody(body, vendor.secrets.body), query: withoutSecrets(query, vendor.secrets.query) }
       : undefined;
-    for (const event of result.events) {
+    for (const vendorEvent of result.events) {
+      const clamped = clampVendorTime(vendorEvent, config.presence.maxClockSkew);
+      if (clamped) {
+        metrics.vendorClockClamped.inc({ tenant, provider: vendor.provider });
+        logger.debug(
+          {
+            tenant,
+            provider: vendor.provider,
+            eventId: vendorEvent.id,
+            occurredAt: vendorEvent.occurredAt,
+            receivedAt: vendorEvent.receivedAt,
+          },
+          "vendor time ahead of the gateway's clock: taken as the gateway's",
+        );
+      }
+      const event = clamped ?? vendorEvent;
       const ingested = await ingest(event, raw ? { raw } : {});
       if (outcome === "ignored") {
         outcome = ingested.outcome;
@@ -172,8 +188,8 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     else if (status >= 500) {
       const cause = (err as Error).cause;
       logger.warn(
-        { ...line, cause: cause instanceof Error ? cause.message : undefined },
-        "callback not taken: Redis unavailable",
+        { ...line, reason: (err as Error).message, cause: cause instanceof Error ? cause.message : undefined },
+        "callback not confirmed: Redis unavailable",
       );
     } else if (status >= 400) logger.warn({ ...line, reason: (err as Error).message }, "callback refused");
     else logger.info(line, "callback answered");

@@ -1,5 +1,6 @@
 import { bodyText, CallbackError, type Provider } from "@imrelay/core";
 import type { RedisKeys } from "@imrelay/store";
+import { describeStoreFailure } from "@imrelay/store";
 import type { Redis } from "ioredis";
 
 /** How many unrecognized callbacks are kept for inspection. */
@@ -65,6 +66,8 @@ export async function keepUnrecognized(
       .ltrim(keys.unrecognized, 0, UNRECOGNIZED_KEEP - 1)
       .exec();
   } catch (err) {
-    throw new CallbackError("STORE_UNAVAILABLE", "Redis did not take the callback", { cause: err });
+    const { reason, mayHaveLanded } = describeStoreFailure(err);
+    const kept = mayHaveLanded ? "the callback may or may not have been kept" : "the callback was not kept";
+    throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${kept}`, { cause: err });
   }
 }
