@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /**
@@ -17,6 +17,16 @@ function run(cmd: string, args: string[], cwd: string) {
   return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 });
 }
 
+const tarball = (pkg: string) => readdirSync(scratch).find((f) => f.startsWith(`imrelay-${pkg}-`) && f.endsWith(".tgz"))!;
+/** Where a package's tarball is unpacked: exactly the files npm would publish. */
+const unpacked = (pkg: string) => join(scratch, "unpacked", pkg);
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
 beforeAll(() => {
   const tarballs: Record<string, string> = {};
   for (const pkg of PACKAGES) {
@@ -24,6 +34,8 @@ beforeAll(() => {
     const file = readdirSync(scratch).find((f) => f.startsWith(`imrelay-${pkg}-`) && f.endsWith(".tgz"));
     if (!file) throw new Error(`pnpm pack produced no tarball for ${pkg}`);
     tarballs[`@imrelay/${pkg}`] = `file:./${file}`;
+    mkdirSync(unpacked(pkg), { recursive: true });
+    run("tar", ["-xzf", file, "-C", unpacked(pkg), "--strip-components=1"], scratch);
   }
   writeFileSync(
     join(scratch, "package.json"),
@@ -42,13 +54,59 @@ beforeAll(() => {
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("the published packages, installed outside the workspace", () => {
-  it("ship only dist, README and package.json (no sources, no tests)", () => {
+  it("ship dist, the sources its maps point to, README and LICENSE; no tests", () => {
     for (const pkg of PACKAGES) {
-      const listing = run("tar", ["-tzf", readdirSync(scratch).find((f) => f.startsWith(`imrelay-${pkg}-`))!], scratch);
+      const listing = run("tar", ["-tzf", tarball(pkg)], scratch);
       expect(listing).toContain("package/dist/index.js");
       expect(listing).toContain("package/dist/index.d.ts");
       expect(listing).toContain("package/README.md");
-      expect(listing).not.toMatch(/package\/(src|test)\//);
+      expect(listing).toContain("package/LICENSE");
+      expect(listing).not.toMatch(/package\/test\//);
+      expect(listing).not.toMatch(/\.tsbuildinfo/);
+    }
+  });
+
+  it("point every source map at a file in the tarball, and every map reference at a map", () => {
+    for (const pkg of PACKAGES) {
+      const dir = unpacked(pkg);
+      const files = filesUnder(dir);
+      const missing: string[] = [];
+      for (const map of files.filter((f) => f.endsWith(".map"))) {
+        const { sources = [], sourceRoot = "" } = JSON.parse(readFileSync(map, "utf8")) as {
+          sources?: string[];
+          sourceRoot?: string;
+        };
+        for (const source of sources) {
+          const target = resolve(dirname(map), sourceRoot, source);
+          if (relative(dir, target).startsWith("..") || !existsSync(target)) {
+            missing.push(`${relative(dir, map)} → ${source}`);
+          }
+        }
+      }
+      for (const file of files.filter((f) => /\.(js|d\.ts)$/.test(f))) {
+        const url = /^\/\/# sourceMappingURL=(\S+)\s*$/m.exec(readFileSync(file, "utf8"))?.[1];
+        if (url && !existsSync(resolve(dirname(file), url))) missing.push(`${relative(dir, file)} → ${url}`);
+      }
+      expect(missing, `@imrelay/${pkg}`).toEqual([]);
+    }
+  });
+
+  it("carry the repository's MIT LICENSE and link back to the repository", () => {
+    const license = readFileSync(join(root, "LICENSE"), "utf8");
+    expect(license).toMatch(/^MIT License/);
+    for (const pkg of PACKAGES) {
+      expect(readFileSync(join(unpacked(pkg), "LICENSE"), "utf8"), `@imrelay/${pkg}`).toBe(license);
+      const manifest = JSON.parse(readFileSync(join(unpacked(pkg), "package.json"), "utf8"));
+      expect(manifest).toMatchObject({
+        license: "MIT",
+        repository: {
+          type: "git",
+          url: "git+https://github.com/imrelay/imrelay.git",
+          directory: `packages/${pkg}`,
+        },
+        homepage: `https://github.com/imrelay/imrelay/tree/main/packages/${pkg}#readme`,
+        bugs: { url: "https://github.com/imrelay/imrelay/issues" },
+      });
     }
   });
 
