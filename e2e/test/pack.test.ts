@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  */
 const root = resolve(import.meta.dirname, "../..");
 const scratch = mkdtempSync(join(tmpdir(), "imrelay-pack-"));
-const PACKAGES = ["core", "tencent-adapter", "openim-adapter"] as const;
+const PACKAGES = ["core", "tencent-adapter", "openim-adapter", "netease-adapter"] as const;
 
 function run(cmd: string, args: string[], cwd: string) {
   return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 });
@@ -52,6 +52,10 @@ beforeAll(() => {
 }, 240_000);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function tarball(pkg: (typeof PACKAGES)[number]): string {
+  return readdirSync(scratch).find((f) => f.startsWith(`imrelay-${pkg}-`) && f.endsWith(".tgz"))!;
+}
 
 describe("the published packages, installed outside the workspace", () => {
   it("ship dist, the sources its maps point to, README and LICENSE; no tests", () => {
@@ -189,6 +193,7 @@ console.log(JSON.stringify({
       `
 import { handleCallback, type TencentCallbackError } from "@imrelay/tencent-adapter";
 import { handleCallback as openim } from "@imrelay/openim-adapter";
+import { handleCallback as netease, type NeteaseCallbackError } from "@imrelay/netease-adapter";
 import type { AdapterEvent, ImrelayEvent } from "@imrelay/core";
 
 const out = handleCallback({ body: "{}", query: {}, headers: {} }, { tenant: "a", sdkAppId: "1" });
@@ -201,7 +206,11 @@ const code: string = err.code;
 const status: number = err.status;
 declare const full: ImrelayEvent;
 const seq: number = full.sequence;
-export { events, flag, e, code, status, seq };
+const n = netease({ body: "{}", headers: {} }, { tenant: "a", appKey: "k", appSecret: "s" });
+const ne: AdapterEvent[] = n.events;
+declare const neteaseErr: NeteaseCallbackError;
+const neteaseCode: number = neteaseErr.response.code;
+export { events, flag, e, code, status, seq, ne, neteaseCode };
 `,
     );
     writeFileSync(
@@ -222,4 +231,88 @@ export { events, flag, e, code, status, seq };
     const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
     expect(() => run("node", [tsc, "-p", "tsconfig.json"], scratch)).not.toThrow();
   });
+});
+
+describe("@imrelay/netease-adapter installed alone", () => {
+  it("verifies and parses a signed NetEase copy with only core beside it", () => {
+    // A project of its own: nothing but the adapter and the core it depends on, no express, no other adapter.
+    const alone = mkdtempSync(join(tmpdir(), "imrelay-netease-"));
+    try {
+      for (const pkg of ["core", "netease-adapter"] as const) {
+        writeFileSync(join(alone, tarball(pkg)), readFileSync(join(scratch, tarball(pkg))));
+      }
+      writeFileSync(
+        join(alone, "package.json"),
+        JSON.stringify({
+          name: "netease-consumer",
+          private: true,
+          type: "module",
+          dependencies: { "@imrelay/netease-adapter": `file:./${tarball("netease-adapter")}` },
+          overrides: { "@imrelay/core": `file:./${tarball("core")}` },
+        }),
+      );
+      run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], alone);
+      expect(readdirSync(join(alone, "node_modules", "@imrelay")).sort()).toEqual(["core", "netease-adapter"]);
+
+      writeFileSync(
+        join(alone, "use.mjs"),
+        `
+import { createHash } from "node:crypto";
+import { handleCallback, NeteaseCallbackError, neteaseRequest, okAnswer, failAnswer } from "@imrelay/netease-adapter";
+import { AdapterEvent } from "@imrelay/core";
+
+const appKey = "0123456789abcdef0123456789abcdef";
+const appSecret = "c8c1d3e5a7f9";
+const body = '{"eventType":"2","accid":"t3","clientType":"AOS","code":"200","clientIp":"60.205.10.202","deviceId":"c25f82d0-5f2e-492f-b5cc-3f4a585c25a2","sdkVersion":"152","timestamp":"1608877682237"}';
+const MD5 = createHash("md5").update(body).digest("hex");
+const CurTime = "1608877682500";
+const CheckSum = createHash("sha1").update(appSecret + MD5 + CurTime).digest("hex");
+const options = { tenant: "acme", appKey, appSecret, now: 1608877682510 };
+const out = handleCallback({ body: Buffer.from(body), headers: { md5: MD5, checksum: CheckSum, curtime: CurTime, appkey: appKey } }, options);
+let bad;
+try { handleCallback({ body, headers: { MD5, CheckSum: "0".repeat(40), CurTime } }, options); } catch (err) { bad = err; }
+const probe = handleCallback(neteaseRequest({ body: "{}", appKey, appSecret }), options);
+let express;
+try { await import("@imrelay/netease-adapter/express"); express = "loaded"; } catch (err) { express = err.code; }
+console.log(JSON.stringify({
+  md5: MD5, checkSum: CheckSum, event: out.events[0], valid: AdapterEvent.safeParse(out.events[0]).success, response: out.response,
+  badIsClass: bad instanceof NeteaseCallbackError, badCode: bad?.code, badStatus: bad?.status, badResponse: bad?.response,
+  probe: { unrecognized: probe.unrecognized, reason: probe.unrecognizedReason, response: probe.response },
+  ok: okAnswer(), fail: failAnswer({ status: 503, code: "STORE_UNAVAILABLE", message: "down" }), express,
+}));
+`,
+      );
+      const out = JSON.parse(run("node", ["use.mjs"], alone));
+      expect(out.md5).toBe("17fc2b61df5fa5d7112a0c62c4b54916");
+      expect(out.checkSum).toBe("74cbed0ebf586653214fb612fa3b661f1e9006fc");
+      expect(out.event).toMatchObject({
+        type: "user.online",
+        tenant: "acme",
+        provider: "netease",
+        appId: "0123456789abcdef0123456789abcdef",
+        userId: "t3",
+        status: "online",
+        reason: "login",
+        platform: "android",
+        clientIp: "60.205.10.202",
+        connectionId: "c25f82d0-5f2e-492f-b5cc-3f4a585c25a2",
+        occurredAt: "2020-12-25T06:28:02.237Z",
+      });
+      expect(out.valid).toBe(true);
+      expect(out.response).toEqual({ code: 200 });
+      expect(out).toMatchObject({
+        badIsClass: true,
+        badCode: "SIGNATURE_MISMATCH",
+        badStatus: 401,
+        badResponse: { code: 401, desc: "CheckSum does not match" },
+      });
+      expect(out.probe).toEqual({ unrecognized: true, reason: "url probe", response: { code: 200 } });
+      expect(out.ok).toEqual({ code: 200 });
+      expect(out.fail).toEqual({ code: 503, desc: "down" });
+      // express is an optional peer: the subpath loads without it, as long as nothing calls into Express.
+      expect(out.express).toBe("loaded");
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
