@@ -11,13 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  */
 const root = resolve(import.meta.dirname, "../..");
 const scratch = mkdtempSync(join(tmpdir(), "imrelay-pack-"));
-const PACKAGES = ["core", "tencent-adapter", "openim-adapter", "netease-adapter"] as const;
+const PACKAGES = ["core", "tencent-adapter", "openim-adapter", "netease-adapter", "agora-adapter"] as const;
+/** A project that installs one adapter and core only, to show the adapter needs nothing else. */
+const alone = join(scratch, "agora-alone");
 
 function run(cmd: string, args: string[], cwd: string) {
   return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 });
 }
 
-const tarball = (pkg: string) => readdirSync(scratch).find((f) => f.startsWith(`imrelay-${pkg}-`) && f.endsWith(".tgz"))!;
+const tarball = (pkg: string) =>
+  readdirSync(scratch).find((f) => f.startsWith(`imrelay-${pkg}-`) && f.endsWith(".tgz"))!;
 /** Where a package's tarball is unpacked: exactly the files npm would publish. */
 const unpacked = (pkg: string) => join(scratch, "unpacked", pkg);
 
@@ -49,13 +52,26 @@ beforeAll(() => {
     }),
   );
   run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], scratch);
-}, 240_000);
+
+  mkdirSync(alone);
+  const agoraOnly = {
+    "@imrelay/core": tarballs["@imrelay/core"]!.replace("file:./", "file:../"),
+    "@imrelay/agora-adapter": tarballs["@imrelay/agora-adapter"]!.replace("file:./", "file:../"),
+  };
+  writeFileSync(
+    join(alone, "package.json"),
+    JSON.stringify({
+      name: "agora-alone-consumer",
+      private: true,
+      type: "module",
+      dependencies: agoraOnly,
+      overrides: { "@imrelay/core": agoraOnly["@imrelay/core"] },
+    }),
+  );
+  run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], alone);
+}, 360_000);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-function tarball(pkg: (typeof PACKAGES)[number]): string {
-  return readdirSync(scratch).find((f) => f.startsWith(`imrelay-${pkg}-`) && f.endsWith(".tgz"))!;
-}
 
 describe("the published packages, installed outside the workspace", () => {
   it("ship dist, the sources its maps point to, README and LICENSE; no tests", () => {
@@ -230,6 +246,95 @@ export { events, flag, e, code, status, seq, ne, neteaseCode };
     );
     const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
     expect(() => run("node", [tsc, "-p", "tsconfig.json"], scratch)).not.toThrow();
+  });
+  it("verify and parse an Agora Chat / Easemob callback with only the agora adapter and core installed", () => {
+    expect(readdirSync(join(alone, "node_modules", "@imrelay")).sort()).toEqual(["agora-adapter", "core"]);
+    expect(() => run("node", ["-e", "import('express')"], alone)).toThrow();
+    writeFileSync(
+      join(alone, "use.mjs"),
+      `
+import { AgoraCallbackError, agoraSecurity, handleCallback, signAgoraBody } from "@imrelay/agora-adapter";
+import { agoraWebhook } from "@imrelay/agora-adapter/express";
+import { AdapterEvent } from "@imrelay/core";
+
+const options = { tenant: "acme", appKey: "61000000#acme", secret: "s3cr3t-rule", now: 1642648915000 };
+const sample = JSON.stringify({
+  callId: "61000000#acme_25b54a81-1376-4669-bb3d-178339a8f11b", reason: "logout",
+  security: "50ec10b4c20074a68eabbd87d64b8983", os: "ios", ip: "223.71.97.198:52709",
+  host: "msync@ebs-ali-beijing-msync40", appkey: "61000000#acme",
+  user: "61000000#acme_alice@easemob.com/ios_6d580737-db3a-d2b5-da18-b6045ffd195b",
+  version: "3.8.9.1", timestamp: 1642648914742, status: "offline",
+});
+const out = handleCallback({ body: new TextEncoder().encode(sample), query: {}, headers: {} }, options);
+const login = handleCallback({ body: signAgoraBody({ secret: "s3cr3t-rule", appKey: "61000000#acme", userId: "bob_smith" }) }, options);
+let bad;
+try { handleCallback({ body: sample.replace("50ec10b4", "00000000") }, options); } catch (err) { bad = err; }
+console.log(JSON.stringify({
+  event: out.events[0], valid: AdapterEvent.safeParse(out.events[0]).success, response: out.response,
+  login: login.events[0]?.userId, vector: agoraSecurity("61000000#acme_25b54a81-1376-4669-bb3d-178339a8f11b", "s3cr3t-rule", 1642648914742),
+  badCode: bad instanceof AgoraCallbackError ? bad.code : String(bad), badStatus: bad?.status, badResponse: bad?.response,
+  express: typeof agoraWebhook,
+}));
+`,
+    );
+    const out = JSON.parse(run("node", ["use.mjs"], alone));
+    expect(out.event).toMatchObject({
+      type: "user.offline",
+      provider: "agora",
+      appId: "61000000#acme",
+      userId: "alice",
+      status: "offline",
+      reason: "logout",
+      platform: "ios",
+      clientIp: "223.71.97.198",
+      connectionId: "ios_6d580737-db3a-d2b5-da18-b6045ffd195b",
+      occurredAt: "2022-01-20T03:21:54.742Z",
+    });
+    expect(out.valid).toBe(true);
+    expect(out.response).toEqual({ status: "ok" });
+    expect(out.login).toBe("bob_smith");
+    expect(out.vector).toBe("50ec10b4c20074a68eabbd87d64b8983");
+    expect(out.badCode).toBe("SIGNATURE_MISMATCH");
+    expect(out.badStatus).toBe(401);
+    expect(out.badResponse).toEqual({
+      status: "error",
+      error: "SIGNATURE_MISMATCH",
+      error_description: "security does not match",
+    });
+    expect(out.express).toBe("function");
+
+    writeFileSync(
+      join(alone, "use.ts"),
+      `
+import { type AgoraCallbackError, type AgoraCallbackResult, failAnswer, handleCallback } from "@imrelay/agora-adapter";
+import type { AdapterEvent } from "@imrelay/core";
+
+const out: AgoraCallbackResult = handleCallback({ body: "{}" }, { tenant: "a", appKey: "1#a", secret: "s" });
+const events: AdapterEvent[] = out.events;
+declare const err: AgoraCallbackError;
+const code: string = err.code;
+const status: number = err.status;
+const description: string = failAnswer(err).error_description;
+export { events, code, status, description };
+`,
+    );
+    writeFileSync(
+      join(alone, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          target: "ES2022",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
+        },
+        files: ["use.ts"],
+      }),
+    );
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+    expect(() => run("node", [tsc, "-p", "tsconfig.json"], alone)).not.toThrow();
   });
 });
 
