@@ -6,6 +6,7 @@
 export const USER_ID_MAX_LENGTH = 256;
 
 // C0 controls and DEL: a NUL or newline in a user id breaks logs, keys and receivers.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's job
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
