@@ -7,6 +7,8 @@ export interface GatewayMetrics {
   unrecognized: Counter<"tenant" | "provider">;
   renewalsSuppressed: Counter<"tenant">;
   presenceExpired: Counter<"tenant">;
+  httpRefusals: Counter<"code">;
+  connectionsDropped: Counter;
 }
 
 /** Returns the metric already in the registry, or registers it: gateway and worker may share one registry. */
@@ -77,6 +79,27 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
           name: "imrelay_presence_expired_total",
           help: "OpenIM platforms taken offline because no online or renewal came in time",
           labelNames: ["tenant"] as const,
+          registers,
+        }),
+    ),
+    httpRefusals: once(
+      registry,
+      "imrelay_http_refusals_total",
+      () =>
+        new Counter({
+          name: "imrelay_http_refusals_total",
+          help: "Requests refused at the HTTP server's limits, by code (request_timeout, headers_too_large, malformed_http); callbacks among them are in imrelay_callbacks_total too",
+          labelNames: ["code"] as const,
+          registers,
+        }),
+    ),
+    connectionsDropped: once(
+      registry,
+      "imrelay_connections_dropped_total",
+      () =>
+        new Counter({
+          name: "imrelay_connections_dropped_total",
+          help: "Connections dropped because gateway.maxConnections were open",
           registers,
         }),
     ),

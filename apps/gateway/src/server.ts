@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { ImrelayConfig, RedisKeys } from "@imrelay/config";
 import express, { type ErrorRequestHandler, type Express } from "express";
 import type { Redis } from "ioredis";
@@ -9,6 +10,8 @@ import { type MountAdmin, mountAdminRoutes } from "./admin/routes.js";
 import { type CallbackContext, callbackHandler } from "./callbacks/handler.js";
 import { openimVendor, tencentVendor } from "./callbacks/vendor.js";
 import { clientAddress, matchCallbackRoute } from "./http/callback-route.js";
+import type { ClientError } from "./http/client-error.js";
+import { inFlightRequests } from "./http/in-flight.js";
 import { createRateLimiter } from "./http/rate-limit.js";
 import { createIngest, type Ingest } from "./ingest/ingest.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
@@ -39,6 +42,12 @@ export interface GatewayDeps {
 export type GatewayListener = ((req: IncomingMessage, res: ServerResponse) => void) & {
   /** The Express app behind the non-callback routes. */
   app: Express;
+  /**
+   * The server's `clientError` listener: answers what Node refuses itself
+   * (its request timeout, oversized headers, malformed HTTP) in the route's
+   * envelope, where Node would send an empty body.
+   */
+  clientError: (err: ClientError, socket: Socket) => void;
 };
 
 /** How long readyz waits for Redis to answer PING. */
@@ -93,7 +102,17 @@ export function createServer(deps: GatewayDeps): GatewayListener {
     rateLimit: createRateLimiter(clock),
     clientIp: clientAddress(config.gateway.trustProxy),
   };
+  const vendors = { tencent: tencentVendor, openim: openimVendor };
   const callbacks = { tencent: callbackHandler(tencentVendor, ctx), openim: callbackHandler(openimVendor, ctx) };
+  const requests = inFlightRequests({
+    envelope: (route, refusal) =>
+      route
+        ? vendors[route.provider as keyof typeof vendors].fail(refusal)
+        : { error: { code: refusal.code, message: refusal.message } },
+    requestTimeoutMs: config.gateway.requestTimeoutMs,
+    headersTimeoutMs: config.gateway.headersTimeoutMs ?? config.gateway.requestTimeoutMs,
+    onRefusal: (refusal) => metrics.httpRefusals.inc({ code: refusal.code.toLowerCase() }),
+  });
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -127,15 +146,16 @@ export function createServer(deps: GatewayDeps): GatewayListener {
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     const route = matchCallbackRoute(req);
+    const stopped = requests.track(req, res, route);
     if (!route) {
       app(req, res);
       return;
     }
-    callbacks[route.provider as keyof typeof callbacks](req, res, route).catch((err: unknown) => {
+    callbacks[route.provider as keyof typeof callbacks](req, res, route, stopped).catch((err: unknown) => {
       // The handler answers every fault itself; this is only for a throw past it.
       logger.error({ err }, "callback handler failed");
       if (!res.headersSent) res.writeHead(500).end();
     });
   };
-  return Object.assign(listener, { app });
+  return Object.assign(listener, { app, clientError: requests.clientError });
 }

@@ -125,8 +125,26 @@ export const ImrelayConfig = z
           .default(64 * 1024),
         /** Express `trust proxy`, for allowIps behind a load balancer. @default false */
         trustProxy: z.union([z.boolean(), z.number(), z.string()]).default(false),
+        /** A request whose headers and body have not all arrived within this gets 408. @default 10000 */
+        requestTimeoutMs: z.coerce.number().int().positive().default(10_000),
+        /** A request whose headers have not all arrived within this gets 408. @default requestTimeoutMs */
+        headersTimeoutMs: z.coerce.number().int().positive().optional(),
+        /** An idle keep-alive connection is closed after this. @default 5000 */
+        keepAliveTimeoutMs: z.coerce.number().int().positive().default(5_000),
+        /** Open connections at most; more are dropped (and logged once per burst). @default 10000 */
+        maxConnections: z.coerce.number().int().positive().default(10_000),
       })
       .strict()
+      .superRefine((gateway, ctx) => {
+        // Node refuses a headers timeout longer than the request timeout; say so at start-up instead.
+        if (gateway.headersTimeoutMs !== undefined && gateway.headersTimeoutMs > gateway.requestTimeoutMs) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["headersTimeoutMs"],
+            message: `must not be longer than requestTimeoutMs (${gateway.requestTimeoutMs})`,
+          });
+        }
+      })
       .prefault({}),
     admin: z
       .object({

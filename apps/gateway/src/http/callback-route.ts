@@ -16,6 +16,12 @@ export interface CallbackRoute {
 // (OpenIM v3.8 appends the command to the configured url, which may end in a slash).
 const ROUTE = /^\/v1\/tenants\/([^/]+)\/(tencent|openim)(?:\/+([^/]+))?\/?$/;
 
+/** The request line's method and target: an `IncomingMessage`, or what was read off a raw packet. */
+export interface RequestLine {
+  method?: string | undefined;
+  url?: string | undefined;
+}
+
 /**
  * Matches a vendor callback (`POST` to one of the callback URLs); anything
  * else is undefined and goes to the Express app. The callback routes skip
@@ -25,7 +31,7 @@ const ROUTE = /^\/v1\/tenants\/([^/]+)\/(tencent|openim)(?:\/+([^/]+))?\/?$/;
  * @example
  * matchCallbackRoute(req); // { provider: "tencent", tenant: "acme", path: "/v1/tenants/acme/tencent", query: { SdkAppid: "1400000000", … } }
  */
-export function matchCallbackRoute(req: IncomingMessage): CallbackRoute | undefined {
+export function matchCallbackRoute(req: RequestLine): CallbackRoute | undefined {
   if (req.method !== "POST" || !req.url) return undefined;
   const q = req.url.indexOf("?");
   const path = q === -1 ? req.url : req.url.slice(0, q);

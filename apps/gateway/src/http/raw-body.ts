@@ -10,8 +10,8 @@ import { readRawBody as readBody } from "@imrelay/core/node";
  * @example
  * const body = await readRawBody(req, 64 * 1024); // Buffer, or throws PAYLOAD_TOO_LARGE
  */
-export async function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const body = await readBody(req, limit);
+export async function readRawBody(req: IncomingMessage, limit: number, signal?: AbortSignal): Promise<Buffer> {
+  const body = await readBody(req, limit, signal ? { signal } : {});
   // Only a body parser in front hands over a string; the callback routes have none.
   return typeof body === "string" ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
