@@ -105,6 +105,7 @@ export function createServer(deps: GatewayDeps): GatewayListener {
   const vendors = { tencent: tencentVendor, openim: openimVendor };
   const callbacks = { tencent: callbackHandler(tencentVendor, ctx), openim: callbackHandler(openimVendor, ctx) };
   const requests = inFlightRequests({
+    matchRoute: matchCallbackRoute,
     envelope: (route, refusal) =>
       route
         ? vendors[route.provider as keyof typeof vendors].fail(refusal)

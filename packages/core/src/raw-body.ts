@@ -8,14 +8,6 @@ import { CallbackError } from "./errors.js";
  */
 export type RawBodyRequest = IncomingMessage & { body?: unknown; readableEnded: boolean };
 
-export interface ReadRawBodyOptions {
-  /**
-   * Stops reading: the promise rejects with the signal's `reason` (a
-   * `CallbackError` such as REQUEST_TIMEOUT, to answer with it).
-   */
-  signal?: AbortSignal;
-}
-
 /**
  * The request body as received, refused as soon as it passes `limitBytes`:
  * adapters verify and parse the exact bytes, and a flood of large bodies must
@@ -41,11 +33,7 @@ export interface ReadRawBodyOptions {
  *   res.end(String(body.length));
  * });
  */
-export async function readRawBody(
-  req: RawBodyRequest,
-  limitBytes: number,
-  options: ReadRawBodyOptions = {},
-): Promise<Uint8Array | string> {
+export async function readRawBody(req: RawBodyRequest, limitBytes: number): Promise<Uint8Array | string> {
   const parsed = req.body;
   if (parsed instanceof Uint8Array || typeof parsed === "string") {
     if (Buffer.byteLength(parsed) > limitBytes) throw tooLarge(req, limitBytes);
@@ -71,12 +59,11 @@ export async function readRawBody(
   if (req.readableEnded) return "";
   if (req.destroyed) throw unreadable(new Error("the request closed before its body was read"));
 
-  const body = await readStream(req, limitBytes, options.signal);
+  const body = await readStream(req, limitBytes);
   return encoding === undefined ? body : decodeBody(body, encoding, limitBytes);
 }
 
-function readStream(req: RawBodyRequest, limitBytes: number, signal: AbortSignal | undefined): Promise<Buffer> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
+function readStream(req: RawBodyRequest, limitBytes: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -85,11 +72,6 @@ function readStream(req: RawBodyRequest, limitBytes: number, signal: AbortSignal
       req.off("end", onEnd);
       req.off("error", onError);
       req.off("close", onClose);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const onAbort = () => {
-      cleanup();
-      reject(signal?.reason);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -114,7 +96,6 @@ function readStream(req: RawBodyRequest, limitBytes: number, signal: AbortSignal
     req.on("end", onEnd);
     req.on("error", onError);
     req.on("close", onClose);
-    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 

@@ -125,26 +125,3 @@ describe("bodyEncoding", () => {
     expect(err.message.length).toBeLessThan(120);
   });
 });
-
-describe("readRawBody with a signal", () => {
-  it("stops reading and rejects with the signal's reason when it aborts mid-body", async () => {
-    let reading!: (started: { read: Promise<unknown> }) => void;
-    const started = new Promise<{ read: Promise<unknown> }>((resolve) => {
-      reading = resolve;
-    });
-    const timeout = new AbortController();
-    const url = new URL(
-      await serve((req) =>
-        reading({ read: readRawBody(req, 1000, { signal: timeout.signal }).catch((err: unknown) => err) }),
-      ),
-    );
-    const client = request(url, { method: "POST", headers: { "content-length": "100" } });
-    client.on("error", () => {});
-    client.write("x".repeat(10));
-    const { read } = await started;
-    const reason = new CallbackError("REQUEST_TIMEOUT", "the body did not arrive in time");
-    timeout.abort(reason);
-    expect(await read).toBe(reason);
-    client.destroy();
-  });
-});

@@ -30,14 +30,14 @@ export interface CallbackContext {
 
 /**
  * Handles one vendor callback on the raw request and response (no Express on
- * this path). `stopped` aborts, with a `CallbackError`, when the server gives
+ * this path). `stopped` rejects, with a `CallbackError`, when the server gives
  * up on the request (its body too slow, or not valid HTTP).
  */
 export type CallbackHandler = (
   req: IncomingMessage,
   res: ServerResponse,
   route: CallbackRoute,
-  stopped?: AbortSignal,
+  stopped?: Promise<never>,
 ) => Promise<void>;
 
 /** Refusals after which what is left of the request on the connection cannot be trusted or waited for. */
@@ -85,7 +85,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     req: IncomingMessage,
     route: CallbackRoute,
     log: { eventId?: string; userId?: string; operationId?: string },
-    stopped: AbortSignal | undefined,
+    stopped: Promise<never> | undefined,
   ) {
     const { tenant, query, path } = route;
     const settings = findTenant(config, tenant);

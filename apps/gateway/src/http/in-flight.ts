@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { CallbackError } from "@imrelay/core";
-import { type CallbackRoute, matchCallbackRoute } from "./callback-route.js";
+import type { CallbackRoute, RequestLine } from "./callback-route.js";
 import {
   type ClientError,
   type ClientErrorRefusal,
@@ -11,6 +11,8 @@ import {
 } from "./client-error.js";
 
 export interface InFlightOptions {
+  /** The callback route of a request line, as the listener matches it. */
+  matchRoute(line: RequestLine): CallbackRoute | undefined;
   /** The body of a refusal: the vendor's FAIL envelope on a callback route, else `{ error: { code, message } }`. */
   envelope(route: CallbackRoute | undefined, refusal: ClientErrorRefusal): unknown;
   requestTimeoutMs: number;
@@ -22,11 +24,11 @@ export interface InFlightOptions {
 export interface InFlightRequests {
   /**
    * Notes the request as its connection's latest. A callback route gets a
-   * signal that aborts with the refusal (a `CallbackError`) when the request
-   * times out or breaks mid-body, so its handler answers in the vendor's
-   * envelope and counts it; other routes are answered here.
+   * promise that rejects with the refusal (a `CallbackError`) when the
+   * request times out or breaks mid-body, so its handler answers in the
+   * vendor's envelope and counts it; other routes are answered here.
    */
-  track(req: IncomingMessage, res: ServerResponse, route: CallbackRoute | undefined): AbortSignal | undefined;
+  track(req: IncomingMessage, res: ServerResponse, route: CallbackRoute | undefined): Promise<never> | undefined;
   /** The server's `clientError` listener: answers what Node refused, in the route's envelope, and closes. */
   clientError(err: ClientError, socket: Socket): void;
 }
@@ -34,8 +36,10 @@ export interface InFlightRequests {
 interface InFlight {
   req: IncomingMessage;
   res: ServerResponse;
-  stop: AbortController | undefined;
+  stop: ((refusal: CallbackError) => void) | undefined;
 }
+
+const ignore = () => {};
 
 /**
  * Node answers its own refusals (oversized headers, malformed HTTP, its
@@ -46,7 +50,7 @@ interface InFlight {
  * request line Node hands over, when it holds one.
  *
  * @example
- * const requests = inFlightRequests({ envelope, requestTimeoutMs: 10_000, headersTimeoutMs: 10_000 });
+ * const requests = inFlightRequests({ matchRoute: matchCallbackRoute, envelope, requestTimeoutMs: 10_000, headersTimeoutMs: 10_000 });
  * server.on("clientError", requests.clientError);
  * // in the request listener:
  * const signal = requests.track(req, res, route);
@@ -65,9 +69,19 @@ export function inFlightRequests(options: InFlightOptions): InFlightRequests {
 
   return {
     track(req, res, route) {
-      const stop = route ? new AbortController() : undefined;
+      if (!route) {
+        latest.set(req.socket, { req, res, stop: undefined });
+        return undefined;
+      }
+      // A bare promise, not an AbortController: this runs for every callback, and a controller with its listener costs ~4 µs.
+      let stop!: (refusal: CallbackError) => void;
+      const stopped = new Promise<never>((_, reject) => {
+        stop = reject;
+      });
+      // Rejected only while the handler waits on it (mid-body); never an unhandled rejection otherwise.
+      stopped.catch(ignore);
       latest.set(req.socket, { req, res, stop });
-      return stop?.signal;
+      return stopped;
     },
 
     clientError(err, socket) {
@@ -90,7 +104,7 @@ export function inFlightRequests(options: InFlightOptions): InFlightRequests {
           // Already answered (say, 404 before the body was read): nothing more can be said on this connection.
           socket.destroy();
         } else if (stop) {
-          refuse(socket, refusal, () => stop.abort(new CallbackError(refusal.code, refusal.message)));
+          refuse(socket, refusal, () => stop(new CallbackError(refusal.code, refusal.message)));
         } else {
           refuse(socket, refusal, () => {
             const text = JSON.stringify(options.envelope(undefined, refusal));
@@ -110,7 +124,7 @@ export function inFlightRequests(options: InFlightOptions): InFlightRequests {
         return;
       }
       const line = requestLineOf(err.rawPacket);
-      const route = line && matchCallbackRoute(line);
+      const route = line && options.matchRoute(line);
       refuse(socket, refusal, () => {
         socket.end(rawJsonResponse(refusal.status, options.envelope(route, refusal)));
         // A half-open socket would linger for a client that never closes its side.
