@@ -8,6 +8,8 @@ export interface GatewayMetrics {
   renewalsSuppressed: Counter<"tenant">;
   presenceExpired: Counter<"tenant">;
   vendorClockClamped: Counter<"tenant" | "provider">;
+  httpRefusals: Counter<"code">;
+  connectionsDropped: Counter;
 }
 
 /** Returns the metric already in the registry, or registers it: gateway and worker may share one registry. */
@@ -89,6 +91,27 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
           name: "imrelay_vendor_clock_clamped_total",
           help: "Vendor times more than presence.maxClockSkew ahead of the gateway's clock, taken as the gateway's clock",
           labelNames: ["tenant", "provider"] as const,
+          registers,
+        }),
+    ),
+    httpRefusals: once(
+      registry,
+      "imrelay_http_refusals_total",
+      () =>
+        new Counter({
+          name: "imrelay_http_refusals_total",
+          help: "Requests refused at the HTTP server's limits, by code (request_timeout, headers_too_large, malformed_http); callbacks among them are in imrelay_callbacks_total too",
+          labelNames: ["code"] as const,
+          registers,
+        }),
+    ),
+    connectionsDropped: once(
+      registry,
+      "imrelay_connections_dropped_total",
+      () =>
+        new Counter({
+          name: "imrelay_connections_dropped_total",
+          help: "Connections dropped because gateway.maxConnections were open",
           registers,
         }),
     ),

@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { ImrelayConfig } from "@imrelay/config";
 import { closeDeliveryQueue, createDeliveryQueue, createIngest, redisKeys } from "@imrelay/store";
 import { Redis } from "ioredis";
@@ -7,6 +7,7 @@ import type { Registry } from "prom-client";
 import { opsRoutes } from "./admin/ops-routes.js";
 import type { MountAdmin } from "./admin/routes.js";
 import { findVendor, GATEWAY_VENDORS, type Vendor } from "./callbacks/vendor.js";
+import { createGatewayHttpServer } from "./http/http-server.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { gatewayMetrics } from "./metrics.js";
 import { createExpirySweeper } from "./presence/expiry.js";
@@ -40,8 +41,8 @@ const REDIS_START_WAIT_MS = 5000;
 const DRAIN_MS = 10_000;
 
 /**
- * Runs the gateway: Redis connection, HTTP server on `gateway.host:port`, and
- * the OpenIM expiry sweeper.
+ * Runs the gateway: Redis connection, HTTP server on `gateway.host:port` with
+ * its limits (timeouts, header size, connection cap), and the OpenIM expiry sweeper.
  *
  * @example
  * const gateway = await startGateway({ config, logger, registry: new Registry() });
@@ -113,7 +114,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   let server: Server;
   try {
     server = await new Promise<Server>((resolve, reject) => {
-      const listening = createHttpServer(listener);
+      const listening = createGatewayHttpServer(listener, {
+        gateway: config.gateway,
+        logger,
+        onDrop: () => metrics.connectionsDropped.inc(),
+      });
       listening.once("listening", () => resolve(listening));
       listening.once("error", reject);
       listening.listen(config.gateway.port, config.gateway.host);

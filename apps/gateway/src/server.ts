@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { ImrelayConfig } from "@imrelay/config";
 import type { RedisKeys } from "@imrelay/store";
 import { createIngest, type Ingest } from "@imrelay/store";
@@ -11,6 +12,8 @@ import { type MountAdmin, mountAdminRoutes } from "./admin/routes.js";
 import { type CallbackContext, type CallbackHandler, callbackHandler } from "./callbacks/handler.js";
 import { findVendor, GATEWAY_VENDORS, type Vendor } from "./callbacks/vendor.js";
 import { callbackRouteMatcher, clientAddress } from "./http/callback-route.js";
+import type { ClientError } from "./http/client-error.js";
+import { inFlightRequests } from "./http/in-flight.js";
 import { createRateLimiter } from "./http/rate-limit.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { type GatewayMetrics, gatewayMetrics } from "./metrics.js";
@@ -42,6 +45,12 @@ export interface GatewayDeps {
 export type GatewayListener = ((req: IncomingMessage, res: ServerResponse) => void) & {
   /** The Express app behind the non-callback routes. */
   app: Express;
+  /**
+   * The server's `clientError` listener: answers what Node refuses itself
+   * (its request timeout, oversized headers, malformed HTTP) in the route's
+   * envelope, where Node would send an empty body.
+   */
+  clientError: (err: ClientError, socket: Socket) => void;
 };
 
 /** How long readyz waits for Redis to answer PING. */
@@ -108,6 +117,18 @@ export function createServer(deps: GatewayDeps): GatewayListener {
     vendors.map((vendor) => [vendor.provider, callbackHandler(vendor, ctx)]),
   );
   const matchCallbackRoute = callbackRouteMatcher(vendors);
+  const requests = inFlightRequests({
+    matchRoute: matchCallbackRoute,
+    envelope: (route, refusal) =>
+      route
+        ? (findVendor(route.provider, vendors)?.fail(refusal) ?? {
+            error: { code: refusal.code, message: refusal.message },
+          })
+        : { error: { code: refusal.code, message: refusal.message } },
+    requestTimeoutMs: config.gateway.requestTimeoutMs,
+    headersTimeoutMs: config.gateway.headersTimeoutMs ?? config.gateway.requestTimeoutMs,
+    onRefusal: (refusal) => metrics.httpRefusals.inc({ code: refusal.code.toLowerCase() }),
+  });
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -141,15 +162,16 @@ export function createServer(deps: GatewayDeps): GatewayListener {
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     const route = matchCallbackRoute(req);
+    const stopped = requests.track(req, res, route);
     if (!route) {
       app(req, res);
       return;
     }
-    callbacks.get(route.provider)!(req, res, route).catch((err: unknown) => {
+    callbacks.get(route.provider)!(req, res, route, stopped).catch((err: unknown) => {
       // The handler answers every fault itself; this is only for a throw past it.
       logger.error({ err }, "callback handler failed");
       if (!res.headersSent) res.writeHead(500).end();
     });
   };
-  return Object.assign(listener, { app });
+  return Object.assign(listener, { app, clientError: requests.clientError });
 }

@@ -94,8 +94,9 @@ describe("OpenIM presence expiry", () => {
     expect(await events("quiet")).toHaveLength(2);
   });
 
-  it("expires a user whose id holds newlines and other separators, and drops members it cannot read", async () => {
-    const odd = 'a\nb"\\c';
+  it("expires a user whose id holds quotes, backslashes and other separators, and drops members it cannot read", async () => {
+    // Control characters (a newline) are refused at the adapter (userIdProblem), so they never reach the sweeper.
+    const odd = 'a:b"\\c,["d"]';
     await online(odd, SEQ);
     await gw.redis.zadd(keys.expiry, SEQ, "not a member this gateway wrote");
     clock.set(SEQ + EXPIRY);

@@ -145,8 +145,26 @@ export const ImrelayConfig = z
           // start-up: read them as the boolean or hop count meant (`trustProxy: ${TRUST_PROXY}` gives text).
           .transform((value) => (typeof value === "string" ? (readTrustProxyText(value) ?? value) : value))
           .default(false),
+        /** A request whose headers and body have not all arrived within this gets 408. @default 10000 */
+        requestTimeoutMs: z.number().int().positive().default(10_000),
+        /** A request whose headers have not all arrived within this gets 408. @default requestTimeoutMs */
+        headersTimeoutMs: z.number().int().positive().optional(),
+        /** An idle keep-alive connection is closed after this. @default 5000 */
+        keepAliveTimeoutMs: z.number().int().positive().default(5_000),
+        /** Open connections at most; more are dropped (and logged once per burst). @default 10000 */
+        maxConnections: z.number().int().positive().default(10_000),
       })
       .strict()
+      .superRefine((gateway, ctx) => {
+        // Node refuses a headers timeout longer than the request timeout; say so at start-up instead.
+        if (gateway.headersTimeoutMs !== undefined && gateway.headersTimeoutMs > gateway.requestTimeoutMs) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["headersTimeoutMs"],
+            message: `must not be longer than requestTimeoutMs (${gateway.requestTimeoutMs})`,
+          });
+        }
+      })
       .prefault({}),
     admin: z
       .object({

@@ -121,6 +121,28 @@ delivery: { retrySchedule: [5s, soon] }
     );
   });
 
+  it("gives the gateway's HTTP limits their defaults, and takes them from the environment", () => {
+    const tenants = { acme: { openim: { appId: "x" } } };
+    expect(parseConfig({ tenants }, "x", {}).gateway).toMatchObject({
+      requestTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+      maxConnections: 10_000,
+    });
+    const gateway = { requestTimeoutMs: "${TIMEOUT}", headersTimeoutMs: 2000, maxConnections: "${MAX}" };
+    expect(parseConfig({ tenants, gateway }, "x", { TIMEOUT: "3000", MAX: "50" }).gateway).toMatchObject({
+      requestTimeoutMs: 3000,
+      headersTimeoutMs: 2000,
+      maxConnections: 50,
+    });
+  });
+
+  it("refuses a headers timeout longer than the request timeout", () => {
+    const tenants = { acme: { openim: { appId: "x" } } };
+    expect(() =>
+      parseConfig({ tenants, gateway: { requestTimeoutMs: 1000, headersTimeoutMs: 5000 } }, "x", {}),
+    ).toThrow(/gateway\.headersTimeoutMs: must not be longer than requestTimeoutMs \(1000\)/);
+  });
+
   it("refuses a tenant with neither provider", () => {
     expect(() => parseConfig({ tenants: { empty: {} } }, "x", {})).toThrow(/tenants\.empty/);
   });

@@ -3,8 +3,10 @@
  * (adapter, middleware, gateway) answers the same thing for the same fault.
  */
 export const CALLBACK_ERROR_STATUS = {
-  /** The body is not JSON, or lacks a field the vendor always sends. */
+  /** The body is not JSON, lacks a field the vendor always sends, or holds an absurd value (a user id with a NUL). */
   MALFORMED_BODY: 400,
+  /** The request is not valid HTTP (the server refused it before any route ran). */
+  MALFORMED_HTTP: 400,
   /** A required query parameter (e.g. Tencent `SdkAppid`) is missing. */
   MALFORMED_QUERY: 400,
   /** Signing is configured, but `Sign` or `RequestTime` is missing. */
@@ -23,10 +25,14 @@ export const CALLBACK_ERROR_STATUS = {
   IP_NOT_ALLOWED: 403,
   /** No tenant (or no such provider for the tenant) under that path. */
   UNKNOWN_TENANT: 404,
-  /** The body is over the gateway's limit. */
+  /** The headers or the body did not arrive in time. */
+  REQUEST_TIMEOUT: 408,
+  /** The body is over the gateway's limit (once decompressed too). */
   PAYLOAD_TOO_LARGE: 413,
-  /** The content type is not JSON. */
+  /** The content type is not JSON, or the content encoding is not one imrelay decodes. */
   UNSUPPORTED_MEDIA_TYPE: 415,
+  /** The request's headers are over the server's limit. */
+  HEADERS_TOO_LARGE: 431,
   /** The tenant is over its configured rate. */
   RATE_LIMITED: 429,
   /** An unexpected fault inside imrelay. */

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { bodyEncoding, decodeBody } from "./content-encoding.js";
 import { CallbackError } from "./errors.js";
 
 /**
@@ -11,15 +12,21 @@ export type RawBodyRequest = IncomingMessage & { body?: unknown; readableEnded: 
  * The request body as received, refused as soon as it passes `limitBytes`:
  * adapters verify and parse the exact bytes, and a flood of large bodies must
  * not be buffered. A `content-length` over the limit is refused before any
- * read. When a parser in front already read the stream, its result is used:
- * a Buffer or string as it is, a parsed object re-encoded as JSON.
+ * read. A body sent with `Content-Encoding: gzip`, `deflate` or `br` is
+ * decompressed, and the limit holds for the decompressed size too (a zip bomb
+ * is refused once it passes it); `identity` is taken as it is. When a parser
+ * in front already read the stream, its result is used (it has already
+ * decoded the body): a Buffer or string as it is, a parsed object re-encoded
+ * as JSON.
  *
- * Throws `CallbackError` PAYLOAD_TOO_LARGE (413) over the limit, and
- * MALFORMED_BODY (400) when the stream fails or closes before it ends.
+ * Throws `CallbackError` PAYLOAD_TOO_LARGE (413) over the limit,
+ * UNSUPPORTED_MEDIA_TYPE (415) for another content encoding, and
+ * MALFORMED_BODY (400) when the stream fails or closes before it ends or the
+ * bytes do not decode.
  *
  * @example
  * import { createServer } from "node:http";
- * import { readRawBody } from "@imrelay/core";
+ * import { readRawBody } from "@imrelay/core/node";
  *
  * createServer(async (req, res) => {
  *   const body = await readRawBody(req, 64 * 1024); // Buffer, or throws PAYLOAD_TOO_LARGE
@@ -39,12 +46,25 @@ export async function readRawBody(req: RawBodyRequest, limitBytes: number): Prom
     return text;
   }
 
+  let encoding: ReturnType<typeof bodyEncoding>;
+  try {
+    encoding = bodyEncoding(req.headers["content-encoding"]);
+  } catch (err) {
+    // As for a body too large: drain it into nothing, so the answer can still reach the sender.
+    req.resume();
+    throw err;
+  }
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limitBytes) throw tooLarge(req, limitBytes);
   if (req.readableEnded) return "";
   if (req.destroyed) throw unreadable(new Error("the request closed before its body was read"));
 
-  return new Promise<Uint8Array>((resolve, reject) => {
+  const body = await readStream(req, limitBytes);
+  return encoding === undefined ? body : decodeBody(body, encoding, limitBytes);
+}
+
+function readStream(req: RawBodyRequest, limitBytes: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const cleanup = () => {

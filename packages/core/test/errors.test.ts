@@ -15,12 +15,15 @@ describe("CallbackError", () => {
   it("maps every code to the contract's status", () => {
     expect(CALLBACK_ERROR_STATUS).toMatchObject({
       MALFORMED_BODY: 400,
+      MALFORMED_HTTP: 400,
       SIGNATURE_MISMATCH: 401,
       APP_ID_MISMATCH: 403,
       IP_NOT_ALLOWED: 403,
       UNKNOWN_TENANT: 404,
+      REQUEST_TIMEOUT: 408,
       PAYLOAD_TOO_LARGE: 413,
       UNSUPPORTED_MEDIA_TYPE: 415,
+      HEADERS_TOO_LARGE: 431,
       RATE_LIMITED: 429,
       STORE_UNAVAILABLE: 503,
     });

@@ -5,6 +5,7 @@ import {
   eventId,
   headerValue,
   isoTime,
+  userIdProblem,
   vendorTimeMs,
 } from "@imrelay/core";
 import { type OpenImAnswer, okAnswer } from "./answer.js";
@@ -89,6 +90,9 @@ export function handleCallback(request: OpenImCallbackRequest, options: OpenImCa
       userId === undefined || userId === "" ? "userID is missing" : "userID is not a non-empty string",
     );
   }
+  // Authentic but absurd (40,000 characters, a NUL): the reason only, never the value, goes back.
+  const problem = userIdProblem(userId);
+  if (problem) throw new OpenImCallbackError("MALFORMED_BODY", `userID ${problem}`);
 
   const seqMs = vendorTimeMs(body.seq);
   const receivedAt = isoTime(now);

@@ -415,6 +415,31 @@ describe("handleCallback malformed bodies", () => {
   }
 });
 
+describe("handleCallback on an absurd userID", () => {
+  for (const [what, userID, message] of [
+    ["40,000 characters long", "x".repeat(40_000), "userID is longer than 256 characters"],
+    ["holding a NUL byte", "u\u00001", "userID contains a control character"],
+    ["holding a DEL", "u1\u007f", "userID contains a control character"],
+  ] as const) {
+    it(`answers 400 MALFORMED_BODY in OpenIM's envelope when userID is ${what}, without echoing it`, () => {
+      const body = JSON.stringify({ ...fixtureBody("v3.8-user-online.txt"), userID });
+      const err = thrown(() => handleCallback({ body }, TENANT));
+      expect(err).toBeInstanceOf(OpenImCallbackError);
+      expect(err).toMatchObject({
+        code: "MALFORMED_BODY",
+        status: 400,
+        response: { actionCode: 1, errCode: 400, errMsg: message, errDlt: "MALFORMED_BODY", nextCode: 0 },
+      });
+    });
+  }
+
+  it("takes a userID of exactly 256 characters", () => {
+    const userID = "u".repeat(256);
+    const body = JSON.stringify({ ...fixtureBody("v3.8-user-online.txt"), userID });
+    expect(accept({ body }).events[0]?.userId).toBe(userID);
+  });
+});
+
 describe("handleCallback event ids", () => {
   const online = fixture("v3.8-user-online.txt");
   const id = (request: OpenImCallbackRequest, options = TENANT) => accept(request, options).events[0]?.id;

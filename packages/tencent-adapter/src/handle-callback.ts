@@ -6,6 +6,7 @@ import {
   firstValue,
   isoTime,
   type Platform,
+  userIdProblem,
   vendorTimeMs,
 } from "@imrelay/core";
 import { okAnswer, type TencentAnswer } from "./answer.js";
@@ -95,6 +96,9 @@ export function handleCallback(request: CallbackRequest, options: TencentCallbac
   const fields = info as Record<string, unknown>;
   const userId = userIdOf(fields["To_Account"]);
   if (!userId) throw new TencentCallbackError("MALFORMED_BODY", "Info.To_Account is missing or empty");
+  // Authentic but absurd (40,000 characters, a NUL): the reason only, never the value, goes back.
+  const problem = userIdProblem(userId);
+  if (problem) throw new TencentCallbackError("MALFORMED_BODY", `Info.To_Account ${problem}`);
 
   const change = mapStateChange(stringField(fields["Action"]), stringField(fields["Reason"]));
   if ("unrecognized" in change) return unrecognized(change.unrecognized);

@@ -370,6 +370,26 @@ describe("handleCallback refusals", () => {
     expect(err.response).toEqual({ ActionStatus: "FAIL", ErrorCode: 1, ErrorInfo: message });
   });
 
+  it.each([
+    ["40,000 characters long", "x".repeat(40_000), "Info.To_Account is longer than 256 characters"],
+    ["holding a NUL byte", "user\u0000316", "Info.To_Account contains a control character"],
+    ["holding a newline", "user316\nINFO forged log line", "Info.To_Account contains a control character"],
+  ])("refuses a To_Account %s with 400 MALFORMED_BODY, without echoing it", (_, userId, message) => {
+    const err = refusal(stateChange({ Action: "Login", Reason: "Register", To_Account: userId }));
+    expect(err.code).toBe("MALFORMED_BODY");
+    expect(err.status).toBe(400);
+    expect(err.response).toEqual({ ActionStatus: "FAIL", ErrorCode: 1, ErrorInfo: message });
+  });
+
+  it("takes a To_Account of exactly 256 characters", () => {
+    const userId = "u".repeat(256);
+    const out = accept({
+      body: stateChange({ Action: "Login", Reason: "Register", To_Account: userId }),
+      query: stateChangeQuery(),
+    });
+    expect(out.events[0]?.userId).toBe(userId);
+  });
+
   it("answers 400 MALFORMED_QUERY when SdkAppid is missing", () => {
     const { SdkAppid: _, ...query } = stateChangeQuery();
     const err = refusal(fixture("login-register-kicked.txt"), query);

@@ -29,8 +29,20 @@ export interface CallbackContext {
   clientIp: (req: IncomingMessage) => string | undefined;
 }
 
-/** Handles one vendor callback on the raw request and response (no Express on this path). */
-export type CallbackHandler = (req: IncomingMessage, res: ServerResponse, route: CallbackRoute) => Promise<void>;
+/**
+ * Handles one vendor callback on the raw request and response (no Express on
+ * this path). `stopped` rejects, with a `CallbackError`, when the server gives
+ * up on the request (its body too slow, or not valid HTTP).
+ */
+export type CallbackHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: CallbackRoute,
+  stopped?: Promise<never>,
+) => Promise<void>;
+
+/** Refusals after which what is left of the request on the connection cannot be trusted or waited for. */
+const CLOSE_AFTER = new Set(["PAYLOAD_TOO_LARGE", "REQUEST_TIMEOUT", "MALFORMED_HTTP"]);
 
 function sendJson(res: ServerResponse, status: number, body: unknown, close = false) {
   const text = JSON.stringify(body);
@@ -74,6 +86,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     req: IncomingMessage,
     route: CallbackRoute,
     log: { eventId?: string; userId?: string; operationId?: string },
+    stopped: Promise<never> | undefined,
   ) {
     const { tenant, query, path } = route;
     const settings = findTenant(config, tenant);
@@ -98,7 +111,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     if (contentType !== undefined && !isJsonContentType(contentType)) {
       throw new CallbackError("UNSUPPORTED_MEDIA_TYPE", `content-type ${contentType.slice(0, 100)} is not JSON`);
     }
-    const body = await readRawBody(req, config.gateway.bodyLimitBytes);
+    const body = await readRawBody(req, config.gateway.bodyLimitBytes, stopped);
     const now = clock();
     const result: VendorResult = vendor.handle({ body, query, headers: req.headers, path }, { tenant, section, now });
     if (result.operationId !== undefined) log.operationId = result.operationId;
@@ -150,7 +163,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     return { outcome, response: result.response };
   }
 
-  return async (req, res, route) => {
+  return async (req, res, route, stopped) => {
     const started = performance.now();
     const { tenant } = route;
     const log: { eventId?: string; userId?: string; operationId?: string } = {};
@@ -159,7 +172,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     let err: unknown;
     let unexpected = false;
     try {
-      const accepted = await accept(req, route, log);
+      const accepted = await accept(req, route, log, stopped);
       outcome = accepted.outcome;
       sendJson(res, 200, accepted.response);
     } catch (caught) {
@@ -168,7 +181,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
       status = answer.status;
       outcome = answer.code.toLowerCase();
       unexpected = answer.unexpected;
-      if (!res.headersSent) sendJson(res, status, answer.body, answer.code === "PAYLOAD_TOO_LARGE");
+      if (!res.headersSent) sendJson(res, status, answer.body, CLOSE_AFTER.has(answer.code));
     }
     const seconds = (performance.now() - started) / 1000;
     const known = findTenant(config, tenant) !== undefined;

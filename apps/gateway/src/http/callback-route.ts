@@ -20,7 +20,7 @@ export interface CallbackRoute {
  */
 export function callbackRouteMatcher(
   vendors: readonly Pick<Vendor, "provider" | "route">[],
-): (req: IncomingMessage) => CallbackRoute | undefined {
+): (req: RequestLine) => CallbackRoute | undefined {
   const names = vendors.map((vendor) => vendor.provider);
   const withCommand = new Set(vendors.filter((vendor) => vendor.route.commandSegment).map((vendor) => vendor.provider));
   // Provider names are lower-case letters and digits (the registry checks): nothing to escape.
@@ -43,6 +43,12 @@ export function callbackRouteMatcher(
     const query = q === -1 ? {} : parseQuery(req.url.slice(q + 1));
     return { provider, tenant, path, query };
   };
+}
+
+/** The request line's method and target: an `IncomingMessage`, or what was read off a raw packet. */
+export interface RequestLine {
+  method?: string | undefined;
+  url?: string | undefined;
 }
 
 /**
