@@ -1,4 +1,5 @@
 export * from "./answer.js";
+export * from "./descriptor.js";
 export * from "./errors.js";
 export * from "./handle-callback.js";
 export * from "./ip.js";

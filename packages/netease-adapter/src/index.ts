@@ -1,5 +1,6 @@
 export * from "./answer.js";
 export * from "./checksum.js";
+export * from "./descriptor.js";
 export * from "./errors.js";
 export * from "./handle-callback.js";
 export * from "./mapping.js";

@@ -1,4 +1,6 @@
+import { descriptor as agora } from "@imrelay/agora-adapter";
 import type { VendorDescriptor } from "@imrelay/core";
+import { descriptor as netease } from "@imrelay/netease-adapter";
 import { descriptor as openim } from "@imrelay/openim-adapter";
 import { descriptor as tencent } from "@imrelay/tencent-adapter";
 
@@ -8,7 +10,7 @@ import { descriptor as tencent } from "@imrelay/tencent-adapter";
  * redaction and presence expiry are all derived from this list: adding a
  * vendor is its adapter package and one line here (README "Adding a vendor").
  */
-export const VENDORS = [tencent, openim] as const;
+export const VENDORS = [tencent, openim, netease, agora] as const;
 
 /** One of the registered vendors. */
 export type RegisteredVendor = (typeof VENDORS)[number];
