@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ImrelayConfig, RedisKeys } from "@imrelay/config";
+import { findTenant, type ImrelayConfig, type RedisKeys } from "@imrelay/config";
 import express, { type ErrorRequestHandler, type Express } from "express";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { adminError } from "./admin/auth.js";
 import { type MountAdmin, mountAdminRoutes } from "./admin/routes.js";
-import { type CallbackContext, callbackHandler } from "./callbacks/handler.js";
+import { isStoreUnavailable, STORE_UNAVAILABLE_MESSAGE } from "./admin/store-guard.js";
+import { type CallbackContext, callbackHandler, UNKNOWN_TENANT_LABEL } from "./callbacks/handler.js";
 import { openimVendor, tencentVendor } from "./callbacks/vendor.js";
 import { clientAddress, matchCallbackRoute } from "./http/callback-route.js";
 import { createRateLimiter } from "./http/rate-limit.js";
@@ -39,7 +40,18 @@ export interface GatewayDeps {
 export type GatewayListener = ((req: IncomingMessage, res: ServerResponse) => void) & {
   /** The Express app behind the non-callback routes. */
   app: Express;
+  /**
+   * Stops taking callbacks, for a shutdown: from now on a callback is answered
+   * 503 in its vendor's envelope (and its connection closed), readyz says 503,
+   * and requests already being handled finish.
+   */
+  drain(): void;
+  /** Requests being handled right now. */
+  inFlight(): number;
 };
+
+/** What a vendor reads when it calls a gateway that is stopping. */
+const SHUTTING_DOWN_MESSAGE = "imrelay is shutting down; send the callback again";
 
 /** How long readyz waits for Redis to answer PING. */
 const READY_TIMEOUT_MS = 500;
@@ -93,12 +105,20 @@ export function createServer(deps: GatewayDeps): GatewayListener {
     rateLimit: createRateLimiter(clock),
     clientIp: clientAddress(config.gateway.trustProxy),
   };
+  const vendors = { tencent: tencentVendor, openim: openimVendor };
   const callbacks = { tencent: callbackHandler(tencentVendor, ctx), openim: callbackHandler(openimVendor, ctx) };
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
+  let draining = false;
+  let inFlight = 0;
+
   app.get("/readyz", async (_req, res) => {
+    if (draining) {
+      res.status(503).json({ status: "shutting_down" });
+      return;
+    }
     const ready = await pingWithin(redis, READY_TIMEOUT_MS);
     res.status(ready ? 200 : 503).json(ready ? { status: "ok" } : { status: "unavailable", redis: "not answering" });
   });
@@ -113,6 +133,14 @@ export function createServer(deps: GatewayDeps): GatewayListener {
     adminError(res, 404, "NOT_FOUND", `no route ${req.method} ${req.path}`);
   });
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    if (isStoreUnavailable(err)) {
+      logger.warn(
+        { method: req.method, path: req.path, cause: err.message },
+        "admin request failed: Redis unavailable",
+      );
+      if (!res.headersSent) adminError(res, 503, "STORE_UNAVAILABLE", STORE_UNAVAILABLE_MESSAGE);
+      return;
+    }
     const status = typeof err?.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) logger.error({ err, method: req.method, path: req.path }, "request failed inside imrelay");
     if (res.headersSent) return;
@@ -126,16 +154,43 @@ export function createServer(deps: GatewayDeps): GatewayListener {
   app.use(onError);
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
+    inFlight++;
+    res.once("close", () => inFlight--);
+    // A keep-alive caller learns to reconnect (to another gateway) rather than reuse this connection.
+    if (draining) res.setHeader("connection", "close");
     const route = matchCallbackRoute(req);
     if (!route) {
       app(req, res);
       return;
     }
-    callbacks[route.provider as keyof typeof callbacks](req, res, route).catch((err: unknown) => {
+    const provider = route.provider as keyof typeof callbacks;
+    if (draining) {
+      const vendor = vendors[provider];
+      const body = JSON.stringify(vendor.fail({ status: 503, code: "SHUTTING_DOWN", message: SHUTTING_DOWN_MESSAGE }));
+      res.writeHead(503, {
+        "content-type": "application/json; charset=utf-8",
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+      const tenant = findTenant(config, route.tenant) === undefined ? UNKNOWN_TENANT_LABEL : route.tenant;
+      metrics.callbacks.inc({ tenant, provider, outcome: "shutting_down" });
+      logger.warn(
+        { tenant: route.tenant, provider, outcome: "shutting_down", status: 503 },
+        "callback refused: shutting down",
+      );
+      return;
+    }
+    callbacks[provider](req, res, route).catch((err: unknown) => {
       // The handler answers every fault itself; this is only for a throw past it.
       logger.error({ err }, "callback handler failed");
       if (!res.headersSent) res.writeHead(500).end();
     });
   };
-  return Object.assign(listener, { app });
+  return Object.assign(listener, {
+    app,
+    drain: () => {
+      draining = true;
+    },
+    inFlight: () => inFlight,
+  });
 }
