@@ -316,10 +316,13 @@ export async function startPrivateRedis(port?: number) {
     port: p,
     stop: () =>
       new Promise<void>((r) => {
-        if (child.exitCode !== null) return r();
+        if (child.exitCode !== null || child.signalCode !== null) return r();
         child.once("exit", () => r());
+        child.kill("SIGCONT");
         child.kill("SIGKILL");
       }),
+    /** SIGSTOP: Redis keeps its connections and answers nothing, like a hung host. */
+    pause: () => child.kill("SIGSTOP"),
   };
 }
 

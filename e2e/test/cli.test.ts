@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -124,10 +124,50 @@ delivery: { allowPrivateNetworks: \${ALLOW_PRIVATE}, concurrency: \${CONC:-20} }
     expect(res.code).toBe(0);
   });
 
-  it("refuses an unknown command with the usage", async () => {
+  it("refuses an unknown command, naming it, with the usage", async () => {
     const res = await imrelay(["launch"]);
     expect(res.code).toBe(2);
+    expect(res.out).toContain('imrelay: unknown command "launch"');
     expect(res.out).toContain("Usage: imrelay");
+  });
+});
+
+describe("imrelay --version and --help", () => {
+  it("prints the package's version", async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, "apps/gateway/package.json"), "utf8")) as {
+      version: string;
+    };
+    for (const flag of ["--version", "-v"]) {
+      const res = await imrelay([flag]);
+      expect(res).toEqual({ code: 0, out: `${version}\n` });
+    }
+  });
+
+  it("prints the usage, with every command and option, and exits 0", async () => {
+    for (const args of [["--help"], ["-h"], ["start", "--help"]]) {
+      const res = await imrelay(args);
+      expect(res.code).toBe(0);
+      expect(res.out).toContain("Usage: imrelay <command> [options]");
+      for (const word of ["start", "gateway", "worker", "check-config", "--config", "--port", "--help", "--version"]) {
+        expect(res.out).toContain(word);
+      }
+    }
+  });
+
+  it.each([
+    [["start", "--prot", "8080"], "unknown option --prot"],
+    [["start", "-x"], "unknown option -x"],
+    [["start", "--port"], "option --port needs a value"],
+    [["start", "--port", "http"], '--port must be a port number (0-65535), not "http"'],
+    [["--help=yes"], "option --help takes no value"],
+    [["start", "now"], 'unexpected argument "now"'],
+    [[], "no command given"],
+  ])("refuses %j naming what is wrong, with the usage and exit code 2", async (args, message) => {
+    const res = await imrelay(args);
+    expect(res.code).toBe(2);
+    expect(res.out.split("\n")[0]).toBe(`imrelay: ${message}`);
+    expect(res.out).toContain("Usage: imrelay");
+    expect(res.out).not.toMatch(/TypeError|ERR_PARSE_ARGS|\n\s+at /);
   });
 });
 

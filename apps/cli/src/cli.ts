@@ -1,56 +1,43 @@
-import { parseArgs } from "node:util";
-import { ConfigError, type ImrelayConfig, loadConfig, parseConfig } from "@imrelay/config";
+import { readFileSync } from "node:fs";
+import { ConfigError, DEFAULT_SHUTDOWN_TIMEOUT_MS, type ImrelayConfig, loadConfig, parseConfig } from "@imrelay/config";
 import { startGateway } from "@imrelay/gateway";
 import { redisKeys } from "@imrelay/store";
 import { VENDORS } from "@imrelay/vendors";
 import { startWorker } from "@imrelay/worker";
-import type { Logger } from "pino";
 import { Registry } from "prom-client";
+import { type Command, parseCliArgs, USAGE } from "./args.js";
 import { type DemoSink, demoConfig, startDemoSink } from "./demo.js";
 import { createLogger } from "./logger.js";
+import { gatewayPart, privateRedisPart, workerPart } from "./parts.js";
 import { DEFAULT_REDIS_URL, ensureRedis, type PrivateRedis, RedisUnavailableError } from "./redis-default.js";
+import { type Lifecycle, signalLifecycle } from "./shutdown.js";
 import { startWorkerHttp } from "./worker-http.js";
 
-const USAGE = `Usage: imrelay <command> [--config <file>] [--port <port>]
-
-Commands:
-  start          gateway and worker in one process
-  gateway        only the gateway (callback routes, presence, admin API)
-  worker         only the delivery worker (run as many as you like);
-                 with --port it serves /metrics and /healthz on that port
-  check-config   validate the config and print what it would run
-
-The config file is --config, else $IMRELAY_CONFIG, else ./imrelay.config.yaml.
-With none, 'start' runs a demo tenant whose endpoint is a built-in sink that logs what it receives.
-REDIS_URL overrides redis.url; IMRELAY_ADMIN_TOKEN turns the admin API on.`;
-
-type Command = "start" | "gateway" | "worker" | "check-config";
-const COMMANDS = new Set<Command>(["start", "gateway", "worker", "check-config"]);
+/** The version of the package this CLI ships in (its package.json sits one level above `dist/`). */
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
 
 /** Runs the CLI; resolves with the exit code (long-running commands resolve when they stop). */
 export async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: "string", short: "c" },
-      port: { type: "string", short: "p" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const command = positionals[0] as Command | undefined;
-  if (values.help || !command) {
+  const args = parseCliArgs(argv);
+  if (args.kind === "help") {
     console.log(USAGE);
-    return command || values.help ? 0 : 2;
+    return 0;
   }
-  if (!COMMANDS.has(command)) {
-    console.error(`imrelay: unknown command "${command}"\n\n${USAGE}`);
+  if (args.kind === "version") {
+    console.log(cliVersion());
+    return 0;
+  }
+  if (args.kind === "usage-error") {
+    console.error(`imrelay: ${args.message}\n\n${USAGE}`);
     return 2;
   }
 
   let loaded: { path: string; config: ImrelayConfig } | undefined;
   try {
-    loaded = loadConfig({ path: values.config });
+    loaded = loadConfig(args.config === undefined ? {} : { path: args.config });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`imrelay: ${err.message}`);
@@ -59,13 +46,8 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
 
-  if (command === "check-config") return checkConfig(loaded);
-  const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
-    console.error(`imrelay: --port must be a port number, not "${values.port}"`);
-    return 2;
-  }
-  return run(command, loaded, port);
+  if (args.command === "check-config") return checkConfig(loaded);
+  return run(args.command, loaded, args.port);
 }
 
 function checkConfig(loaded: { path: string; config: ImrelayConfig } | undefined): number {
@@ -111,6 +93,8 @@ export function describeConfig(path: string, config: ImrelayConfig): string {
   lines.push(
     `delivery: timeout ${d.timeoutMs} ms, ${d.retrySchedule.length} retries, concurrency ${d.concurrency}, private networks ${d.allowPrivateNetworks ? "allowed" : "refused"}`,
   );
+  lines.push(`a dead worker's deliveries are taken over within ${d.lockDuration + d.stalledInterval} ms`);
+  lines.push(`SIGTERM/SIGINT: stops within ${config.shutdownTimeoutMs} ms`);
   return lines.join("\n");
 }
 
@@ -129,8 +113,24 @@ async function run(
   command: Exclude<Command, "check-config">,
   loaded: { path: string; config: ImrelayConfig } | undefined,
   port: number | undefined,
-) {
+): Promise<number> {
   const logger = createLogger();
+  // Listening from the start: a signal while Redis or the demo sink is still starting stops it too.
+  const timeoutMs = loaded?.config.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  const lifecycle = signalLifecycle({ logger, timeoutMs });
+  const started = start(command, loaded, port, logger, lifecycle);
+  const code = await Promise.race([started, lifecycle.stopped]);
+  return code ?? lifecycle.stopped;
+}
+
+/** Starts what the command runs; resolves undefined once running, or an exit code when it cannot start. */
+async function start(
+  command: Exclude<Command, "check-config">,
+  loaded: { path: string; config: ImrelayConfig } | undefined,
+  port: number | undefined,
+  logger: ReturnType<typeof createLogger>,
+  lifecycle: Lifecycle,
+): Promise<number | undefined> {
   let demo: DemoSink | undefined;
   let config: ImrelayConfig;
   if (loaded) {
@@ -143,9 +143,11 @@ async function run(
       );
       return 1;
     }
-    demo = await startDemoSink(logger);
-    config = parseConfig(demoConfig(demo), "demo config");
-    logger.info({ tenant: "demo", sink: demo.url }, "no config file: running the demo tenant with a built-in sink");
+    const sink = await startDemoSink(logger);
+    demo = sink;
+    lifecycle.add({ name: "demo sink", close: () => sink.close(), last: true });
+    config = parseConfig(demoConfig(sink), "demo config");
+    logger.info({ tenant: "demo", sink: sink.url }, "no config file: running the demo tenant with a built-in sink");
   }
 
   if (port !== undefined && command !== "worker") config = { ...config, gateway: { ...config.gateway, port } };
@@ -162,27 +164,32 @@ async function run(
       }
       throw err;
     }
+    lifecycle.add(privateRedisPart(redis));
     config = { ...config, redis: { ...config.redis, url: redis.url } };
   }
 
   const registry = new Registry();
   const stops: Array<() => Promise<void>> = [];
   try {
-    if (command === "start" || command === "worker") {
+    if ((command === "start" || command === "worker") && !lifecycle.stopping) {
       const worker = await startWorker({ config, logger, registry });
       stops.push(() => worker.close());
+      lifecycle.add(workerPart(worker, logger));
     }
-    if (command === "start" || command === "gateway") {
+    if ((command === "start" || command === "gateway") && !lifecycle.stopping) {
       const gateway = await startGateway({ config, logger, registry });
-      // The gateway stops first, so nothing new is accepted while the worker drains.
       stops.unshift(() => gateway.close());
+      lifecycle.add(gatewayPart(gateway));
       logger.info(
         { port: gateway.port, keys: redisKeys(config.redis.prefix).prefix },
         `imrelay ${command} listening on http://${config.gateway.host}:${gateway.port}`,
       );
-    } else {
+    } else if (command === "worker" && !lifecycle.stopping) {
       const http = port === undefined ? undefined : await startWorkerHttp(registry, config.gateway.host, port);
-      if (http) stops.unshift(() => http.close());
+      if (http) {
+        stops.unshift(() => http.close());
+        lifecycle.add({ name: "metrics server", close: () => http.close() });
+      }
       logger.info(
         {
           concurrency: config.delivery.concurrency,
@@ -198,37 +205,5 @@ async function run(
     await demo?.close();
     return 1;
   }
-
-  return waitForSignal(logger, async () => {
-    for (const stop of stops) await stop();
-    await demo?.close();
-    await redis?.stop();
-  });
-}
-
-/** Resolves with 0 after SIGTERM/SIGINT and a clean shutdown; a second signal exits at once. */
-function waitForSignal(logger: Logger, shutdown: () => Promise<void>): Promise<number> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        logger.warn({ signal }, "second signal: exiting now");
-        process.exit(130);
-      }
-      stopping = true;
-      logger.info({ signal }, "shutting down: finishing in-flight callbacks and deliveries");
-      shutdown().then(
-        () => {
-          logger.info("stopped");
-          resolve(0);
-        },
-        (err) => {
-          logger.error({ err }, "shutdown failed");
-          resolve(1);
-        },
-      );
-    };
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
-  });
+  return undefined;
 }

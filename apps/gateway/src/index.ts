@@ -6,6 +6,7 @@ export * from "./admin/ops-routes.js";
 export * from "./admin/presence-routes.js";
 export * from "./admin/queue-dashboard.js";
 export * from "./admin/routes.js";
+export * from "./admin/store-guard.js";
 export * from "./admin/unrecognized-routes.js";
 export * from "./callbacks/errors-to-answer.js";
 export * from "./callbacks/handler.js";

@@ -1,7 +1,12 @@
 import type { Server } from "node:http";
 import type { ImrelayConfig } from "@imrelay/config";
-import { closeDeliveryQueue, createDeliveryQueue, createIngest, redisKeys } from "@imrelay/store";
-import { Redis } from "ioredis";
+import {
+  closeRedis as closeConnection,
+  closeDeliveryQueue,
+  createDeliveryQueue,
+  createIngest,
+  redisKeys,
+} from "@imrelay/store";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { opsRoutes } from "./admin/ops-routes.js";
@@ -31,14 +36,21 @@ export interface RunningGateway {
   /** The port listened on (the real one when `gateway.port` is 0). */
   port: number;
   server: Server;
-  /** Stops the sweeper, lets in-flight requests finish, then closes Redis. Safe to call more than once. */
+  /**
+   * Stops taking callbacks (a callback on a connection still open is answered
+   * 503 in its vendor's envelope), lets the requests in flight finish (for at
+   * most `shutdownTimeoutMs`), stops the sweeper, then closes Redis without
+   * waiting on a Redis that is away. Safe to call more than once.
+   */
   close(): Promise<void>;
+  /** Cuts every connection at once, for a shutdown out of time; returns how many requests it cut off. */
+  closeNow(): number;
 }
 
 /** How long start-up waits for Redis before listening anyway (readyz says 503 until it answers). */
 const REDIS_START_WAIT_MS = 5000;
-/** How long `close()` lets in-flight requests run before cutting their connections. */
-const DRAIN_MS = 10_000;
+/** How long an admin call may wait on the queue's Redis before it answers 503. */
+const QUEUE_COMMAND_TIMEOUT_MS = 2000;
 
 /**
  * Runs the gateway: Redis connection, HTTP server on `gateway.host:port` with
@@ -64,7 +76,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     lastRedisError = Date.now();
     logger.warn({ redisError: err.message }, "Redis connection error; callbacks answer 503 until it is back");
   });
-  if (!(await whenReady(redis, REDIS_START_WAIT_MS))) {
+  // The admin API and dashboard read the delivery queue on a connection of their own, off the ingest path;
+  // like the ingest one it fails at once while Redis is away, so an admin call says 503 instead of waiting.
+  const queueRedis = createIngestRedis(config.redis.url, { commandTimeout: QUEUE_COMMAND_TIMEOUT_MS });
+  queueRedis.on("error", () => {}); // the ingest connection already reports outages
+  const ready = await Promise.all([whenReady(redis, REDIS_START_WAIT_MS), whenReady(queueRedis, REDIS_START_WAIT_MS)]);
+  if (!ready.every(Boolean)) {
     logger.warn("Redis is not answering yet; the gateway listens and answers 503 until it is");
   }
 
@@ -76,12 +93,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     expiryMs: config.presence.openimExpiry,
     presenceModel: (provider) => findVendor(provider, vendors)?.presence,
   });
-  // The admin API and dashboard read the delivery queue on a connection of their own, off the ingest path.
-  const queueRedis = new Redis(config.redis.url, { maxRetriesPerRequest: 1 });
-  queueRedis.on("error", () => {}); // the ingest connection already reports outages
   const queue = createDeliveryQueue(queueRedis, keys, config);
   registerQueueMetrics(registry, { queue, redis, keys });
-  const ops = opsRoutes({ queue });
+  const ops = opsRoutes({ queue, connection: queueRedis });
   const listener = createServer({
     config,
     redis,
@@ -102,13 +116,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   /** The queue first, then QUIT, which lets commands in flight (BullMQ's own start-up ones too) finish. */
   async function closeRedis() {
     await closeDeliveryQueue(queue);
-    for (const connection of [redis, queueRedis]) {
-      try {
-        await connection.quit();
-      } catch {
-        connection.disconnect();
-      }
-    }
+    await Promise.all([closeConnection(redis), closeConnection(queueRedis)]);
   }
 
   let server: Server;
@@ -134,9 +142,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   let closing: Promise<void> | undefined;
   async function shutdown() {
-    await sweeper.stop();
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+    listener.drain();
+    const drained = new Promise<void>((resolve) => {
+      const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       // close() drops only the connections idle at that moment; a keep-alive
       // connection whose request was in flight goes idle later.
       const idle = setInterval(() => server.closeIdleConnections(), 50);
@@ -148,6 +156,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       });
       server.closeIdleConnections();
     });
+    await Promise.all([drained, sweeper.stop()]);
     await closeRedis();
   }
 
@@ -157,6 +166,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     close: () => {
       closing ??= shutdown();
       return closing;
+    },
+    closeNow: () => {
+      const cut = listener.inFlight();
+      listener.drain();
+      server.closeAllConnections();
+      return cut;
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { ImrelayConfig } from "@imrelay/config";
+import { findTenant } from "@imrelay/config";
 import type { RedisKeys } from "@imrelay/store";
 import { createIngest, type Ingest } from "@imrelay/store";
 import express, { type ErrorRequestHandler, type Express } from "express";
@@ -9,7 +10,13 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { adminError } from "./admin/auth.js";
 import { type MountAdmin, mountAdminRoutes } from "./admin/routes.js";
-import { type CallbackContext, type CallbackHandler, callbackHandler } from "./callbacks/handler.js";
+import { isStoreUnavailable, STORE_UNAVAILABLE_MESSAGE } from "./admin/store-guard.js";
+import {
+  type CallbackContext,
+  type CallbackHandler,
+  callbackHandler,
+  UNKNOWN_TENANT_LABEL,
+} from "./callbacks/handler.js";
 import { findVendor, GATEWAY_VENDORS, type Vendor } from "./callbacks/vendor.js";
 import { callbackRouteMatcher, clientAddress } from "./http/callback-route.js";
 import type { ClientError } from "./http/client-error.js";
@@ -51,7 +58,18 @@ export type GatewayListener = ((req: IncomingMessage, res: ServerResponse) => vo
    * envelope, where Node would send an empty body.
    */
   clientError: (err: ClientError, socket: Socket) => void;
+  /**
+   * Stops taking callbacks, for a shutdown: from now on a callback is answered
+   * 503 in its vendor's envelope (and its connection closed), readyz says 503,
+   * and requests already being handled finish.
+   */
+  drain(): void;
+  /** Requests being handled right now. */
+  inFlight(): number;
 };
+
+/** What a vendor reads when it calls a gateway that is stopping. */
+const SHUTTING_DOWN_MESSAGE = "imrelay is shutting down; send the callback again";
 
 /** How long readyz waits for Redis to answer PING. */
 const READY_TIMEOUT_MS = 500;
@@ -133,7 +151,14 @@ export function createServer(deps: GatewayDeps): GatewayListener {
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
+  let draining = false;
+  let inFlight = 0;
+
   app.get("/readyz", async (_req, res) => {
+    if (draining) {
+      res.status(503).json({ status: "shutting_down" });
+      return;
+    }
     const ready = await pingWithin(redis, READY_TIMEOUT_MS);
     res.status(ready ? 200 : 503).json(ready ? { status: "ok" } : { status: "unavailable", redis: "not answering" });
   });
@@ -148,6 +173,14 @@ export function createServer(deps: GatewayDeps): GatewayListener {
     adminError(res, 404, "NOT_FOUND", `no route ${req.method} ${req.path}`);
   });
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    if (isStoreUnavailable(err)) {
+      logger.warn(
+        { method: req.method, path: req.path, cause: err.message },
+        "admin request failed: Redis unavailable",
+      );
+      if (!res.headersSent) adminError(res, 503, "STORE_UNAVAILABLE", STORE_UNAVAILABLE_MESSAGE);
+      return;
+    }
     const status = typeof err?.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) logger.error({ err, method: req.method, path: req.path }, "request failed inside imrelay");
     if (res.headersSent) return;
@@ -161,17 +194,45 @@ export function createServer(deps: GatewayDeps): GatewayListener {
   app.use(onError);
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
+    inFlight++;
+    res.once("close", () => inFlight--);
+    // A keep-alive caller learns to reconnect (to another gateway) rather than reuse this connection.
+    if (draining) res.setHeader("connection", "close");
     const route = matchCallbackRoute(req);
     const stopped = requests.track(req, res, route);
     if (!route) {
       app(req, res);
       return;
     }
-    callbacks.get(route.provider)!(req, res, route, stopped).catch((err: unknown) => {
+    const provider = route.provider;
+    if (draining) {
+      const vendor = findVendor(provider, vendors)!;
+      const body = JSON.stringify(vendor.fail({ status: 503, code: "SHUTTING_DOWN", message: SHUTTING_DOWN_MESSAGE }));
+      res.writeHead(503, {
+        "content-type": "application/json; charset=utf-8",
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+      const tenant = findTenant(config, route.tenant) === undefined ? UNKNOWN_TENANT_LABEL : route.tenant;
+      metrics.callbacks.inc({ tenant, provider, outcome: "shutting_down" });
+      logger.warn(
+        { tenant: route.tenant, provider, outcome: "shutting_down", status: 503 },
+        "callback refused: shutting down",
+      );
+      return;
+    }
+    callbacks.get(provider)!(req, res, route, stopped).catch((err: unknown) => {
       // The handler answers every fault itself; this is only for a throw past it.
       logger.error({ err }, "callback handler failed");
       if (!res.headersSent) res.writeHead(500).end();
     });
   };
-  return Object.assign(listener, { app, clientError: requests.clientError });
+  return Object.assign(listener, {
+    app,
+    clientError: requests.clientError,
+    drain: () => {
+      draining = true;
+    },
+    inFlight: () => inFlight,
+  });
 }

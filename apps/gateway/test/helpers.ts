@@ -1,7 +1,8 @@
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { type ImrelayConfig, type ImrelayConfigInput, parseConfig } from "@imrelay/config";
 import { type AdapterEvent, eventId, type ImrelayEvent, isoTime, type Platform, type Provider } from "@imrelay/core";
 import { joinEventJson, type RedisKeys, redisKeys } from "@imrelay/store";
@@ -174,4 +175,64 @@ export async function post(
   const res = await fetch(url, { method: "POST", headers, body });
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text) as Record<string, unknown>, headers: res.headers };
+}
+
+/** A free loopback port (nothing listens on it once this resolves). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  /** SIGKILL: Redis is gone, connections are refused. */
+  stop(): Promise<void>;
+  /** SIGSTOP / SIGCONT: Redis is there but answers nothing, like a hung host. */
+  pause(): void;
+  resume(): void;
+}
+
+/** A redis-server of a test's own on `port` (default: a free one), to stop and pause in fault tests. */
+export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
+  const p = port ?? (await freePort());
+  const child = spawn(
+    "redis-server",
+    ["--port", String(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    {
+      stdio: "ignore",
+    },
+  );
+  const url = `redis://127.0.0.1:${p}`;
+  const probe = createIngestRedis(url);
+  probe.on("error", () => {}); // refused until the server is up: that is what the loop waits for
+  try {
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      up = (await probe.ping().catch(() => "")) === "PONG";
+      if (!up) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (!up) throw new Error("redis-server did not start");
+  } finally {
+    probe.disconnect();
+  }
+  return {
+    url,
+    port: p,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGCONT");
+        child.kill("SIGKILL");
+      }),
+    pause: () => child.kill("SIGSTOP"),
+    resume: () => child.kill("SIGCONT"),
+  };
 }

@@ -7,6 +7,7 @@ import {
   parseIngestEntry,
   type RedisKeys,
   type StreamEntry,
+  within,
 } from "@imrelay/store";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
@@ -202,15 +203,21 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       if (!loop) return;
       stopping = true;
       wake?.();
-      // The batch in hand finishes; a read or a write stuck on a Redis outage must not hold shutdown forever.
-      const finished = await within(
-        loop.then(() => true),
-        blockMs + 2_000,
-      );
+      // The batch in hand finishes; a read or a write stuck on a Redis outage must not hold shutdown
+      // forever, and with Redis away nothing in hand can finish: its entries stay pending, and
+      // another dispatcher claims them.
+      const away = redis.status !== "ready" || blocking?.status !== "ready";
+      const finished =
+        !away &&
+        (await within(
+          loop.then(() => true),
+          blockMs + 2_000,
+        ));
       loop = undefined;
       blocking?.disconnect();
       blocking = undefined;
-      if (!finished) return;
+      // Leaving is tidiness: not worth waiting for a Redis that is away.
+      if (!finished || redis.status !== "ready") return;
       try {
         // A consumer with nothing pending is only clutter in XINFO; one with pending entries stays for a claim.
         const leave = async () => {
@@ -223,14 +230,4 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       }
     },
   };
-}
-
-/** Resolves with the promise's value, or false once `ms` have passed. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T | false> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

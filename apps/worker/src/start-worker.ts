@@ -1,5 +1,5 @@
 import type { ImrelayConfig } from "@imrelay/config";
-import { closeDeliveryQueue, createDeliveryQueue, redisKeys } from "@imrelay/store";
+import { closeDeliveryQueue, closeRedis, createDeliveryQueue, redisKeys } from "@imrelay/store";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -21,8 +21,17 @@ export interface StartWorkerOptions {
 }
 
 export interface RunningWorker {
-  /** Stops dispatching, lets in-flight deliveries finish, and closes its Redis connections. */
+  /**
+   * Stops dispatching, lets in-flight deliveries finish, and closes its Redis
+   * connections (dropping them when Redis is away). A delivery that finishes
+   * while Redis is away waits for Redis to record it, so bound this with a
+   * deadline and `handBack()` what is left.
+   */
   close(): Promise<void>;
+  /** The job ids of the deliveries being sent right now. */
+  inFlight(): string[];
+  /** Gives the deliveries in flight back to the queue for another worker; see `DeliveryWorker.handBack`. */
+  handBack(): Promise<{ handedBack: string[]; kept: string[] }>;
 }
 
 /**
@@ -69,9 +78,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
         await dispatcher.close();
         await delivery.close();
         await closeDeliveryQueue(queue);
-        await connection.quit().catch(() => connection.disconnect());
+        await closeRedis(connection);
       })();
       return closing;
     },
+    inFlight: () => delivery.inFlight(),
+    handBack: () => delivery.handBack(),
   };
 }

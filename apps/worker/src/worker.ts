@@ -1,6 +1,6 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import { type DeliveryJobState, type RedisKeys, redisKeys } from "@imrelay/store";
-import { UnrecoverableError, Worker } from "bullmq";
+import { type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
@@ -29,14 +29,27 @@ export interface DeliveryWorkerDeps {
 
 export interface DeliveryWorker {
   worker: Worker<DeliveryJobState, DeliveryResult>;
-  /** Takes no new jobs, waits for in-flight deliveries to finish, then closes the HTTP agent. */
+  /**
+   * Takes no new jobs, waits for in-flight deliveries to finish, then closes
+   * the HTTP agent. While Redis is away it waits for nothing: deliveries in
+   * flight are dropped and taken over later, as a dead worker's are.
+   */
   close(): Promise<void>;
+  /** The job ids of the deliveries being sent right now. */
+  inFlight(): string[];
+  /**
+   * Gives the deliveries still in flight back to the queue, so another worker
+   * sends them at once instead of after their lock runs out; for a shutdown
+   * that cannot wait for them. Resolves with what it could and could not give back.
+   */
+  handBack(): Promise<{ handedBack: string[]; kept: string[] }>;
 }
 
 /**
  * The BullMQ worker that delivers. A job whose worker dies keeps its lock for
- * `lockDuration`; then the stalled check hands it to another worker (up to
- * `maxStalledCount` times), so a crash delays a delivery but never drops it.
+ * at most `lockDuration`; the stalled check, which runs every
+ * `stalledInterval`, then hands it to another worker (up to `maxStalledCount`
+ * times), so a crash delays a delivery but never drops it.
  *
  * @example
  * const delivery = createDeliveryWorker({ config, connection, logger, metrics: workerMetrics(registry) });
@@ -62,12 +75,26 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
 
-  const worker = new Worker<DeliveryJobState, DeliveryResult>(keys.deliveryQueue, processor, {
+  // The lock token of each delivery in flight: handing one back needs it.
+  const inFlight = new Map<string, { job: Job<DeliveryJobState>; token: string | undefined }>();
+  const tracked = async (job: Job<DeliveryJobState>, token?: string) => {
+    const id = String(job.id);
+    inFlight.set(id, { job, token });
+    try {
+      return await processor(job);
+    } finally {
+      inFlight.delete(id);
+    }
+  };
+
+  const worker = new Worker<DeliveryJobState, DeliveryResult>(keys.deliveryQueue, tracked, {
     connection,
     prefix: keys.prefix,
     concurrency: config.delivery.concurrency,
     lockDuration: config.delivery.lockDuration,
-    stalledInterval: config.delivery.lockDuration,
+    // A dead worker's job is found by the first check after its lock ran out, so checking far
+    // less often than the lock lasts would add up to a whole interval to every takeover.
+    stalledInterval: config.delivery.stalledInterval,
     maxStalledCount: 3,
     autorun: deps.autorun ?? true,
     settings: { backoffStrategy: deliveryBackoff(config.delivery.retrySchedule, deps.jitter) },
@@ -93,8 +120,38 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   return {
     worker,
     async close() {
-      await worker.close();
-      await ownAgent?.close();
+      // With Redis away a graceful close would wait for Redis without end: BullMQ waits for its
+      // blocking connection to report "end", which a connection between two reconnects never does,
+      // and a delivery that finishes cannot be recorded anyway. Its job stays locked, then stalls and
+      // is taken over, as when a worker dies.
+      const redisAway = connection.status !== "ready";
+      if (redisAway && inFlight.size > 0) {
+        logger.warn(
+          { jobIds: [...inFlight.keys()] },
+          `Redis is unavailable: ${inFlight.size} deliveries in flight are left for another worker to take over once their lock runs out`,
+        );
+      }
+      await worker.close(redisAway);
+      if (redisAway) await ownAgent?.destroy();
+      else await ownAgent?.close();
+    },
+    inFlight: () => [...inFlight.keys()],
+    async handBack() {
+      const handedBack: string[] = [];
+      const kept: string[] = [];
+      await Promise.all(
+        [...inFlight].map(async ([id, { job, token }]) => {
+          try {
+            // Removes this worker's lock and puts the job back in the waiting list, as a rate limit does.
+            if (token === undefined) throw new Error("no lock token");
+            await job.moveToWait(token);
+            handedBack.push(id);
+          } catch {
+            kept.push(id);
+          }
+        }),
+      );
+      return { handedBack, kept };
     },
   };
 }

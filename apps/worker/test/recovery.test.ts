@@ -96,6 +96,60 @@ describe("recovery", () => {
     expect(sink.requests.map((request) => request.headers["webhook-id"])).toEqual([event.id, event.id]);
   });
 
+  it("takes over a dead worker's delivery after its lock runs out, within lockDuration + stalledInterval", async () => {
+    const prefix = `${filePrefix}:takeover`;
+    const keys = redisKeys(prefix);
+    const sink = await startSink((_req, res, index) => {
+      if (index > 0) res.end("ok");
+    });
+    stops.push(() => sink.close());
+    const endpoints = [{ id: "presence", url: sink.url }];
+    const lockDuration = 3000;
+    const stalledInterval = 250;
+    const timing = { lockDuration, stalledInterval, timeoutMs: 30_000 };
+
+    const child = spawn(process.execPath, [join(here, "child", "run-worker.mjs")], {
+      env: { ...process.env, IMRELAY_TEST_CONFIG: JSON.stringify(makeConfig(prefix, endpoints, timing)) },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+    stops.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve());
+      child.on("exit", () => reject(new Error("the child worker exited before it was ready")));
+    });
+    const event = makeEvent();
+    await publish(redis, keys, event);
+    await waitFor(() => sink.requests.length === 1, { what: "the child to start delivering" });
+
+    // The survivor runs before the death, as in a deployment: its stalled checks are already going.
+    const survivor = await startWorker({
+      config: makeConfig(prefix, endpoints, timing),
+      logger: captureLogger().logger,
+      registry: new Registry(),
+      redisUrl: REDIS_URL,
+      dispatcher: { blockMs: 200 },
+    });
+    stops.push(() => survivor.close());
+    // Let the child renew its lock at least once more, then kill it.
+    await sleep(lockDuration / 2);
+    child.kill("SIGKILL");
+    await exited;
+    const killedAt = Date.now();
+
+    await waitFor(() => sink.requests.length === 2, { timeoutMs: 15_000, what: "the takeover" });
+    const takeover = sink.requests[1]!.at - killedAt;
+    // Not before the lock ran out (a live worker renews it at least every lockDuration / 2) ...
+    expect(takeover).toBeGreaterThanOrEqual(lockDuration / 2 - 100);
+    // ... and no later than one stalled check after that, plus room for a busy machine. (With the
+    // check every lockDuration, as BullMQ's default has it, this takeover came after 4.5 s.)
+    expect(takeover).toBeLessThan(lockDuration + stalledInterval + 750);
+    expect(sink.requests[1]!.headers["webhook-id"]).toBe(event.id);
+  });
+
   it("claims the entries of a dispatcher that read them and died before acking, and delivers each exactly once", async () => {
     const prefix = `${filePrefix}:claimed`;
     const keys = redisKeys(prefix);

@@ -20,6 +20,12 @@ function readTrustProxyText(text: string): boolean | number | undefined {
   return readEnvScalar(text, "boolean") ?? readEnvScalar(text, "number");
 }
 
+/** How long SIGTERM/SIGINT may take, when the config does not say. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** A duration BullMQ can run on: 0 would mean "never" or "always". */
+const positiveDuration = duration.refine((ms) => ms > 0, "must be more than 0");
+
 /** Ids appear in URLs, Redis keys and job ids: keep them plain. */
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "use 1-64 letters, digits, '-' or '_'");
 
@@ -198,11 +204,27 @@ export const ImrelayConfig = z
         allowPrivateNetworks: z.boolean().default(false),
         /** Deliveries in flight per worker process. @default 50 */
         concurrency: z.number().int().positive().default(50),
-        /** How long a crashed worker's job stays locked before another takes it. @default 30s */
-        lockDuration: duration.default(30_000),
+        /**
+         * How long a delivery stays locked to its worker without a renewal (a live worker renews it
+         * every lockDuration/4 to /2). A worker that dies keeps its deliveries locked this long at most.
+         * @default 30s
+         */
+        lockDuration: positiveDuration.default(30_000),
+        /**
+         * How often workers look for deliveries whose lock ran out (their worker died) and hand them
+         * to another: a dead worker's delivery is taken over within lockDuration + stalledInterval.
+         * @default 5s, or lockDuration when that is shorter
+         */
+        stalledInterval: positiveDuration.optional(),
       })
       .strict()
+      .transform(({ stalledInterval, ...delivery }) => ({
+        ...delivery,
+        stalledInterval: stalledInterval ?? Math.min(5_000, delivery.lockDuration),
+      }))
       .prefault({}),
+    /** SIGTERM/SIGINT: the process exits within this, whatever Redis or a receiver does. @default 10000 */
+    shutdownTimeoutMs: z.coerce.number().int().positive().default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
   })
   .strict();
 export type ImrelayConfig = z.output<typeof ImrelayConfig>;

@@ -146,6 +146,25 @@ delivery: { retrySchedule: [5s, soon] }
   it("refuses a tenant with neither provider", () => {
     expect(() => parseConfig({ tenants: { empty: {} } }, "x", {})).toThrow(/tenants\.empty/);
   });
+
+  it("takes shutdownTimeoutMs as a number, from the environment too, and defaults it to 10000", () => {
+    const tenants = { t: { openim: { appId: "x" } } };
+    expect(parseConfig({ tenants }, "x", {}).shutdownTimeoutMs).toBe(10_000);
+    const fromEnv = { tenants, shutdownTimeoutMs: "${STOP_MS}" };
+    expect(parseConfig(fromEnv, "x", { STOP_MS: "2500" }).shutdownTimeoutMs).toBe(2500);
+    expect(() => parseConfig({ tenants, shutdownTimeoutMs: 0 }, "x", {})).toThrow(/shutdownTimeoutMs/);
+  });
+
+  it("checks for dead workers' deliveries every 5 s, or every lockDuration when that is shorter", () => {
+    const tenants = { t: { openim: { appId: "x" } } };
+    expect(parseConfig({ tenants }, "x", {}).delivery).toMatchObject({ lockDuration: 30_000, stalledInterval: 5_000 });
+    expect(parseConfig({ tenants, delivery: { lockDuration: "2s" } }, "x", {}).delivery.stalledInterval).toBe(2_000);
+    const set = parseConfig({ tenants, delivery: { stalledInterval: "500ms" } }, "x", {});
+    expect(set.delivery.stalledInterval).toBe(500);
+    expect(() => parseConfig({ tenants, delivery: { stalledInterval: 0 } }, "x", {})).toThrow(
+      /delivery\.stalledInterval: must be more than 0/,
+    );
+  });
 });
 
 describe("parseDuration", () => {

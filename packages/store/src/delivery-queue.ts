@@ -3,6 +3,7 @@ import { type JobsOptions, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { BACKOFF_TYPE, type DELIVERY_JOB_NAME, type DeliveryJobData } from "./delivery-job.js";
 import type { RedisKeys } from "./keys.js";
+import { within } from "./within.js";
 
 /**
  * The options of every delivery job. Failed jobs are kept: they are the dead
@@ -42,16 +43,31 @@ export function createDeliveryQueue(
   });
 }
 
+/** How long closing a queue waits for BullMQ's start-up commands on a connection that is up. */
+const QUEUE_CLOSE_WAIT_MS = 2000;
+
 /**
  * Closes a delivery queue safely at any moment of its life: BullMQ's
  * connection start-up is a chain of commands, and one sent after the caller
- * QUITs the shared connection would reject unhandled, so wait for it first.
+ * QUITs the shared connection would reject unhandled, so wait for it first —
+ * but only while Redis answers: with Redis away that start-up never ends.
  *
  * @example
  * await closeDeliveryQueue(queue);
- * await connection.quit();
+ * await closeRedis(connection);
  */
 export async function closeDeliveryQueue(queue: Queue): Promise<void> {
-  await queue.waitUntilReady().catch(() => {});
-  await queue.close().catch(() => {});
+  // Its start-up fails once the caller drops the connection; that is expected now, not an error to print.
+  queue.on("error", () => {});
+  const connection = queue.opts.connection as { status?: string };
+  if (connection.status === "ready") {
+    await within(
+      queue.waitUntilReady().catch(() => {}),
+      QUEUE_CLOSE_WAIT_MS,
+    );
+  }
+  await within(
+    queue.close().catch(() => {}),
+    QUEUE_CLOSE_WAIT_MS,
+  );
 }

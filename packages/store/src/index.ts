@@ -4,5 +4,7 @@ export * from "./endpoint-state.js";
 export * from "./ingest.js";
 export * from "./keys.js";
 export * from "./presence.js";
+export * from "./redis-close.js";
 export * from "./store-failure.js";
 export * from "./stream-entry.js";
+export * from "./within.js";

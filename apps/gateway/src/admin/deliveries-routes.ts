@@ -86,9 +86,9 @@ async function retryJob(job: Job<DeliveryJobState>) {
  * - `POST /v1/tenants/:tenant/endpoints/:endpoint/recover` `{ since }`: replay every dead letter of an endpoint since a time
  */
 export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: DeliveriesDeps) {
-  const { requireAdmin } = ctx;
+  const { requireAdmin, requireStore } = ctx;
 
-  app.get("/v1/deliveries", requireAdmin, async (req, res) => {
+  app.get("/v1/deliveries", requireAdmin, requireStore, async (req, res) => {
     const state = String(req.query.state ?? "failed") as ListState;
     if (!STATES.includes(state)) {
       adminError(res, 400, "INVALID_STATE", `state must be one of ${STATES.join(", ")}`);
@@ -116,7 +116,7 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
     res.json({ state, total, offset, limit, deliveries });
   });
 
-  app.get("/v1/deliveries/:id", requireAdmin, async (req, res) => {
+  app.get("/v1/deliveries/:id", requireAdmin, requireStore, async (req, res) => {
     const job = await queue.getJob(String(req.params.id));
     if (!job) {
       adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${req.params.id}"`);
@@ -125,7 +125,7 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
     res.json({ ...deliveryView(job, await job.getState()), event: job.data.event });
   });
 
-  app.post("/v1/deliveries/:id/retry", requireAdmin, async (req, res) => {
+  app.post("/v1/deliveries/:id/retry", requireAdmin, requireStore, async (req, res) => {
     const job = await queue.getJob(String(req.params.id));
     if (!job) {
       adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${req.params.id}"`);
@@ -145,7 +145,7 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
     res.status(202).json({ ...deliveryView(job, "waiting"), state: "waiting" });
   });
 
-  app.post("/v1/tenants/:tenant/endpoints/:endpoint/recover", requireAdmin, async (req, res) => {
+  app.post("/v1/tenants/:tenant/endpoints/:endpoint/recover", requireAdmin, requireStore, async (req, res) => {
     const tenant = String(req.params.tenant);
     const endpointId = String(req.params.endpoint);
     if (!findEndpoint(ctx.config, tenant, endpointId)) {

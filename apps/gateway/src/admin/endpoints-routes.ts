@@ -12,7 +12,7 @@ import type { AdminContext } from "./routes.js";
  * Secrets are never shown; URLs are shown without their query.
  */
 export function mountEndpointRoutes(app: Express, ctx: AdminContext) {
-  const { config, redis, keys, requireAdmin } = ctx;
+  const { config, redis, keys, requireAdmin, requireStore } = ctx;
 
   const knownEndpoint: RequestHandler = (req, res, next) => {
     const tenant = String(req.params.tenant);
@@ -23,7 +23,7 @@ export function mountEndpointRoutes(app: Express, ctx: AdminContext) {
     next();
   };
 
-  app.get("/v1/tenants/:tenant/endpoints", requireAdmin, async (req, res) => {
+  app.get("/v1/tenants/:tenant/endpoints", requireAdmin, requireStore, async (req, res) => {
     const tenant = String(req.params.tenant);
     const tenantConfig = findTenant(config, tenant);
     if (!tenantConfig) {
@@ -56,15 +56,29 @@ export function mountEndpointRoutes(app: Express, ctx: AdminContext) {
     });
   });
 
-  app.post("/v1/tenants/:tenant/endpoints/:endpoint/disable", requireAdmin, knownEndpoint, async (req, res) => {
-    const reason =
-      typeof req.body?.reason === "string" && req.body.reason ? req.body.reason.slice(0, 200) : "disabled by an admin";
-    await disableEndpoint(redis, keys, String(req.params.tenant), String(req.params.endpoint), reason);
-    res.json({ tenant: req.params.tenant, endpointId: req.params.endpoint, enabled: false, reason });
-  });
+  app.post(
+    "/v1/tenants/:tenant/endpoints/:endpoint/disable",
+    requireAdmin,
+    knownEndpoint,
+    requireStore,
+    async (req, res) => {
+      const reason =
+        typeof req.body?.reason === "string" && req.body.reason
+          ? req.body.reason.slice(0, 200)
+          : "disabled by an admin";
+      await disableEndpoint(redis, keys, String(req.params.tenant), String(req.params.endpoint), reason);
+      res.json({ tenant: req.params.tenant, endpointId: req.params.endpoint, enabled: false, reason });
+    },
+  );
 
-  app.post("/v1/tenants/:tenant/endpoints/:endpoint/enable", requireAdmin, knownEndpoint, async (req, res) => {
-    const wasDisabled = await enableEndpoint(redis, keys, String(req.params.tenant), String(req.params.endpoint));
-    res.json({ tenant: req.params.tenant, endpointId: req.params.endpoint, enabled: true, wasDisabled });
-  });
+  app.post(
+    "/v1/tenants/:tenant/endpoints/:endpoint/enable",
+    requireAdmin,
+    knownEndpoint,
+    requireStore,
+    async (req, res) => {
+      const wasDisabled = await enableEndpoint(redis, keys, String(req.params.tenant), String(req.params.endpoint));
+      res.json({ tenant: req.params.tenant, endpointId: req.params.endpoint, enabled: true, wasDisabled });
+    },
+  );
 }

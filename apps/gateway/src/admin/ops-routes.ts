@@ -1,10 +1,12 @@
 import type { DeliveryJobState } from "@imrelay/store";
 import type { Queue } from "bullmq";
 import express from "express";
+import type { Redis } from "ioredis";
 import { mountDeliveryRoutes } from "./deliveries-routes.js";
 import { mountEndpointRoutes } from "./endpoints-routes.js";
 import { mountQueueDashboard } from "./queue-dashboard.js";
 import type { MountAdmin } from "./routes.js";
+import { storeGuard } from "./store-guard.js";
 import { mountUnrecognizedRoutes } from "./unrecognized-routes.js";
 
 /**
@@ -13,10 +15,12 @@ import { mountUnrecognizedRoutes } from "./unrecognized-routes.js";
  * the admin token.
  *
  * @example
- * startGateway({ config, logger, registry, mountAdmin: opsRoutes({ queue }) });
+ * startGateway({ config, logger, registry, mountAdmin: opsRoutes({ queue, connection: queueRedis }) });
  */
-export function opsRoutes({ queue }: { queue: Queue<DeliveryJobState> }): MountAdmin {
-  return (app, ctx) => {
+export function opsRoutes({ queue, connection }: { queue: Queue<DeliveryJobState>; connection: Redis }): MountAdmin {
+  return (app, adminCtx) => {
+    // These routes use the queue's connection as well as the gateway's.
+    const ctx = { ...adminCtx, requireStore: storeGuard([adminCtx.redis, connection]) };
     // Admin bodies are small JSON; callbacks never pass through here (they read their raw body themselves).
     app.use(["/v1/deliveries", "/v1/tenants/:tenant/endpoints"], express.json({ limit: "16kb" }));
     mountDeliveryRoutes(app, ctx, { queue });

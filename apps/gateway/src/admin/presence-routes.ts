@@ -12,7 +12,7 @@ export const PRESENCE_QUERY_MAX = 1000;
  * `POST /v1/tenants/:tenant/presence/query` (`{ userIds: [...] }`, one pipeline).
  *
  * @example
- * mountPresenceRoutes(app, { config, redis, keys, requireAdmin: requireAdmin(config.admin.token) });
+ * mountPresenceRoutes(app, { config, redis, keys, requireAdmin: requireAdmin(config.admin.token), requireStore: storeGuard([redis]) });
  */
 export function mountPresenceRoutes(
   app: Express,
@@ -21,7 +21,14 @@ export function mountPresenceRoutes(
     redis,
     keys,
     requireAdmin,
-  }: { config: ImrelayConfig; redis: Redis; keys: RedisKeys; requireAdmin: RequestHandler },
+    requireStore,
+  }: {
+    config: ImrelayConfig;
+    redis: Redis;
+    keys: RedisKeys;
+    requireAdmin: RequestHandler;
+    requireStore: RequestHandler;
+  },
 ) {
   const knownTenant: RequestHandler = (req, res, next) => {
     const tenant = String(req.params.tenant);
@@ -32,7 +39,7 @@ export function mountPresenceRoutes(
     next();
   };
 
-  app.get("/v1/tenants/:tenant/users/:userId/presence", requireAdmin, knownTenant, async (req, res) => {
+  app.get("/v1/tenants/:tenant/users/:userId/presence", requireAdmin, knownTenant, requireStore, async (req, res) => {
     res.json(await readPresence({ redis, keys }, String(req.params.tenant), String(req.params.userId)));
   });
 
@@ -40,6 +47,7 @@ export function mountPresenceRoutes(
     "/v1/tenants/:tenant/presence/query",
     requireAdmin,
     knownTenant,
+    requireStore,
     express.json({ limit: "512kb" }),
     async (req, res) => {
       const userIds = (req.body as { userIds?: unknown } | undefined)?.userIds;

@@ -35,5 +35,8 @@ export function mountQueueDashboard(app: Express, ctx: AdminContext, queues: Que
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter });
-  app.use(DASHBOARD_PATH, dashboardAuth(ctx.config.admin.token, ctx.requireAdmin), serverAdapter.getRouter());
+  const auth = dashboardAuth(ctx.config.admin.token, ctx.requireAdmin);
+  // The page itself loads without Redis; its API calls say 503 rather than wait on BullMQ.
+  app.use(`${DASHBOARD_PATH}/api`, auth, ctx.requireStore);
+  app.use(DASHBOARD_PATH, auth, serverAdapter.getRouter());
 }

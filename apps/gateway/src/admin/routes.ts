@@ -4,17 +4,20 @@ import type { Express, RequestHandler } from "express";
 import type { Redis } from "ioredis";
 import { requireAdmin } from "./auth.js";
 import { mountPresenceRoutes } from "./presence-routes.js";
+import { storeGuard } from "./store-guard.js";
 
 /** What an admin route needs: the guard every admin route must put first, and the gateway's deps. */
 export interface AdminContext {
   /** `Authorization: Bearer` guard; 404 for everything when no admin token is configured. */
   requireAdmin: RequestHandler;
+  /** After `requireAdmin` on routes that use Redis: 503 STORE_UNAVAILABLE at once while Redis is away. */
+  requireStore: RequestHandler;
   config: ImrelayConfig;
   redis: Redis;
   keys: RedisKeys;
 }
 
-/** Mounts more admin routes (dead letters, the queue dashboard); each must use `ctx.requireAdmin`. */
+/** Mounts more admin routes (dead letters, the queue dashboard); each must use `ctx.requireAdmin` (and `ctx.requireStore` when it uses Redis). */
 export type MountAdmin = (app: Express, ctx: AdminContext) => void;
 
 /**
@@ -22,8 +25,8 @@ export type MountAdmin = (app: Express, ctx: AdminContext) => void;
  * the queue dashboard come in through `extra` (`createServer`'s `mountAdmin`).
  *
  * @example
- * mountAdminRoutes(app, { config, redis, keys }, (app, { requireAdmin }) => {
- *   app.get("/v1/deliveries", requireAdmin, listDeliveries);
+ * mountAdminRoutes(app, { config, redis, keys }, (app, { requireAdmin, requireStore }) => {
+ *   app.get("/v1/deliveries", requireAdmin, requireStore, listDeliveries);
  * });
  */
 export function mountAdminRoutes(
@@ -31,7 +34,11 @@ export function mountAdminRoutes(
   deps: { config: ImrelayConfig; redis: Redis; keys: RedisKeys },
   extra?: MountAdmin,
 ): AdminContext {
-  const ctx: AdminContext = { ...deps, requireAdmin: requireAdmin(deps.config.admin.token) };
+  const ctx: AdminContext = {
+    ...deps,
+    requireAdmin: requireAdmin(deps.config.admin.token),
+    requireStore: storeGuard([deps.redis]),
+  };
   mountPresenceRoutes(app, ctx);
   extra?.(app, ctx);
   return ctx;

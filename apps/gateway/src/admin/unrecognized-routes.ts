@@ -3,8 +3,8 @@ import { adminError } from "./auth.js";
 import type { AdminContext } from "./routes.js";
 
 /** `GET /v1/unrecognized?limit=&tenant=`: authentic callbacks nothing maps, newest first (secrets already removed). */
-export function mountUnrecognizedRoutes(app: Express, { redis, keys, requireAdmin }: AdminContext) {
-  app.get("/v1/unrecognized", requireAdmin, async (req, res) => {
+export function mountUnrecognizedRoutes(app: Express, { redis, keys, requireAdmin, requireStore }: AdminContext) {
+  app.get("/v1/unrecognized", requireAdmin, requireStore, async (req, res) => {
     const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
       adminError(res, 400, "INVALID_PAGE", "limit must be 1-1000");

@@ -56,7 +56,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, close = fa
 }
 
 /** The label of callbacks for tenants that do not exist: a caller must not be able to mint label values. */
-const UNKNOWN_TENANT_LABEL = "_unknown";
+export const UNKNOWN_TENANT_LABEL = "_unknown";
 
 type CallbackOutcome = IngestOutcome | "unrecognized" | "ignored";
 
