@@ -7,6 +7,7 @@ import { signTencentQuery } from "@imrelay/tencent-adapter";
 import { type RunningWorker, startWorker } from "@imrelay/worker";
 import pino from "pino";
 import { Registry } from "prom-client";
+import type { Vendor } from "../src/callbacks/vendor.js";
 import { GATEWAY_REDACT_PATHS as REDACT_PATHS } from "../src/logging.js";
 import { type RunningGateway, startGateway } from "../src/run-gateway.js";
 import { dropPrefix, newRedis } from "./helpers.js";
@@ -93,7 +94,13 @@ export interface Stack {
 
 /** Gateway and worker in one process on one registry, as `imrelay start` runs them. */
 export async function startStack(
-  input: Pick<ImrelayConfigInput, "tenants"> & { adminToken?: string; prefix: string; worker?: boolean },
+  input: Pick<ImrelayConfigInput, "tenants"> & {
+    adminToken?: string;
+    prefix: string;
+    worker?: boolean;
+    /** The vendors served (config sections, routes): the registry's unless given. */
+    vendors?: readonly Vendor[];
+  },
 ): Promise<Stack> {
   const config = parseConfig(
     {
@@ -105,6 +112,7 @@ export async function startStack(
     },
     "test config",
     {},
+    input.vendors ? { vendors: input.vendors } : {},
   );
   const registry = new Registry();
   const log = memoryLog();
@@ -112,7 +120,12 @@ export async function startStack(
     input.worker === false
       ? undefined
       : await startWorker({ config, logger: log.logger, registry, dispatcher: { blockMs: 200 } });
-  const gateway = await startGateway({ config, logger: log.logger, registry });
+  const gateway = await startGateway({
+    config,
+    logger: log.logger,
+    registry,
+    ...(input.vendors ? { vendors: input.vendors } : {}),
+  });
   const base = `http://127.0.0.1:${gateway.port}`;
   const answers: string[] = [];
   return {

@@ -5,7 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { envTypeMessage, typeEnvValues } from "./env-values.js";
 import { interpolateEnv, protectReferences, restoreReferences, restoreText } from "./interpolate.js";
 import { formatPath, isWithin } from "./path.js";
-import { ImrelayConfig } from "./schema.js";
+import { type ConfigVendor, configSchema, ImrelayConfig } from "./schema.js";
 
 export type ConfigErrorCode = "CONFIG_NOT_FOUND" | "CONFIG_UNREADABLE" | "CONFIG_INVALID";
 
@@ -25,7 +25,13 @@ export const DEFAULT_CONFIG_PATH = "./imrelay.config.yaml";
  * environment's overrides, and lists every problem at once (unset variables
  * and the schema's errors together) in one ConfigError.
  */
-export function parseConfig(input: unknown, source = "config", env: Record<string, string | undefined> = process.env) {
+export function parseConfig(
+  input: unknown,
+  source = "config",
+  env: Record<string, string | undefined> = process.env,
+  options: { vendors?: readonly ConfigVendor[] } = {},
+): ImrelayConfig {
+  const schema = options.vendors ? configSchema(options.vendors).ImrelayConfig : ImrelayConfig;
   const { value, unset, written } = interpolateEnv(input, env);
   const unsetLine = ({ path, name }: { path: string; name: string }) =>
     `${path}: environment variable ${name} is not set`;
@@ -41,9 +47,9 @@ export function parseConfig(input: unknown, source = "config", env: Record<strin
   const missing = unset.filter(({ path }) => !overridden.some((field) => isWithin(path, field)));
   for (const field of overridden) written.delete(field);
 
-  let result = ImrelayConfig.safeParse(config);
+  let result = schema.safeParse(config);
   for (let round = 0; !result.success && round < 3 && typeEnvValues(config, result.error.issues, written); round++) {
-    result = ImrelayConfig.safeParse(config);
+    result = schema.safeParse(config);
   }
   if (result.success && missing.length === 0) return result.data;
 

@@ -1,5 +1,6 @@
+import type { VendorDescriptor } from "@imrelay/core";
 import { EVENT_TYPES } from "@imrelay/core";
-import { PROVIDER_NAMES, type RegisteredVendor, VENDORS } from "@imrelay/vendors";
+import { type RegisteredVendor, VENDORS } from "@imrelay/vendors";
 import ipaddr from "ipaddr.js";
 import * as z from "zod";
 import { parseDuration } from "./duration.js";
@@ -69,163 +70,183 @@ type VendorSections = {
   [V in RegisteredVendor as V["provider"]]?: z.output<V["section"]> & { allowIps?: string[] | undefined };
 };
 
-const vendorSections = Object.fromEntries(
-  VENDORS.map((vendor) => [vendor.provider, vendor.section.extend(vendorCommon).optional()]),
-);
+/** A vendor as the config sees it: its name and its section's schema. */
+export type ConfigVendor = Pick<VendorDescriptor<unknown>, "provider" | "section">;
 
-const TenantSchema = z
-  .object({
-    ...vendorSections,
-    /** Callbacks per second this tenant may send to one gateway process; unset means no limit. */
-    rateLimit: z
-      .object({ perSecond: z.number().positive(), burst: z.number().positive().optional() })
-      .strict()
-      .optional(),
-    endpoints: z.array(EndpointConfig).default([]),
-  })
-  .strict()
-  .superRefine(
-    (tenant, ctx) => {
-      if (!PROVIDER_NAMES.some((provider) => (tenant as Record<string, unknown>)[provider] !== undefined)) {
-        ctx.addIssue({ code: "custom", message: `a tenant needs a section for one of: ${PROVIDER_NAMES.join(", ")}` });
-      }
-      const seen = new Set<string>();
-      // `endpoints` may hold unparsed entries here: this also runs when a field failed.
-      (Array.isArray(tenant.endpoints) ? tenant.endpoints : []).forEach((endpoint: unknown, i) => {
-        const endpointId = (endpoint as { id?: unknown } | null)?.id;
-        if (typeof endpointId !== "string") return;
-        if (seen.has(endpointId)) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["endpoints", i, "id"],
-            message: `duplicate endpoint id "${endpointId}"`,
-          });
-        }
-        seen.add(endpointId);
-      });
-    },
-    // Also when a field failed, so the file's every problem is listed at once.
-    { when: ({ value }) => isMapping(value) },
+/**
+ * The config schema for a list of vendors: one optional section per vendor in
+ * each tenant. The registry's list is the default; a test can add a vendor of
+ * its own without touching this package.
+ */
+export function configSchema(vendors: readonly ConfigVendor[] = VENDORS) {
+  const names = vendors.map((vendor) => vendor.provider);
+  const vendorSections = Object.fromEntries(
+    vendors.map((vendor) => [vendor.provider, vendor.section.extend(vendorCommon).optional()]),
   );
+
+  const TenantSchema = z
+    .object({
+      ...vendorSections,
+      /** Callbacks per second this tenant may send to one gateway process; unset means no limit. */
+      rateLimit: z
+        .object({ perSecond: z.number().positive(), burst: z.number().positive().optional() })
+        .strict()
+        .optional(),
+      endpoints: z.array(EndpointConfig).default([]),
+    })
+    .strict()
+    .superRefine(
+      (tenant, ctx) => {
+        if (!names.some((provider) => (tenant as Record<string, unknown>)[provider] !== undefined)) {
+          ctx.addIssue({ code: "custom", message: `a tenant needs a section for one of: ${names.join(", ")}` });
+        }
+        const seen = new Set<string>();
+        // `endpoints` may hold unparsed entries here: this also runs when a field failed.
+        (Array.isArray(tenant.endpoints) ? tenant.endpoints : []).forEach((endpoint: unknown, i) => {
+          const endpointId = (endpoint as { id?: unknown } | null)?.id;
+          if (typeof endpointId !== "string") return;
+          if (seen.has(endpointId)) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["endpoints", i, "id"],
+              message: `duplicate endpoint id "${endpointId}"`,
+            });
+          }
+          seen.add(endpointId);
+        });
+      },
+      // Also when a field failed, so the file's every problem is listed at once.
+      { when: ({ value }) => isMapping(value) },
+    );
+
+  const ImrelayConfig = z
+    .object({
+      redis: z
+        .object({
+          url: z
+            .string()
+            .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+            .default("redis://127.0.0.1:6379"),
+          /** Prefix of every key imrelay writes. @default "imrelay" */
+          prefix: z
+            .string()
+            .regex(/^[A-Za-z0-9_.:-]+$/)
+            .default("imrelay"),
+        })
+        .strict()
+        .prefault({}),
+      gateway: z
+        .object({
+          port: z.number().int().min(0).max(65535).default(8080),
+          host: z.string().default("0.0.0.0"),
+          /** Largest callback body accepted. @default 64kb */
+          bodyLimitBytes: z
+            .number()
+            .int()
+            .positive()
+            .default(64 * 1024),
+          /** Express `trust proxy`, for allowIps behind a load balancer. @default false */
+          trustProxy: z
+            .union([z.boolean(), z.number(), z.string()])
+            // A string is a list of addresses for Express, where "true" or "2" would mean nothing and fail at
+            // start-up: read them as the boolean or hop count meant (`trustProxy: ${TRUST_PROXY}` gives text).
+            .transform((value) => (typeof value === "string" ? (readTrustProxyText(value) ?? value) : value))
+            .default(false),
+          /** A request whose headers and body have not all arrived within this gets 408. @default 10000 */
+          requestTimeoutMs: z.number().int().positive().default(10_000),
+          /** A request whose headers have not all arrived within this gets 408. @default requestTimeoutMs */
+          headersTimeoutMs: z.number().int().positive().optional(),
+          /** An idle keep-alive connection is closed after this. @default 5000 */
+          keepAliveTimeoutMs: z.number().int().positive().default(5_000),
+          /** Open connections at most; more are dropped (and logged once per burst). @default 10000 */
+          maxConnections: z.number().int().positive().default(10_000),
+        })
+        .strict()
+        .superRefine((gateway, ctx) => {
+          // Node refuses a headers timeout longer than the request timeout; say so at start-up instead.
+          if (gateway.headersTimeoutMs !== undefined && gateway.headersTimeoutMs > gateway.requestTimeoutMs) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["headersTimeoutMs"],
+              message: `must not be longer than requestTimeoutMs (${gateway.requestTimeoutMs})`,
+            });
+          }
+        })
+        .prefault({}),
+      admin: z
+        .object({
+          // An empty value (`${IMRELAY_ADMIN_TOKEN:-}` with the variable unset) means no token: the admin API is off.
+          token: z.preprocess(
+            (v) => (v === "" ? undefined : v),
+            z.string().min(16, "use at least 16 characters").optional(),
+          ),
+        })
+        .strict()
+        .prefault({}),
+      tenants: z.record(id, TenantSchema as unknown as z.ZodType<TenantConfig, TenantConfigInput>),
+      presence: z
+        .object({
+          openimExpiry: duration.default(30 * 60_000),
+          sweepInterval: duration.default(5_000),
+          /**
+           * A vendor time further ahead of the gateway's clock than this is taken
+           * as the gateway's clock: a vendor with a wrong clock cannot pin presence. @default 5m
+           */
+          maxClockSkew: duration.default(5 * 60_000),
+        })
+        .strict()
+        .prefault({}),
+      delivery: z
+        .object({
+          timeoutMs: z.number().int().positive().default(15_000),
+          retrySchedule: z
+            .array(duration)
+            .default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),
+          allowPrivateNetworks: z.boolean().default(false),
+          /** Deliveries in flight per worker process. @default 50 */
+          concurrency: z.number().int().positive().default(50),
+          /**
+           * How long a delivery stays locked to its worker without a renewal (a live worker renews it
+           * every lockDuration/4 to /2). A worker that dies keeps its deliveries locked this long at most.
+           * @default 30s
+           */
+          lockDuration: positiveDuration.default(30_000),
+          /**
+           * How often workers look for deliveries whose lock ran out (their worker died) and hand them
+           * to another: a dead worker's delivery is taken over within lockDuration + stalledInterval.
+           * @default 5s, or lockDuration when that is shorter
+           */
+          stalledInterval: positiveDuration.optional(),
+        })
+        .strict()
+        .transform(({ stalledInterval, ...delivery }) => ({
+          ...delivery,
+          stalledInterval: stalledInterval ?? Math.min(5_000, delivery.lockDuration),
+        }))
+        .prefault({}),
+      /** SIGTERM/SIGINT: the process exits within this, whatever Redis or a receiver does. @default 10000 */
+      shutdownTimeoutMs: z.coerce.number().int().positive().default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    })
+    .strict();
+  return { TenantSchema, ImrelayConfig };
+}
+
+const schemas = configSchema();
+
 /** A tenant: a section per vendor it uses (`tencent`, `openim`, …), its endpoints, an optional rate. */
 export type TenantConfig = {
   rateLimit?: { perSecond: number; burst?: number | undefined } | undefined;
   endpoints: EndpointConfig[];
 } & VendorSections;
 /** A tenant as written in the config file. */
-export type TenantConfigInput = z.input<typeof TenantSchema> & {
+export type TenantConfigInput = {
+  rateLimit?: { perSecond: number; burst?: number | undefined } | undefined;
+  endpoints?: z.input<typeof EndpointConfig>[] | undefined;
+} & {
   [V in RegisteredVendor as V["provider"]]?: z.input<V["section"]> & { allowIps?: string[] | undefined };
 };
-export const TenantConfig = TenantSchema as unknown as z.ZodType<TenantConfig, TenantConfigInput>;
+export const TenantConfig = schemas.TenantSchema as unknown as z.ZodType<TenantConfig, TenantConfigInput>;
 
-export const ImrelayConfig = z
-  .object({
-    redis: z
-      .object({
-        url: z
-          .string()
-          .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
-          .default("redis://127.0.0.1:6379"),
-        /** Prefix of every key imrelay writes. @default "imrelay" */
-        prefix: z
-          .string()
-          .regex(/^[A-Za-z0-9_.:-]+$/)
-          .default("imrelay"),
-      })
-      .strict()
-      .prefault({}),
-    gateway: z
-      .object({
-        port: z.number().int().min(0).max(65535).default(8080),
-        host: z.string().default("0.0.0.0"),
-        /** Largest callback body accepted. @default 64kb */
-        bodyLimitBytes: z
-          .number()
-          .int()
-          .positive()
-          .default(64 * 1024),
-        /** Express `trust proxy`, for allowIps behind a load balancer. @default false */
-        trustProxy: z
-          .union([z.boolean(), z.number(), z.string()])
-          // A string is a list of addresses for Express, where "true" or "2" would mean nothing and fail at
-          // start-up: read them as the boolean or hop count meant (`trustProxy: ${TRUST_PROXY}` gives text).
-          .transform((value) => (typeof value === "string" ? (readTrustProxyText(value) ?? value) : value))
-          .default(false),
-        /** A request whose headers and body have not all arrived within this gets 408. @default 10000 */
-        requestTimeoutMs: z.number().int().positive().default(10_000),
-        /** A request whose headers have not all arrived within this gets 408. @default requestTimeoutMs */
-        headersTimeoutMs: z.number().int().positive().optional(),
-        /** An idle keep-alive connection is closed after this. @default 5000 */
-        keepAliveTimeoutMs: z.number().int().positive().default(5_000),
-        /** Open connections at most; more are dropped (and logged once per burst). @default 10000 */
-        maxConnections: z.number().int().positive().default(10_000),
-      })
-      .strict()
-      .superRefine((gateway, ctx) => {
-        // Node refuses a headers timeout longer than the request timeout; say so at start-up instead.
-        if (gateway.headersTimeoutMs !== undefined && gateway.headersTimeoutMs > gateway.requestTimeoutMs) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["headersTimeoutMs"],
-            message: `must not be longer than requestTimeoutMs (${gateway.requestTimeoutMs})`,
-          });
-        }
-      })
-      .prefault({}),
-    admin: z
-      .object({
-        // An empty value (`${IMRELAY_ADMIN_TOKEN:-}` with the variable unset) means no token: the admin API is off.
-        token: z.preprocess(
-          (v) => (v === "" ? undefined : v),
-          z.string().min(16, "use at least 16 characters").optional(),
-        ),
-      })
-      .strict()
-      .prefault({}),
-    tenants: z.record(id, TenantConfig),
-    presence: z
-      .object({
-        openimExpiry: duration.default(30 * 60_000),
-        sweepInterval: duration.default(5_000),
-        /**
-         * A vendor time further ahead of the gateway's clock than this is taken
-         * as the gateway's clock: a vendor with a wrong clock cannot pin presence. @default 5m
-         */
-        maxClockSkew: duration.default(5 * 60_000),
-      })
-      .strict()
-      .prefault({}),
-    delivery: z
-      .object({
-        timeoutMs: z.number().int().positive().default(15_000),
-        retrySchedule: z
-          .array(duration)
-          .default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),
-        allowPrivateNetworks: z.boolean().default(false),
-        /** Deliveries in flight per worker process. @default 50 */
-        concurrency: z.number().int().positive().default(50),
-        /**
-         * How long a delivery stays locked to its worker without a renewal (a live worker renews it
-         * every lockDuration/4 to /2). A worker that dies keeps its deliveries locked this long at most.
-         * @default 30s
-         */
-        lockDuration: positiveDuration.default(30_000),
-        /**
-         * How often workers look for deliveries whose lock ran out (their worker died) and hand them
-         * to another: a dead worker's delivery is taken over within lockDuration + stalledInterval.
-         * @default 5s, or lockDuration when that is shorter
-         */
-        stalledInterval: positiveDuration.optional(),
-      })
-      .strict()
-      .transform(({ stalledInterval, ...delivery }) => ({
-        ...delivery,
-        stalledInterval: stalledInterval ?? Math.min(5_000, delivery.lockDuration),
-      }))
-      .prefault({}),
-    /** SIGTERM/SIGINT: the process exits within this, whatever Redis or a receiver does. @default 10000 */
-    shutdownTimeoutMs: z.coerce.number().int().positive().default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
-  })
-  .strict();
+export const ImrelayConfig = schemas.ImrelayConfig;
 export type ImrelayConfig = z.output<typeof ImrelayConfig>;
 export type ImrelayConfigInput = z.input<typeof ImrelayConfig>;
