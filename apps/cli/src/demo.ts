@@ -65,6 +65,8 @@ export function demoConfig(sink: { url: string; secret: string }): ImrelayConfig
       demo: {
         tencent: { sdkAppId: "1400000000" },
         openim: { appId: "demo-openim" },
+        netease: { appKey: "0123456789abcdef0123456789abcdef" },
+        agora: { appKey: "61000000#demo" },
         endpoints: [{ id: "sink", url: sink.url, secret: sink.secret }],
       },
     },
