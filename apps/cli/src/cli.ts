@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, type ImrelayConfig, loadConfig, parseConfig } from "@imrelay/config";
 import { startGateway } from "@imrelay/gateway";
@@ -27,6 +28,12 @@ REDIS_URL overrides redis.url; IMRELAY_ADMIN_TOKEN turns the admin API on.`;
 type Command = "start" | "gateway" | "worker" | "check-config";
 const COMMANDS = new Set<Command>(["start", "gateway", "worker", "check-config"]);
 
+/** The version of the package this CLI ships in (its package.json sits one level above `dist/`, packed or not). */
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
 /** Runs the CLI; resolves with the exit code (long-running commands resolve when they stop). */
 export async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -36,9 +43,14 @@ export async function main(argv: string[]): Promise<number> {
       config: { type: "string", short: "c" },
       port: { type: "string", short: "p" },
       help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "v" },
     },
   });
   const command = positionals[0] as Command | undefined;
+  if (values.version) {
+    console.log(cliVersion());
+    return 0;
+  }
   if (values.help || !command) {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
