@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { Redis } from "ioredis";
 import { Webhook } from "standardwebhooks";
 import { stringify } from "yaml";
@@ -122,6 +122,8 @@ export async function startRelay(options: {
   env?: Record<string, string>;
   port?: number;
   cwd?: string;
+  /** An installed `imrelay` executable to run instead of the workspace's (found by its `#!/usr/bin/env node`). */
+  bin?: string;
 }): Promise<Relay> {
   const command = options.command ?? "start";
   const port = options.port ?? (await freePort());
@@ -139,9 +141,10 @@ export async function startRelay(options: {
     env.IMRELAY_CONFIG = file;
   }
   // A worker listens (for /metrics) only when asked to.
-  const args =
-    command === "worker" && options.port === undefined ? [CLI, command] : [CLI, command, "--port", String(port)];
-  const child = spawn(process.execPath, args, {
+  const args = command === "worker" && options.port === undefined ? [command] : [command, "--port", String(port)];
+  // The bin's shebang finds node on the PATH: make that the node running the tests.
+  if (options.bin) env.PATH = `${dirname(process.execPath)}${delimiter}${env.PATH ?? ""}`;
+  const child = spawn(options.bin ?? process.execPath, options.bin ? args : [CLI, ...args], {
     cwd: options.cwd ?? mkdtempSync(join(tmpdir(), "imrelay-cwd-")),
     env,
     stdio: ["ignore", "pipe", "pipe"],

@@ -8,7 +8,11 @@ import { joinEventJson } from "./stream-entry.js";
 /** How long an event id stays taken, so a vendor re-send within it collapses. */
 export const SEEN_TTL_SECONDS = 86_400;
 
-/** The ingest script, loaded once; its header says its keys and arguments. */
+/**
+ * The ingest script, loaded once; its header says its keys and arguments.
+ * The packed CLI bundles this module into its own `dist/` and ships `lua/`
+ * beside it (apps/cli/scripts/pack.mjs), so the path holds there too.
+ */
 export const INGEST_SCRIPT = readFileSync(new URL("../lua/ingest.lua", import.meta.url), "utf8");
 
 /** What happened to an event: queued on the stream, or why not. */
