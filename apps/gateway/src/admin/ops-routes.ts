@@ -1,6 +1,5 @@
 import type { DeliveryJobState } from "@imrelay/store";
 import type { Queue } from "bullmq";
-import express from "express";
 import { mountDeliveryRoutes } from "./deliveries-routes.js";
 import { mountEndpointRoutes } from "./endpoints-routes.js";
 import { mountQueueDashboard } from "./queue-dashboard.js";
@@ -17,8 +16,6 @@ import { mountUnrecognizedRoutes } from "./unrecognized-routes.js";
  */
 export function opsRoutes({ queue }: { queue: Queue<DeliveryJobState> }): MountAdmin {
   return (app, ctx) => {
-    // Admin bodies are small JSON; callbacks never pass through here (they read their raw body themselves).
-    app.use(["/v1/deliveries", "/v1/tenants/:tenant/endpoints"], express.json({ limit: "16kb" }));
     mountDeliveryRoutes(app, ctx, { queue });
     mountEndpointRoutes(app, ctx);
     mountUnrecognizedRoutes(app, ctx);

@@ -3,6 +3,7 @@ import type { RedisKeys } from "@imrelay/store";
 import type { Express, RequestHandler } from "express";
 import type { Redis } from "ioredis";
 import { requireAdmin } from "./auth.js";
+import { mountOpenApiRoute } from "./openapi.js";
 import { mountPresenceRoutes } from "./presence-routes.js";
 
 /** What an admin route needs: the guard every admin route must put first, and the gateway's deps. */
@@ -18,8 +19,9 @@ export interface AdminContext {
 export type MountAdmin = (app: Express, ctx: AdminContext) => void;
 
 /**
- * Every admin route of the gateway. Presence is built in; dead letters and
- * the queue dashboard come in through `extra` (`createServer`'s `mountAdmin`).
+ * Every admin route of the gateway. Presence and the OpenAPI document are
+ * built in; dead letters and the queue dashboard come in through `extra`
+ * (`createServer`'s `mountAdmin`).
  *
  * @example
  * mountAdminRoutes(app, { config, redis, keys }, (app, { requireAdmin }) => {
@@ -33,6 +35,7 @@ export function mountAdminRoutes(
 ): AdminContext {
   const ctx: AdminContext = { ...deps, requireAdmin: requireAdmin(deps.config.admin.token) };
   mountPresenceRoutes(app, ctx);
+  mountOpenApiRoute(app, ctx.requireAdmin);
   extra?.(app, ctx);
   return ctx;
 }
