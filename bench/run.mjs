@@ -70,7 +70,7 @@ const opts = {
   stormConnections: Number(flags["storm-connections"] ?? 200),
   // Batch presence: users seeded online, each query asks for PRESENCE_BATCH of them.
   presenceUsers: Number(flags["presence-users"] ?? (quick ? 5_000 : 20_000)),
-  presenceConnections: Number(flags["presence-connections"] ?? 10),
+  presenceConnections: Number(flags["presence-connections"] ?? 4),
   presenceDuration: Number(flags.duration ?? (quick ? 2 : 10)),
   sections: (flags.only ?? "ingest,delivery,storm,presence").split(","),
   profile: flags.profile,

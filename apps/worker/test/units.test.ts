@@ -189,6 +189,12 @@ describe("signing while a secret rotates", () => {
     expect(() => verify("whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldA==", headers)).toThrow(WebhookVerificationError);
   });
 
+  it("signs exactly as the standardwebhooks package does", () => {
+    const headers = signedHeaders({ id: "evt_1", body, secret: OLD, now: 1_700_000_000_999 });
+    expect(headers["webhook-timestamp"]).toBe("1700000000");
+    expect(headers["webhook-signature"]).toBe(new Webhook(OLD).sign("evt_1", new Date(1_700_000_000_000), body));
+  });
+
   it("signs with the one secret when there is one", () => {
     const headers = signedHeaders({ id: "evt_1", body, secret: [NEW], now });
     expect(headers["webhook-signature"]).not.toContain(" ");

@@ -40,9 +40,16 @@ const cidr = z.string().refine(
 /** Secrets one endpoint may list: the new one, the old one, and one more while two rotations overlap. */
 export const ENDPOINT_SECRETS_MAX = 3;
 
+const SECRET_FORMAT = "must be a Standard Webhooks secret: whsec_ followed by base64";
 const webhookSecret = z
   .string()
-  .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, "must be a Standard Webhooks secret: whsec_ followed by base64");
+  .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, SECRET_FORMAT)
+  // Padded base64 that decodes as written: receivers' `new Webhook(secret)` refuses anything else,
+  // and a key they cannot build is a signature they can never check.
+  .refine((secret) => {
+    const base64 = secret.slice(6);
+    return base64.length % 4 === 0 && Buffer.from(base64, "base64").toString("base64") === base64;
+  }, SECRET_FORMAT);
 
 /**
  * An endpoint's `filter`, checked as the config loads: an unknown operator or

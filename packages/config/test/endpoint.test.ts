@@ -36,6 +36,13 @@ describe("endpoints[].secret", () => {
     expect(endpointConfig({ secret: [NEW, OLD] }).secret).toEqual([NEW, OLD]);
   });
 
+  it("refuses a secret whose base64 a receiver could not decode", () => {
+    expect(problems({ secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwA" })).toEqual([
+      "tenants.acme.endpoints[0].secret: must be a Standard Webhooks secret: whsec_ followed by base64",
+    ]);
+    expect(problems({ secret: "whsec_MfKQ9r8GKYqrTwjUPD8=ILPZIo2LaLaSw" })).toHaveLength(1);
+  });
+
   it("names the bad entry of a list", () => {
     expect(problems({ secret: [NEW, "nope"] })).toEqual([
       "tenants.acme.endpoints[0].secret[1]: must be a Standard Webhooks secret: whsec_ followed by base64",
@@ -44,7 +51,7 @@ describe("endpoints[].secret", () => {
 
   it("refuses an empty list, more than three secrets, or one listed twice", () => {
     expect(problems({ secret: [] })).toEqual(["tenants.acme.endpoints[0].secret: list at least one secret"]);
-    const four = [NEW, OLD, `${NEW}A`, `${OLD}A`];
+    const four = [NEW, OLD, "whsec_dGhpcyBpcyBhIHRoaXJkIHNlY3JldA==", "whsec_YW5kIHRoaXMgaXMgYSBmb3VydGg="];
     expect(problems({ secret: four })[0]).toMatch(/secret: list at most 3 secrets/);
     expect(problems({ secret: [NEW, NEW] })).toEqual([
       "tenants.acme.endpoints[0].secret: the same secret is listed twice",
