@@ -11,7 +11,7 @@ const cfg = JSON.parse(process.env.BENCH_CLIENT);
 const { url, connections = 50, tag = `b${Date.now().toString(36)}`, deadlineMs = 2000, timeout = 10 } = cfg;
 
 function load({ duration, amount, tag: runTag, record }) {
-  const source = callbacks({ tag: runTag });
+  const source = callbacks({ tag: runTag, action: cfg.action, reason: cfg.reason });
   const latencies = new Float64Array(amount ?? 2_000_000);
   const doneAt = new Float64Array(latencies.length);
   let n = 0;

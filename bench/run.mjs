@@ -3,9 +3,10 @@
 // in another process, and writes bench/results/latest.{md,json}.
 //
 //   pnpm bench                 full run (10 s per ingest server, 100,000-callback storm)
-//   pnpm bench -- --quick      smoke run (3 s, 2,000 deliveries, 5,000-callback storm)
+//   pnpm bench -- --quick      smoke run (3 s, 2,000 deliveries, 5,000-callback storm, 2 s of presence queries)
 //   --duration <s> --warmup <s> --connections <n> --rounds <n> --delivery <n> --storm <n>
-//   --storm-connections <n> --only ingest,delivery,storm --profile (CPU-profile the ingest servers and the delivery worker)
+//   --storm-connections <n> --presence-users <n> --presence-connections <n>
+//   --only ingest,delivery,storm,presence --profile (CPU-profile the ingest servers and the delivery worker)
 //   --cli <path> (another imrelay CLI build) --compare <path> (also measure that build's ingest)
 //   --cold-storm (storm a gateway that has not served a callback yet) --out <dir> (where the report goes)
 import { randomBytes } from "node:crypto";
@@ -28,7 +29,7 @@ import {
 } from "./lib/procs.mjs";
 import { startRedis } from "./lib/redis.mjs";
 import { renderMarkdown } from "./lib/report.mjs";
-import { SDK_APP_ID, TENANT, TOKEN } from "./lib/tencent.mjs";
+import { ADMIN_TOKEN, PRESENCE_BATCH, SDK_APP_ID, TENANT, TOKEN } from "./lib/tencent.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..");
@@ -46,6 +47,8 @@ const { values: flags } = parseArgs({
     "delivery-concurrency": { type: "string" },
     storm: { type: "string" },
     "storm-connections": { type: "string" },
+    "presence-users": { type: "string" },
+    "presence-connections": { type: "string" },
     only: { type: "string" },
     profile: { type: "boolean", default: false },
     out: { type: "string" },
@@ -65,7 +68,11 @@ const opts = {
   deliveryConcurrency: Number(flags["delivery-concurrency"] ?? 50),
   storm: Number(flags.storm ?? (quick ? 5000 : 100_000)),
   stormConnections: Number(flags["storm-connections"] ?? 200),
-  sections: (flags.only ?? "ingest,delivery,storm").split(","),
+  // Batch presence: users seeded online, each query asks for PRESENCE_BATCH of them.
+  presenceUsers: Number(flags["presence-users"] ?? (quick ? 5_000 : 20_000)),
+  presenceConnections: Number(flags["presence-connections"] ?? 4),
+  presenceDuration: Number(flags.duration ?? (quick ? 2 : 10)),
+  sections: (flags.only ?? "ingest,delivery,storm,presence").split(","),
   profile: flags.profile,
   coldStorm: flags["cold-storm"],
 };
@@ -98,6 +105,7 @@ writeFileSync(
   configPath,
   `redis: { url: "${redis.url}", prefix: bench }
 gateway: { host: 127.0.0.1, port: 0 }
+admin: { token: "${ADMIN_TOKEN}" }
 tenants:
   ${TENANT}:
     tencent: { sdkAppId: "${SDK_APP_ID}", callbackToken: "${TOKEN}" }
@@ -168,8 +176,8 @@ async function stopChild(proc) {
   children.delete(proc);
 }
 
-/** Runs the load client in its own process; `onMeasuring` fires when warm-up ends. */
-async function runClient(config, { pids = [], timeoutMs } = {}) {
+/** Runs a load client (`client.mjs`, or `script`) in its own process; the CPU window starts when warm-up ends. */
+async function runClient(config, { pids = [], timeoutMs, script = "client.mjs" } = {}) {
   const cpuAt = () => [...pids.map((pid) => cpuSeconds(pid)), machineBusySeconds()];
   let cpuStart = cpuAt();
   let tStart = now();
@@ -177,7 +185,7 @@ async function runClient(config, { pids = [], timeoutMs } = {}) {
   const { proc, value } = await waitForJson(
     "client",
     process.execPath,
-    [join(here, "client.mjs")],
+    [join(here, script)],
     {
       env: { BENCH_CLIENT: JSON.stringify(config) },
       onLine(line) {
@@ -534,6 +542,55 @@ async function stormSection() {
   }
 }
 
+// ---------------------------------------------------------------- 4. batch presence
+
+async function presenceSection() {
+  const users = opts.presenceUsers;
+  await redis.flush();
+  const gateway = await startImrelay("gateway");
+  try {
+    log(`presence: seeding ${users} online users (no worker running)`);
+    const tag = "p";
+    const seed = await runClient(
+      { url: gateway.url, connections: opts.connections, amount: users, tag, action: "Login", reason: "Register" },
+      { timeoutMs: 300_000 },
+    );
+    if (seed.ok !== users) throw new Error(`seeding answered ${seed.ok} of ${users} callbacks OK`);
+    log(
+      `presence: ${PRESENCE_BATCH} users per query at ${opts.presenceConnections} connections for ${opts.presenceDuration} s`,
+    );
+    const r = await runClient(
+      {
+        url: gateway.url,
+        tenant: TENANT,
+        token: ADMIN_TOKEN,
+        tag,
+        users,
+        batch: PRESENCE_BATCH,
+        connections: opts.presenceConnections,
+        duration: opts.presenceDuration,
+        warmup: opts.warmup,
+      },
+      { pids: [gateway.proc.pid, redis.proc.pid], script: "presence-client.mjs" },
+    );
+    log(`  ${round(r.okPerSecond)} queries/s (${round(r.usersPerSecond)} users/s), p99 ${r.latencyMs.p99} ms`);
+    return {
+      users,
+      batch: PRESENCE_BATCH,
+      connections: opts.presenceConnections,
+      durationS: opts.presenceDuration,
+      ...r,
+      gatewayCpu: r.cpu[0],
+      redisCpu: r.cpu[1],
+      clientCpu: round(r.clientCpuS / r.elapsedS, 2),
+      gatewayPeakRss: memory(gateway.proc.pid).peakRss,
+      cpu: undefined,
+    };
+  } finally {
+    await stopChild(gateway.proc);
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 const report = {
@@ -555,6 +612,7 @@ try {
     ["ingest", ingestSection],
     ["delivery", deliverySection],
     ["storm", stormSection],
+    ["presence", presenceSection],
   ]) {
     if (!opts.sections.includes(name)) continue;
     try {

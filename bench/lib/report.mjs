@@ -98,6 +98,23 @@ as a storm hits a gateway that has been running; the storm's ${s.connections} co
 `;
 }
 
+function presence(s) {
+  if (s.error) return `## 4. Batch presence\n\nFailed: \`${s.error}\`\n`;
+  const statuses = Object.entries(s.statuses ?? {})
+    .map(([code, count]) => `${code}: ${num(count)}`)
+    .join(", ");
+  return `## 4. Batch presence
+
+\`POST /v1/tenants/:tenant/presence/query\` with ${num(s.batch)} user ids per query (each query a different window of
+${num(s.users)} users seeded online through Tencent callbacks), ${s.connections} keep-alive connections, ${s.durationS} s
+measured after a warm-up, \`imrelay gateway\` alone (no worker). Latency is client-side.
+
+| batch presence | queries/s | users/s | p50 | p99 | max | answered | gateway CPU | Redis CPU | client CPU | other CPU |
+|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|
+| ${num(s.batch)} users per query | ${num(s.okPerSecond)} | ${num(s.usersPerSecond)} | ${ms(s.latencyMs.p50)} | ${ms(s.latencyMs.p99)} | ${ms(s.latencyMs.max)} | ${statuses}; ${num(s.errors)} errors; ${num(s.usersPerQuery)} users per answer | ${pct(s.gatewayCpu)} | ${pct(s.redisCpu)} | ${pct(s.clientCpu)} | ${pct(s.foreignCpu)} |
+${s.firstNon2xx ? `\nFirst non-200: \`${s.firstNon2xx}\`\n` : ""}`;
+}
+
 /** The markdown report of one bench run. */
 export function renderMarkdown(report) {
   const m = report.machine;
@@ -111,5 +128,6 @@ export function renderMarkdown(report) {
   if (report.ingest) parts.push(ingest(report.ingest));
   if (report.delivery) parts.push(delivery(report.delivery));
   if (report.storm) parts.push(storm(report.storm, report.delivery?.redis?.bytesPerQueuedEvent));
+  if (report.presence) parts.push(presence(report.presence));
   return `${parts.join("\n")}`;
 }

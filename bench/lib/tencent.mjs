@@ -4,6 +4,10 @@ import { createHash } from "node:crypto";
 export const TENANT = "bench";
 export const SDK_APP_ID = "1400000000";
 export const TOKEN = "bench-callback-token";
+/** The bench gateway's admin token, for the batch presence queries. */
+export const ADMIN_TOKEN = "bench-admin-token-0123456789";
+/** Users per batch presence query: the route's maximum. */
+export const PRESENCE_BATCH = 1000;
 export const OK_BODY = '{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}';
 
 /** `Sign = hex(sha256(token + RequestTime))`; RequestTime is Unix seconds and must be within 60 s of the server's clock. */
@@ -23,11 +27,20 @@ export function signer(token = TOKEN) {
 }
 
 /**
- * A factory of distinct Tencent `State.StateChange` TimeOut callbacks. Each
- * has its own user and EventTime, because identical bodies collapse into one
- * event (deterministic ids): a bench that repeated a body would measure dedupe.
+ * A factory of distinct Tencent `State.StateChange` callbacks (TimeOut
+ * unless `action`/`reason` say otherwise: `Login`/`Register` seeds online
+ * users). Each has its own user (`<tag>-u<i>`) and EventTime, because
+ * identical bodies collapse into one event (deterministic ids): a bench that
+ * repeated a body would measure dedupe.
  */
-export function callbacks({ tag, tenant = TENANT, sdkAppId = SDK_APP_ID, token = TOKEN }) {
+export function callbacks({
+  tag,
+  tenant = TENANT,
+  sdkAppId = SDK_APP_ID,
+  token = TOKEN,
+  action = "Disconnect",
+  reason = "TimeOut",
+}) {
   const sign = signer(token);
   const base = Date.now();
   let n = 0;
@@ -41,7 +54,7 @@ export function callbacks({ tag, tenant = TENANT, sdkAppId = SDK_APP_ID, token =
       const path =
         `/v1/tenants/${tenant}/tencent?SdkAppid=${sdkAppId}&CallbackCommand=State.StateChange&contenttype=json` +
         `&ClientIP=127.0.0.1&OptPlatform=Android&Sign=${s}&RequestTime=${requestTime}`;
-      const body = `{"CallbackCommand":"State.StateChange","EventTime":${base + i},"Info":{"Action":"Disconnect","To_Account":"${tag}-u${i}","Reason":"TimeOut"}}`;
+      const body = `{"CallbackCommand":"State.StateChange","EventTime":${base + i},"Info":{"Action":"${action}","To_Account":"${tag}-u${i}","Reason":"${reason}"}}`;
       return { path, body };
     },
   };

@@ -50,6 +50,10 @@ describe("imrelay check-config", () => {
     openim: { appId: acme-openim, basicAuth: { username: openim, password: \${PW} } }
     endpoints:
       - { id: presence, url: "https://acme.example.com/hooks/presence", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw }
+      - id: mobile
+        url: https://acme.example.com/hooks/mobile
+        secret: [whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD, whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw]
+        filter: { platform: { $in: [ios, android] } }
 `,
     );
     const res = await imrelay(["check-config"], { IMRELAY_CONFIG: file, TOKEN: "sekrit-token", PW: "sekrit-pw" });
@@ -57,8 +61,10 @@ describe("imrelay check-config", () => {
     expect(res.out).toContain("tenant acme");
     expect(res.out).toContain("/v1/tenants/acme/tencent");
     expect(res.out).toContain("endpoint presence");
+    expect(res.out).toContain('2 secrets (rotating), filter {"platform":{"$in":["ios","android"]}}');
     expect(res.out).not.toContain("sekrit");
     expect(res.out).not.toContain("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    expect(res.out).not.toContain("C2FVsBQIhrscChlQIMV");
   });
 
   it("accepts the repository's example config", async () => {

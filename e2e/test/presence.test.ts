@@ -443,7 +443,9 @@ describe("presence, replayed against a running gateway", () => {
     const userIds = ["reconnect", "kick-new", "two-devices", "late-login", "openim-out-of-order", "never-seen"];
     const res = await adminRequest(relay.url, ADMIN_TOKEN, `/v1/tenants/${TENANT}/presence/query`, { userIds });
     expect(res.status).toBe(200);
-    const users = res.body.users as Array<{ userId: string; online: boolean; platforms: PresencePlatform[] }>;
+    const byId = res.body.users as Record<string, { userId: string; online: boolean; platforms: PresencePlatform[] }>;
+    expect(Object.keys(byId)).toEqual(userIds);
+    const users = Object.values(byId);
     expect(users.map((u) => [u.userId, u.online, onlineOn(u)])).toEqual([
       ["reconnect", true, ["tencent/ios"]],
       ["kick-new", true, ["tencent/windows"]],

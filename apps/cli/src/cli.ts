@@ -82,6 +82,8 @@ export function describeConfig(path: string, config: ImrelayConfig): string {
         endpoint.changesOnly && "changesOnly",
         endpoint.includeRaw && "includeRaw",
         !endpoint.enabled && "disabled",
+        Array.isArray(endpoint.secret) && endpoint.secret.length > 1 && `${endpoint.secret.length} secrets (rotating)`,
+        endpoint.filter && `filter ${JSON.stringify(endpoint.filter)}`,
       ]
         .filter(Boolean)
         .join(", ");

@@ -73,8 +73,11 @@ describe("the admin presence API", () => {
       body: JSON.stringify({ userIds: ["bob", "alice", "nobody"] }),
     });
     expect(res.status).toBe(200);
-    const { users } = (await res.json()) as { users: Array<{ userId: string; online: boolean; sequence: number }> };
-    expect(users.map((u) => [u.userId, u.online, u.sequence])).toEqual([
+    const { users } = (await res.json()) as {
+      users: Record<string, { userId: string; online: boolean; sequence: number }>;
+    };
+    expect(Object.keys(users)).toEqual(["bob", "alice", "nobody"]);
+    expect(Object.values(users).map((u) => [u.userId, u.online, u.sequence])).toEqual([
       ["bob", false, 1],
       ["alice", true, 2],
       ["nobody", false, 0],

@@ -13,6 +13,7 @@ import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { type DeliveryJob, fanOut } from "./fan-out.js";
+import type { WorkerMetrics } from "./metrics.js";
 
 export interface DispatcherDeps {
   config: Pick<ImrelayConfig, "tenants" | "delivery">;
@@ -21,6 +22,8 @@ export interface DispatcherDeps {
   queue: Queue<DeliveryJobData, unknown, string>;
   keys: RedisKeys;
   logger: Logger;
+  /** Where events an endpoint's filter turned away are counted. */
+  metrics?: Pick<WorkerMetrics, "eventsFiltered">;
   /** This dispatcher's name in the consumer group. @default host-pid-random */
   consumer?: string;
   /** Entries pending this long with another consumer are taken over (it died). @default 30000 */
@@ -97,7 +100,9 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         log.warn({ entryId: entry[0], tenant: event.tenant, eventId: event.id }, "dropping event of unknown tenant");
         continue;
       }
-      jobs.push(...fanOut({ event, raw, tenant, jobOptions }));
+      const fanned = fanOut({ event, raw, tenant, jobOptions });
+      jobs.push(...fanned.jobs);
+      for (const endpoint of fanned.filtered) deps.metrics?.eventsFiltered.inc({ tenant: event.tenant, endpoint });
     }
     if (jobs.length > 0) await queue.addBulk(jobs);
     const ids = entries.map(([id]) => id);

@@ -1,4 +1,4 @@
-import type { TenantConfig } from "@imrelay/config";
+import { filterMatcher, type TenantConfig } from "@imrelay/config";
 import { DELIVERY_JOB_NAME, type DeliveryJobData, deliveryJobId, type IngestEvent } from "@imrelay/store";
 import type { JobsOptions } from "bullmq";
 
@@ -8,13 +8,20 @@ export interface DeliveryJob {
   opts: JobsOptions & { jobId: string };
 }
 
+/** The jobs of one event, and the endpoints whose `filter` turned it away (for the metric). */
+export interface FanOut {
+  jobs: DeliveryJob[];
+  filtered: string[];
+}
+
 /**
  * One job per endpoint that wants the event: enabled in the config, whose
- * `events` filter has the type, and, for `changesOnly`, only when the event
- * flipped presence. `raw` goes only to `includeRaw` endpoints.
+ * `events` list has the type, whose `filter` matches the event as delivered,
+ * and, for `changesOnly`, only when the event flipped presence. `raw` goes
+ * only to `includeRaw` endpoints.
  *
  * @example
- * const jobs = fanOut({ event, raw, tenant: config.tenants.acme, jobOptions });
+ * const { jobs, filtered } = fanOut({ event, raw, tenant: config.tenants.acme, jobOptions });
  * await queue.addBulk(jobs);
  */
 export function fanOut({
@@ -27,8 +34,9 @@ export function fanOut({
   raw: unknown;
   tenant: TenantConfig;
   jobOptions: JobsOptions;
-}): DeliveryJob[] {
+}): FanOut {
   const jobs: DeliveryJob[] = [];
+  const filtered: string[] = [];
   // The stream's `e` carries no raw; drop one anyway, so it can only reach includeRaw endpoints.
   const { raw: _carried, ...base } = event as IngestEvent & { raw?: unknown };
   for (const endpoint of tenant.endpoints) {
@@ -39,11 +47,16 @@ export function fanOut({
     if (endpoint.events && !(endpoint.events as readonly string[]).includes(event.type)) continue;
     if (endpoint.changesOnly && event.changed !== true) continue;
     const delivered = endpoint.includeRaw && raw !== undefined ? { ...base, raw } : base;
+    // Compiled once per loaded config (the matcher is kept with the config's filter object).
+    if (endpoint.filter && !filterMatcher(endpoint.filter)(delivered)) {
+      filtered.push(endpoint.id);
+      continue;
+    }
     jobs.push({
       name: DELIVERY_JOB_NAME,
       data: { tenant: event.tenant, endpointId: endpoint.id, event: delivered },
       opts: { ...jobOptions, jobId: deliveryJobId(event.id, endpoint.id) },
     });
   }
-  return jobs;
+  return { jobs, filtered };
 }

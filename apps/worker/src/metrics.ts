@@ -5,6 +5,7 @@ export interface WorkerMetrics {
   deliveries: Counter<"tenant" | "endpoint" | "outcome">;
   deliverySeconds: Histogram<"tenant" | "endpoint">;
   eventAgeSeconds: Histogram<"tenant">;
+  eventsFiltered: Counter<"tenant" | "endpoint">;
 }
 
 /** Returns the metric already in the registry, or registers it: gateway and worker may share one registry. */
@@ -54,6 +55,17 @@ export function workerMetrics(registry: Registry): WorkerMetrics {
           help: "Time from an event's occurredAt to its successful delivery",
           labelNames: ["tenant"] as const,
           buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400],
+          registers,
+        }),
+    ),
+    eventsFiltered: once(
+      registry,
+      "imrelay_events_filtered_total",
+      () =>
+        new Counter({
+          name: "imrelay_events_filtered_total",
+          help: "Events an endpoint's filter did not match, so not sent to it",
+          labelNames: ["tenant", "endpoint"] as const,
           registers,
         }),
     ),

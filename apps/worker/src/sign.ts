@@ -1,4 +1,4 @@
-import { Webhook } from "standardwebhooks";
+import { createHmac } from "node:crypto";
 
 /** The headers of one signed delivery attempt. */
 export interface SignedHeaders {
@@ -13,14 +13,29 @@ export interface SignedHeaders {
 export const USER_AGENT = "imrelay/0.1";
 
 /**
+ * One Standard Webhooks signature: `v1,` and the base64 HMAC-SHA256, keyed
+ * with the secret's base64 after `whsec_`, of `id.timestamp.body`. This is what
+ * the `standardwebhooks` package's `sign` gives, byte for byte (the tests hold
+ * it to that); node:crypto's HMAC does it in a quarter of the CPU of that
+ * package's pure-JS SHA-256, which counts at thousands of deliveries a second
+ * and twice over while a secret rotates.
+ */
+function signature(secret: string, content: string): string {
+  const key = Buffer.from(secret.startsWith("whsec_") ? secret.slice(6) : secret, "base64");
+  return `v1,${createHmac("sha256", key).update(content).digest("base64")}`;
+}
+
+/**
  * Signs a body per the Standard Webhooks spec with the endpoint's `whsec_`
- * secret. The timestamp is the attempt's, so each retry is signed afresh and
- * passes the receiver's freshness check; the id stays the event id, which is
- * what receivers dedupe on.
+ * secret, or with each of its secrets while one rotates: the header then
+ * holds one `v1,` signature per secret, space-separated, and a receiver that
+ * knows either secret verifies it. The timestamp is the attempt's, so each
+ * retry is signed afresh and passes the receiver's freshness check; the id
+ * stays the event id, which is what receivers dedupe on.
  *
  * @example
- * const headers = signedHeaders({ id: event.id, body, secret: endpoint.secret, now: Date.now() });
- * new Webhook(endpoint.secret).verify(body, headers); // a receiver's check
+ * const headers = signedHeaders({ id: event.id, body, secret: [newSecret, oldSecret], now: Date.now() });
+ * new Webhook(oldSecret).verify(body, headers); // a receiver that has not switched yet
  */
 export function signedHeaders({
   id,
@@ -30,15 +45,17 @@ export function signedHeaders({
 }: {
   id: string;
   body: string;
-  secret: string;
+  secret: string | readonly string[];
   now: number;
 }): SignedHeaders {
-  const date = new Date(Math.floor(now / 1000) * 1000);
+  const timestamp = String(Math.floor(now / 1000));
+  const content = `${id}.${timestamp}.${body}`;
+  const secrets = typeof secret === "string" ? [secret] : secret;
   return {
     "content-type": "application/json",
     "user-agent": USER_AGENT,
     "webhook-id": id,
-    "webhook-timestamp": String(Math.floor(date.getTime() / 1000)),
-    "webhook-signature": new Webhook(secret).sign(id, date, body),
+    "webhook-timestamp": timestamp,
+    "webhook-signature": secrets.map((s) => signature(s, content)).join(" "),
   };
 }

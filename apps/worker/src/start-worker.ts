@@ -52,15 +52,24 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const log = logger.child({ component: "worker" });
 
   const queue = createDeliveryQueue(connection, keys, config);
+  const metrics = workerMetrics(registry);
   const delivery = createDeliveryWorker({
     config,
     connection,
     keys,
     logger: log,
-    metrics: workerMetrics(registry),
+    metrics,
     ...(clock ? { clock } : {}),
   });
-  const dispatcher = createDispatcher({ ...options.dispatcher, config, redis: connection, queue, keys, logger: log });
+  const dispatcher = createDispatcher({
+    ...options.dispatcher,
+    config,
+    redis: connection,
+    queue,
+    keys,
+    logger: log,
+    metrics,
+  });
   try {
     await dispatcher.start();
   } catch (err) {

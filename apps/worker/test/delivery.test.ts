@@ -153,6 +153,49 @@ describe("delivery", () => {
     expect(second.sort()).toEqual(["/all", "/also", "/changes", "/offline-only", "/raw"]);
   });
 
+  it("signs with both secrets while one rotates, so a receiver with either verifies every delivery", async () => {
+    const NEW = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    const h = await harness((sink) => [{ id: "presence", url: sink.url, secret: [NEW, SECRET] }]);
+    const event = makeEvent();
+    await publish(redis, h.keys, event);
+
+    await waitFor(() => h.sink.requests.length === 1, { what: "the delivery" });
+    const { body, headers } = h.sink.requests[0]!;
+    expect(String(headers["webhook-signature"]).split(" ")).toHaveLength(2);
+    const payload = { type: event.type, timestamp: event.occurredAt, data: event };
+    // A receiver that switched to the new secret, and one still on the old.
+    expect(new Webhook(NEW).verify(body, headers as Record<string, string>)).toEqual(payload);
+    expect(new Webhook(SECRET).verify(body, headers as Record<string, string>)).toEqual(payload);
+    expect(JSON.stringify(h.lines)).not.toContain(NEW.slice(6));
+  });
+
+  it("delivers only the events an endpoint's filter matches, and counts the others per endpoint", async () => {
+    const h = await harness((sink) => [
+      {
+        id: "mobile",
+        url: `${sink.url}/mobile`,
+        filter: { platform: { $in: ["ios", "android"] }, provider: "tencent" },
+      },
+      { id: "all", url: `${sink.url}/all` },
+    ]);
+    const ios = makeEvent({ platform: "ios" });
+    const web = makeEvent({ platform: "web" });
+    const openimAndroid = makeEvent({ platform: "android", provider: "openim" });
+    for (const event of [ios, web, openimAndroid]) await publish(redis, h.keys, event);
+
+    await waitFor(() => h.sink.requests.length === 4, { what: "four deliveries" });
+    await sleep(200);
+    const to = (path: string) =>
+      h.sink.requests.filter((request) => request.url === path).map((request) => request.headers["webhook-id"]);
+    expect(to("/mobile")).toEqual([ios.id]);
+    expect(to("/all").sort()).toEqual([ios.id, web.id, openimAndroid.id].sort());
+    expect(await h.job(web.id, "mobile")).toBeUndefined();
+
+    const text = await h.registry.metrics();
+    expect(text).toContain('imrelay_events_filtered_total{tenant="acme",endpoint="mobile"} 2');
+    expect(text).not.toContain('imrelay_events_filtered_total{tenant="acme",endpoint="all"}');
+  });
+
   it("retries a failing endpoint on the schedule and signs every attempt with the same webhook-id", async () => {
     const h = await harness((sink) => [{ id: "presence", url: sink.url }], {
       answer: (_req, res, index) => {

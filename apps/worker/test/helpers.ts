@@ -107,8 +107,9 @@ export async function startSink(
 export interface EndpointInput {
   id: string;
   url: string;
-  secret?: string;
+  secret?: string | string[];
   events?: string[];
+  filter?: Record<string, unknown>;
   changesOnly?: boolean;
   includeRaw?: boolean;
   enabled?: boolean;

@@ -1,13 +1,17 @@
-import { parseIngestEntry } from "@imrelay/store";
+import { deliveryJobOptions, type IngestEvent, parseIngestEntry } from "@imrelay/store";
+import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import {
   DeliveryError,
   defaultJitter,
   deliveryBackoff,
+  fanOut,
   MAX_RETRY_AFTER_MS,
   outcomeOfStatus,
   parseRetryAfter,
+  signedHeaders,
 } from "../src/index.js";
+import { makeConfig, makeEvent } from "./helpers.js";
 
 describe("Retry-After", () => {
   const now = Date.parse("2025-01-01T00:00:00Z");
@@ -159,5 +163,77 @@ describe("ingest entries", () => {
       event,
       raw: undefined,
     });
+  });
+});
+
+describe("signing while a secret rotates", () => {
+  const NEW = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+  const OLD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  const body = '{"type":"user.online"}';
+  const now = Date.now();
+  const verify = (secret: string, headers: Record<string, string>) => new Webhook(secret).verify(body, headers);
+
+  it("puts one v1 signature per secret in webhook-signature, space-separated, new first", () => {
+    const headers = signedHeaders({ id: "evt_1", body, secret: [NEW, OLD], now });
+    const signatures = headers["webhook-signature"].split(" ");
+    expect(signatures).toHaveLength(2);
+    for (const signature of signatures) expect(signature).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    expect(signatures[0]).toBe(signedHeaders({ id: "evt_1", body, secret: NEW, now })["webhook-signature"]);
+    expect(signatures[1]).toBe(signedHeaders({ id: "evt_1", body, secret: OLD, now })["webhook-signature"]);
+  });
+
+  it("verifies with either secret alone, and with no other", () => {
+    const headers = signedHeaders({ id: "evt_1", body, secret: [NEW, OLD], now });
+    expect(verify(NEW, headers)).toEqual({ type: "user.online" });
+    expect(verify(OLD, headers)).toEqual({ type: "user.online" });
+    expect(() => verify("whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldA==", headers)).toThrow(WebhookVerificationError);
+  });
+
+  it("signs exactly as the standardwebhooks package does", () => {
+    const headers = signedHeaders({ id: "evt_1", body, secret: OLD, now: 1_700_000_000_999 });
+    expect(headers["webhook-timestamp"]).toBe("1700000000");
+    expect(headers["webhook-signature"]).toBe(new Webhook(OLD).sign("evt_1", new Date(1_700_000_000_000), body));
+  });
+
+  it("signs with the one secret when there is one", () => {
+    const headers = signedHeaders({ id: "evt_1", body, secret: [NEW], now });
+    expect(headers["webhook-signature"]).not.toContain(" ");
+    expect(verify(NEW, headers)).toEqual({ type: "user.online" });
+    expect(() => verify(OLD, headers)).toThrow(WebhookVerificationError);
+  });
+});
+
+describe("fan-out with endpoint filters", () => {
+  const config = makeConfig("unused", [
+    { id: "mobile", url: "https://a.example/hook", filter: { platform: { $in: ["ios", "android"] } } },
+    { id: "tencent-web", url: "https://a.example/hook", filter: { provider: "tencent", platform: "web" } },
+    { id: "raw-only", url: "https://a.example/hook", includeRaw: true, filter: { "raw.query.OptPlatform": "IOS" } },
+    { id: "all", url: "https://a.example/hook" },
+  ]);
+  const jobOptions = deliveryJobOptions(config.delivery);
+  const fan = (event: IngestEvent, raw?: unknown) => fanOut({ event, raw, tenant: config.tenants.acme!, jobOptions });
+  const endpointsOf = (result: ReturnType<typeof fan>) => result.jobs.map((job) => job.data.endpointId);
+
+  it("sends an event only to the endpoints whose filter matches it, and names the others", () => {
+    const ios = fan(makeEvent({ platform: "ios" }) as IngestEvent, { query: { OptPlatform: "IOS" }, body: {} });
+    expect(endpointsOf(ios)).toEqual(["mobile", "raw-only", "all"]);
+    expect(ios.filtered).toEqual(["tencent-web"]);
+
+    const web = fan(makeEvent({ platform: "web" }) as IngestEvent);
+    expect(endpointsOf(web)).toEqual(["tencent-web", "all"]);
+    expect(web.filtered).toEqual(["mobile", "raw-only"]);
+  });
+
+  it("does not count as filtered an event the endpoint's other settings already turned away", () => {
+    const strict = makeConfig("unused", [
+      { id: "offline", url: "https://a.example/hook", events: ["user.offline"], filter: { platform: "web" } },
+    ]);
+    const result = fanOut({
+      event: makeEvent({ platform: "ios" }) as IngestEvent,
+      raw: undefined,
+      tenant: strict.tenants.acme!,
+      jobOptions,
+    });
+    expect(result).toEqual({ jobs: [], filtered: [] });
   });
 });

@@ -1,5 +1,6 @@
 export * from "./duration.js";
 export * from "./env-values.js";
+export * from "./filter.js";
 export * from "./interpolate.js";
 export * from "./load.js";
 export * from "./path.js";

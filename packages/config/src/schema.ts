@@ -5,6 +5,7 @@ import ipaddr from "ipaddr.js";
 import * as z from "zod";
 import { parseDuration } from "./duration.js";
 import { readEnvScalar } from "./env-values.js";
+import { compileFilter, filterProblems } from "./filter.js";
 
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
@@ -43,13 +44,56 @@ const cidr = z.string().refine(
   { message: "not an IP address or CIDR range" },
 );
 
+/** Secrets one endpoint may list: the new one, the old one, and one more while two rotations overlap. */
+export const ENDPOINT_SECRETS_MAX = 3;
+
+const SECRET_FORMAT = "must be a Standard Webhooks secret: whsec_ followed by base64";
+const webhookSecret = z
+  .string()
+  .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, SECRET_FORMAT)
+  // Padded base64 that decodes as written: receivers' `new Webhook(secret)` refuses anything else,
+  // and a key they cannot build is a signature they can never check.
+  .refine((secret) => {
+    const base64 = secret.slice(6);
+    return base64.length % 4 === 0 && Buffer.from(base64, "base64").toString("base64") === base64;
+  }, SECRET_FORMAT);
+
+/**
+ * An endpoint's `filter`, checked as the config loads: an unknown operator or
+ * a wrong operand is reported at its own path (`…filter.platform.$inn`).
+ */
+const eventFilter = z.record(z.string(), z.unknown()).superRefine((filter, ctx) => {
+  const problems = filterProblems(filter);
+  for (const { path, message } of problems) ctx.addIssue({ code: "custom", path, message });
+  if (problems.length > 0) return;
+  try {
+    compileFilter(filter);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: `is not a valid filter: ${(err as Error).message}` });
+  }
+});
+
 export const EndpointConfig = z
   .object({
     id,
     url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+    /** One `whsec_` secret, or a list while rotating (`[new, old]`): each delivery carries a signature per secret. */
     secret: z
-      .string()
-      .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, "must be a Standard Webhooks secret: whsec_ followed by base64"),
+      .union([webhookSecret, z.array(webhookSecret).min(1, "list at least one secret")], {
+        error: "must be a whsec_ secret, or a list of them ([new, old]) while rotating",
+      })
+      // Checked after the union: inside it, zod would report these as "neither a string nor a list".
+      .superRefine((secret, ctx) => {
+        if (!Array.isArray(secret)) return;
+        if (secret.length > ENDPOINT_SECRETS_MAX) {
+          ctx.addIssue({
+            code: "custom",
+            message: `list at most ${ENDPOINT_SECRETS_MAX} secrets ([new, old] while rotating)`,
+          });
+        }
+        if (new Set(secret).size !== secret.length)
+          ctx.addIssue({ code: "custom", message: "the same secret is listed twice" });
+      }),
     /** @default all event types */
     events: z.array(z.enum(EVENT_TYPES)).min(1).optional(),
     /** Only events that flip presence.online. @default false */
@@ -58,6 +102,8 @@ export const EndpointConfig = z
     includeRaw: z.boolean().default(false),
     /** A disabled endpoint receives nothing until enabled again. @default true */
     enabled: z.boolean().default(true),
+    /** A MongoDB-style query over the delivered event; events it does not match are not sent. @default none */
+    filter: eventFilter.optional(),
   })
   .strict();
 export type EndpointConfig = z.output<typeof EndpointConfig>;

@@ -1,24 +1,93 @@
 import { findEndpoint } from "@imrelay/config";
 import { type DeliveryJobState, isEndpointDisabled } from "@imrelay/store";
-import type { Job, JobType, Queue } from "bullmq";
+import type { Job, Queue } from "bullmq";
 import type { Express } from "express";
 import { adminError } from "./auth.js";
 import { deliveryView } from "./delivery-view.js";
+import { defineOperation, mountOperation } from "./operation.js";
 import type { AdminContext } from "./routes.js";
+import {
+  AdminErrorBody,
+  type DELIVERY_LIST_STATES,
+  DELIVERY_PAGE_MAX,
+  Delivery,
+  DeliveryDetail,
+  DeliveryList,
+  DeliveryListQuery,
+  DeliveryParams,
+  EndpointParams,
+  RecoverAnswer,
+  RecoverBody,
+} from "./schemas.js";
 
-const STATES = ["failed", "delayed", "waiting", "active", "completed"] as const satisfies readonly JobType[];
-type ListState = (typeof STATES)[number];
-const PAGE_MAX = 500;
+type ListState = (typeof DELIVERY_LIST_STATES)[number];
+const PAGE_MAX = DELIVERY_PAGE_MAX;
+
+const notFound = { description: "no such delivery (`DELIVERY_NOT_FOUND`)", schema: AdminErrorBody };
+
+export const listDeliveries = defineOperation({
+  id: "listDeliveries",
+  method: "get",
+  path: "/v1/deliveries",
+  tag: "deliveries",
+  summary: "Deliveries in one state: `failed` (the default) lists the dead letters",
+  query: DeliveryListQuery,
+  invalidCodes: { "query.state": "INVALID_STATE", "query.limit": "INVALID_PAGE", "query.offset": "INVALID_PAGE" },
+  responses: {
+    200: { description: "a page of deliveries, newest first", schema: DeliveryList },
+    400: { description: "a bad state (`INVALID_STATE`), limit or offset (`INVALID_PAGE`)", schema: AdminErrorBody },
+  },
+});
+
+export const getDelivery = defineOperation({
+  id: "getDelivery",
+  method: "get",
+  path: "/v1/deliveries/:id",
+  tag: "deliveries",
+  summary: "One delivery, with its event",
+  params: DeliveryParams,
+  responses: { 200: { description: "the delivery", schema: DeliveryDetail }, 404: notFound },
+});
+
+export const retryDelivery = defineOperation({
+  id: "retryDelivery",
+  method: "post",
+  path: "/v1/deliveries/:id/retry",
+  tag: "deliveries",
+  summary: "Replay one dead letter: a fresh run of the whole retry schedule",
+  params: DeliveryParams,
+  responses: {
+    202: { description: "queued again", schema: Delivery },
+    404: notFound,
+    409: {
+      description: "not a dead letter (`NOT_A_DEAD_LETTER`), or its endpoint is disabled (`ENDPOINT_DISABLED`)",
+      schema: AdminErrorBody,
+    },
+  },
+});
+
+export const recoverEndpoint = defineOperation({
+  id: "recoverEndpoint",
+  method: "post",
+  path: "/v1/tenants/:tenant/endpoints/:endpoint/recover",
+  tag: "deliveries",
+  summary: "Replay every dead letter of an endpoint since a time",
+  params: EndpointParams,
+  body: RecoverBody,
+  invalidCodes: { "body.since": "INVALID_SINCE" },
+  responses: {
+    202: { description: "how many were queued again", schema: RecoverAnswer },
+    400: { description: "no readable `since` (`INVALID_SINCE`)", schema: AdminErrorBody },
+    404: { description: "no such tenant or endpoint (`UNKNOWN_ENDPOINT`)", schema: AdminErrorBody },
+    409: { description: "the endpoint is disabled (`ENDPOINT_DISABLED`)", schema: AdminErrorBody },
+  },
+});
+
+export const DELIVERY_OPERATIONS = [listDeliveries, getDelivery, retryDelivery, recoverEndpoint];
 
 /** What the delivery admin routes need beyond the admin context. */
 export interface DeliveriesDeps {
   queue: Queue<DeliveryJobState>;
-}
-
-function intParam(value: unknown, fallback: number, max: number): number | undefined {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  return Number.isInteger(n) && n >= 0 && n <= max ? n : undefined;
 }
 
 /** Is the endpoint of this job disabled (in the config, or at run time)? Retrying it would only fail again. */
@@ -88,20 +157,8 @@ async function retryJob(job: Job<DeliveryJobState>) {
 export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: DeliveriesDeps) {
   const { requireAdmin, requireStore } = ctx;
 
-  app.get("/v1/deliveries", requireAdmin, requireStore, async (req, res) => {
-    const state = String(req.query.state ?? "failed") as ListState;
-    if (!STATES.includes(state)) {
-      adminError(res, 400, "INVALID_STATE", `state must be one of ${STATES.join(", ")}`);
-      return;
-    }
-    const limit = intParam(req.query.limit, 50, PAGE_MAX);
-    const offset = intParam(req.query.offset, 0, Number.MAX_SAFE_INTEGER);
-    if (limit === undefined || offset === undefined) {
-      adminError(res, 400, "INVALID_PAGE", `limit must be 0-${PAGE_MAX} and offset a whole number`);
-      return;
-    }
-    const tenant = req.query.tenant === undefined ? undefined : String(req.query.tenant);
-    const endpoint = req.query.endpoint === undefined ? undefined : String(req.query.endpoint);
+  mountOperation(app, listDeliveries, [requireAdmin, requireStore], async ({ query }, res) => {
+    const { state, tenant, endpoint, limit, offset } = query;
     const { jobs, total } =
       tenant === undefined && endpoint === undefined
         ? await wholePage(queue, state, offset, limit)
@@ -116,19 +173,19 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
     res.json({ state, total, offset, limit, deliveries });
   });
 
-  app.get("/v1/deliveries/:id", requireAdmin, requireStore, async (req, res) => {
-    const job = await queue.getJob(String(req.params.id));
+  mountOperation(app, getDelivery, [requireAdmin, requireStore], async ({ params }, res) => {
+    const job = await queue.getJob(params.id);
     if (!job) {
-      adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${req.params.id}"`);
+      adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${params.id}"`);
       return;
     }
     res.json({ ...deliveryView(job, await job.getState()), event: job.data.event });
   });
 
-  app.post("/v1/deliveries/:id/retry", requireAdmin, requireStore, async (req, res) => {
-    const job = await queue.getJob(String(req.params.id));
+  mountOperation(app, retryDelivery, [requireAdmin, requireStore], async ({ params }, res) => {
+    const job = await queue.getJob(params.id);
     if (!job) {
-      adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${req.params.id}"`);
+      adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${params.id}"`);
       return;
     }
     const state = await job.getState();
@@ -145,18 +202,13 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
     res.status(202).json({ ...deliveryView(job, "waiting"), state: "waiting" });
   });
 
-  app.post("/v1/tenants/:tenant/endpoints/:endpoint/recover", requireAdmin, requireStore, async (req, res) => {
-    const tenant = String(req.params.tenant);
-    const endpointId = String(req.params.endpoint);
+  mountOperation(app, recoverEndpoint, [requireAdmin, requireStore], async ({ params, body }, res) => {
+    const { tenant, endpoint: endpointId } = params;
     if (!findEndpoint(ctx.config, tenant, endpointId)) {
       adminError(res, 404, "UNKNOWN_ENDPOINT", `tenant "${tenant}" has no endpoint "${endpointId}"`);
       return;
     }
-    const since = Date.parse(String(req.body?.since ?? ""));
-    if (!Number.isFinite(since)) {
-      adminError(res, 400, "INVALID_SINCE", 'body must be {"since": "<ISO time>"}');
-      return;
-    }
+    const since = Date.parse(body.since);
     const disabled = await disabledReason(ctx, tenant, endpointId);
     if (disabled) {
       adminError(res, 409, "ENDPOINT_DISABLED", `endpoint "${endpointId}" would refuse them: ${disabled}`);

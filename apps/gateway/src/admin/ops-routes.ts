@@ -1,6 +1,5 @@
 import type { DeliveryJobState } from "@imrelay/store";
 import type { Queue } from "bullmq";
-import express from "express";
 import type { Redis } from "ioredis";
 import { mountDeliveryRoutes } from "./deliveries-routes.js";
 import { mountEndpointRoutes } from "./endpoints-routes.js";
@@ -21,8 +20,6 @@ export function opsRoutes({ queue, connection }: { queue: Queue<DeliveryJobState
   return (app, adminCtx) => {
     // These routes use the queue's connection as well as the gateway's.
     const ctx = { ...adminCtx, requireStore: storeGuard([adminCtx.redis, connection]) };
-    // Admin bodies are small JSON; callbacks never pass through here (they read their raw body themselves).
-    app.use(["/v1/deliveries", "/v1/tenants/:tenant/endpoints"], express.json({ limit: "16kb" }));
     mountDeliveryRoutes(app, ctx, { queue });
     mountEndpointRoutes(app, ctx);
     mountUnrecognizedRoutes(app, ctx);

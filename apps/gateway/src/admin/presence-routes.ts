@@ -1,11 +1,51 @@
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
 import { type RedisKeys, readPresence, readPresenceMany } from "@imrelay/store";
-import express, { type Express, type RequestHandler } from "express";
+import type { Express, RequestHandler } from "express";
 import type { Redis } from "ioredis";
 import { adminError } from "./auth.js";
+import { defineOperation, mountOperation } from "./operation.js";
+import {
+  AdminErrorBody,
+  PRESENCE_QUERY_MAX,
+  PresenceQueryAnswer,
+  PresenceQueryBody,
+  TenantParams,
+  UserParams,
+  UserPresence,
+} from "./schemas.js";
 
-/** Users per batch presence query. */
-export const PRESENCE_QUERY_MAX = 1000;
+export { PRESENCE_QUERY_MAX };
+
+const unknownTenant = { description: "no such tenant (`UNKNOWN_TENANT`)", schema: AdminErrorBody };
+
+export const getPresence = defineOperation({
+  id: "getPresence",
+  method: "get",
+  path: "/v1/tenants/:tenant/users/:userId/presence",
+  tag: "presence",
+  summary: "One user's presence across providers and platforms",
+  params: UserParams,
+  responses: { 200: { description: "the user's presence", schema: UserPresence }, 404: unknownTenant },
+});
+
+export const queryPresence = defineOperation({
+  id: "queryPresence",
+  method: "post",
+  path: "/v1/tenants/:tenant/presence/query",
+  tag: "presence",
+  summary: `Many users' presence at once (up to ${PRESENCE_QUERY_MAX})`,
+  description: "Read in one Redis pipeline, however many users are asked for.",
+  params: TenantParams,
+  body: PresenceQueryBody,
+  bodyLimit: "512kb",
+  responses: {
+    200: { description: "each user's presence, by user id", schema: PresenceQueryAnswer },
+    400: { description: "not `{ userIds: [...] }`, or too many (`INVALID_REQUEST`)", schema: AdminErrorBody },
+    404: unknownTenant,
+  },
+});
+
+export const PRESENCE_OPERATIONS = [getPresence, queryPresence];
 
 /**
  * `GET /v1/tenants/:tenant/users/:userId/presence` and the batch
@@ -39,27 +79,13 @@ export function mountPresenceRoutes(
     next();
   };
 
-  app.get("/v1/tenants/:tenant/users/:userId/presence", requireAdmin, knownTenant, requireStore, async (req, res) => {
-    res.json(await readPresence({ redis, keys }, String(req.params.tenant), String(req.params.userId)));
+  mountOperation(app, getPresence, [requireAdmin, knownTenant, requireStore], async ({ params }, res) => {
+    res.json(await readPresence({ redis, keys }, params.tenant, params.userId));
   });
 
-  app.post(
-    "/v1/tenants/:tenant/presence/query",
-    requireAdmin,
-    knownTenant,
-    requireStore,
-    express.json({ limit: "512kb" }),
-    async (req, res) => {
-      const userIds = (req.body as { userIds?: unknown } | undefined)?.userIds;
-      if (!Array.isArray(userIds) || userIds.some((id) => typeof id !== "string" || id === "")) {
-        adminError(res, 400, "INVALID_REQUEST", "the body must be { userIds: [non-empty strings] }");
-        return;
-      }
-      if (userIds.length > PRESENCE_QUERY_MAX) {
-        adminError(res, 400, "INVALID_REQUEST", `at most ${PRESENCE_QUERY_MAX} userIds per query`);
-        return;
-      }
-      res.json({ users: await readPresenceMany({ redis, keys }, String(req.params.tenant), userIds as string[]) });
-    },
-  );
+  mountOperation(app, queryPresence, [requireAdmin, knownTenant, requireStore], async ({ params, body }, res) => {
+    const presence = await readPresenceMany({ redis, keys }, params.tenant, body.userIds);
+    // By user id, as `{ users: { "<id>": <presence> } }`; a user asked for twice is there once.
+    res.json({ users: Object.fromEntries(presence.map((user) => [user.userId, user])) });
+  });
 }

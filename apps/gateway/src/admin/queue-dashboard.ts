@@ -4,9 +4,22 @@ import { ExpressAdapter } from "@bull-board/express";
 import type { Queue } from "bullmq";
 import type { Express, RequestHandler, Response } from "express";
 import { adminError, adminTokenMatcher } from "./auth.js";
+import { defineOperation } from "./operation.js";
 import type { AdminContext } from "./routes.js";
 
 export const DASHBOARD_PATH = "/admin/queues";
+
+/** The dashboard's page, as the OpenAPI document lists it (bull-board serves it and its assets). */
+export const dashboardOperation = defineOperation({
+  id: "queueDashboard",
+  method: "get",
+  path: DASHBOARD_PATH,
+  tag: "deliveries",
+  summary: "The queue dashboard (bull-board), for a browser",
+  description: "Also takes HTTP Basic auth with the admin token as the password (any user name).",
+  basicAuth: true,
+  responses: { 200: { description: "the dashboard's page", contentType: "text/html" } },
+});
 
 /**
  * The dashboard is opened in a browser, which cannot add a bearer header; so

@@ -3,6 +3,7 @@ import type { RedisKeys } from "@imrelay/store";
 import type { Express, RequestHandler } from "express";
 import type { Redis } from "ioredis";
 import { requireAdmin } from "./auth.js";
+import { mountOpenApiRoute } from "./openapi.js";
 import { mountPresenceRoutes } from "./presence-routes.js";
 import { storeGuard } from "./store-guard.js";
 
@@ -21,8 +22,9 @@ export interface AdminContext {
 export type MountAdmin = (app: Express, ctx: AdminContext) => void;
 
 /**
- * Every admin route of the gateway. Presence is built in; dead letters and
- * the queue dashboard come in through `extra` (`createServer`'s `mountAdmin`).
+ * Every admin route of the gateway. Presence and the OpenAPI document are
+ * built in; dead letters and the queue dashboard come in through `extra`
+ * (`createServer`'s `mountAdmin`).
  *
  * @example
  * mountAdminRoutes(app, { config, redis, keys }, (app, { requireAdmin, requireStore }) => {
@@ -40,6 +42,7 @@ export function mountAdminRoutes(
     requireStore: storeGuard([deps.redis]),
   };
   mountPresenceRoutes(app, ctx);
+  mountOpenApiRoute(app, ctx.requireAdmin);
   extra?.(app, ctx);
   return ctx;
 }

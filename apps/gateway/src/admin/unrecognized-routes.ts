@@ -1,16 +1,25 @@
 import type { Express } from "express";
-import { adminError } from "./auth.js";
+import { defineOperation, mountOperation } from "./operation.js";
 import type { AdminContext } from "./routes.js";
+import { AdminErrorBody, UnrecognizedList, UnrecognizedQuery } from "./schemas.js";
+
+export const listUnrecognized = defineOperation({
+  id: "listUnrecognized",
+  method: "get",
+  path: "/v1/unrecognized",
+  tag: "callbacks",
+  summary: "Authentic callbacks nothing maps (a new Tencent Action, an unknown OpenIM command), newest first",
+  query: UnrecognizedQuery,
+  invalidCodes: { "query.limit": "INVALID_PAGE" },
+  responses: {
+    200: { description: "the kept callbacks, secrets removed", schema: UnrecognizedList },
+    400: { description: "a limit outside 1-1000 (`INVALID_PAGE`)", schema: AdminErrorBody },
+  },
+});
 
 /** `GET /v1/unrecognized?limit=&tenant=`: authentic callbacks nothing maps, newest first (secrets already removed). */
 export function mountUnrecognizedRoutes(app: Express, { redis, keys, requireAdmin, requireStore }: AdminContext) {
-  app.get("/v1/unrecognized", requireAdmin, requireStore, async (req, res) => {
-    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      adminError(res, 400, "INVALID_PAGE", "limit must be 1-1000");
-      return;
-    }
-    const tenant = req.query.tenant === undefined ? undefined : String(req.query.tenant);
+  mountOperation(app, listUnrecognized, [requireAdmin, requireStore], async ({ query: { limit, tenant } }, res) => {
     const rows = await redis.lrange(keys.unrecognized, 0, limit - 1);
     const callbacks = rows
       .map((row) => {
