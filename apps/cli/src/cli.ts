@@ -9,6 +9,7 @@ import { Registry } from "prom-client";
 import { type DemoSink, demoConfig, startDemoSink } from "./demo.js";
 import { createLogger } from "./logger.js";
 import { DEFAULT_REDIS_URL, ensureRedis, type PrivateRedis, RedisUnavailableError } from "./redis-default.js";
+import { startTracing } from "./tracing.js";
 import { startWorkerHttp } from "./worker-http.js";
 
 const USAGE = `Usage: imrelay <command> [--config <file>] [--port <port>]
@@ -166,14 +167,15 @@ async function run(
   }
 
   const registry = new Registry();
+  const tracing = startTracing(process.env, logger);
   const stops: Array<() => Promise<void>> = [];
   try {
     if (command === "start" || command === "worker") {
-      const worker = await startWorker({ config, logger, registry });
+      const worker = await startWorker({ config, logger, registry, tracer: tracing.tracer });
       stops.push(() => worker.close());
     }
     if (command === "start" || command === "gateway") {
-      const gateway = await startGateway({ config, logger, registry });
+      const gateway = await startGateway({ config, logger, registry, tracer: tracing.tracer });
       // The gateway stops first, so nothing new is accepted while the worker drains.
       stops.unshift(() => gateway.close());
       logger.info(
@@ -194,6 +196,7 @@ async function run(
   } catch (err) {
     logger.error({ err }, "imrelay failed to start");
     for (const stop of stops) await stop().catch(() => {});
+    await tracing.shutdown();
     await redis?.stop();
     await demo?.close();
     return 1;
@@ -201,6 +204,8 @@ async function run(
 
   return waitForSignal(logger, async () => {
     for (const stop of stops) await stop();
+    // After the gateway and the worker: their last spans are exported too.
+    await tracing.shutdown();
     await demo?.close();
     await redis?.stop();
   });

@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import type { ImrelayConfig } from "@imrelay/config";
 import { closeDeliveryQueue, createDeliveryQueue, createIngest, redisKeys } from "@imrelay/store";
+import type { Tracer } from "@opentelemetry/api";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -25,6 +26,8 @@ export interface StartGatewayOptions {
   mountAdmin?: MountAdmin;
   /** The vendors served. @default the registry's (`@imrelay/vendors`) */
   vendors?: readonly Vendor[];
+  /** Traces callbacks and their enqueue (README "Tracing"). @default none: no spans, no cost */
+  tracer?: Tracer | undefined;
 }
 
 export interface RunningGateway {
@@ -92,6 +95,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     ingest,
     vendors,
     metrics,
+    tracer: options.tracer,
     mountAdmin: (app, ctx) => {
       ops(app, ctx);
       options.mountAdmin?.(app, ctx);

@@ -90,13 +90,13 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
           log.error({ entryId: entry[0], reason: parsed.reason }, "dropping unreadable ingest entry");
         continue;
       }
-      const { event, raw } = parsed;
+      const { event, raw, traceparent } = parsed;
       const tenant = findTenant(config, event.tenant);
       if (!tenant) {
         log.warn({ entryId: entry[0], tenant: event.tenant, eventId: event.id }, "dropping event of unknown tenant");
         continue;
       }
-      jobs.push(...fanOut({ event, raw, tenant, jobOptions }));
+      jobs.push(...fanOut({ event, raw, traceparent, tenant, jobOptions }));
     }
     if (jobs.length > 0) await queue.addBulk(jobs);
     const ids = entries.map(([id]) => id);
