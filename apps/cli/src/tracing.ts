@@ -1,6 +1,11 @@
 import { readFileSync } from "node:fs";
 import { type DiagLogger, DiagLogLevel, diag, propagation, type Tracer } from "@opentelemetry/api";
-import { diagLogLevelFromString, W3CTraceContextPropagator } from "@opentelemetry/core";
+import {
+  diagLogLevelFromString,
+  loggingErrorHandler,
+  setGlobalErrorHandler,
+  W3CTraceContextPropagator,
+} from "@opentelemetry/core";
 import { OTLPTraceExporter as OtlpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OtlpProtobufExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
@@ -31,6 +36,9 @@ const DEFAULT_TRACES_ENDPOINT = "http://localhost:4318/v1/traces";
 
 /** How long stopping waits for the last spans to be exported. */
 const SHUTDOWN_TIMEOUT_MS = 3000;
+
+/** A collector that is down fails every export: say so once per this, with a count, not once per batch. */
+const EXPORT_FAILURE_REPORT_MS = 30_000;
 
 /** The CLI's version, for the resource and the tracer (package.json ships in the tarball). */
 const VERSION: string = (() => {
@@ -148,6 +156,7 @@ export function startTracing(env: NodeJS.ProcessEnv, logger: Logger): Tracing {
     return OFF;
   }
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  setGlobalErrorHandler(exportFailures(log));
   log.info({ protocol: settings.protocol, endpoint: settings.endpoint }, "tracing on: spans are exported over OTLP");
 
   let stopping: Promise<void> | undefined;
@@ -169,11 +178,36 @@ export function startTracing(env: NodeJS.ProcessEnv, logger: Logger): Tracing {
         } finally {
           clearTimeout(timer);
           propagation.disable();
+          setGlobalErrorHandler(loggingErrorHandler());
           diag.disable();
         }
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * Where the SDK reports a failed export (a collector down or refusing):
+ * one warning line, then at most one per 30 s with how many more failed.
+ * The spans of a failed export are dropped; callbacks and deliveries go on.
+ */
+function exportFailures(logger: Logger, clock: () => number = Date.now): (err: unknown) => void {
+  let lastReport = -Infinity;
+  let unreported = 0;
+  return (err) => {
+    const now = clock();
+    if (now - lastReport < EXPORT_FAILURE_REPORT_MS) {
+      unreported++;
+      return;
+    }
+    lastReport = now;
+    const reason = err instanceof Error ? err.message : String(err);
+    logger.warn(
+      { reason: reason.slice(0, 300), ...(unreported > 0 ? { failedSinceLastReport: unreported } : {}) },
+      "tracing: spans could not be exported and were dropped",
+    );
+    unreported = 0;
   };
 }
 
