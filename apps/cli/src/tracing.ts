@@ -192,7 +192,7 @@ export function startTracing(env: NodeJS.ProcessEnv, logger: Logger): Tracing {
  * one warning line, then at most one per 30 s with how many more failed.
  * The spans of a failed export are dropped; callbacks and deliveries go on.
  */
-function exportFailures(logger: Logger, clock: () => number = Date.now): (err: unknown) => void {
+export function exportFailures(logger: Logger, clock: () => number = Date.now): (err: unknown) => void {
   let lastReport = -Infinity;
   let unreported = 0;
   return (err) => {

@@ -1,6 +1,6 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { startTracing, tracingSettings } from "../src/tracing.js";
+import { exportFailures, startTracing, tracingSettings } from "../src/tracing.js";
 
 describe("when tracing is on (the OTEL_* rule)", () => {
   it("is off with no OTEL variables, or only empty ones", () => {
@@ -86,5 +86,26 @@ describe("startTracing", () => {
     const tracing = startTracing({}, logger);
     expect(tracing.tracer).toBeUndefined();
     await expect(tracing.shutdown()).resolves.toBeUndefined();
+  });
+});
+
+describe("a collector that fails every export", () => {
+  it("is reported once, then at most once per 30 s with how many failed meanwhile", () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    let now = 1_000_000;
+    const report = exportFailures(logger, () => now);
+    report(new Error("connect ECONNREFUSED 127.0.0.1:4318"));
+    for (let i = 0; i < 5; i++) {
+      now += 1_000;
+      report(new Error("connect ECONNREFUSED 127.0.0.1:4318"));
+    }
+    expect(lines).toHaveLength(1);
+    now += 30_000;
+    report(new Error("Service Unavailable"));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ reason: "connect ECONNREFUSED 127.0.0.1:4318" });
+    expect(lines[0]).not.toHaveProperty("failedSinceLastReport");
+    expect(lines[1]).toMatchObject({ reason: "Service Unavailable", failedSinceLastReport: 5 });
   });
 });
