@@ -11,6 +11,7 @@ import { createLogger } from "./logger.js";
 import { gatewayPart, privateRedisPart, workerPart } from "./parts.js";
 import { DEFAULT_REDIS_URL, ensureRedis, type PrivateRedis, RedisUnavailableError } from "./redis-default.js";
 import { type Lifecycle, signalLifecycle } from "./shutdown.js";
+import { startTracing } from "./tracing.js";
 import { startWorkerHttp } from "./worker-http.js";
 
 /** The version of the package this CLI ships in (its package.json sits one level above `dist/`). */
@@ -171,15 +172,18 @@ async function start(
   }
 
   const registry = new Registry();
+  const tracing = startTracing(process.env, logger);
+  // Closed with the last parts, after the gateway and the worker: their last spans are exported too.
+  lifecycle.add({ name: "tracing", close: () => tracing.shutdown(), last: true });
   const stops: Array<() => Promise<void>> = [];
   try {
     if ((command === "start" || command === "worker") && !lifecycle.stopping) {
-      const worker = await startWorker({ config, logger, registry });
+      const worker = await startWorker({ config, logger, registry, tracer: tracing.tracer });
       stops.push(() => worker.close());
       lifecycle.add(workerPart(worker, logger));
     }
     if ((command === "start" || command === "gateway") && !lifecycle.stopping) {
-      const gateway = await startGateway({ config, logger, registry });
+      const gateway = await startGateway({ config, logger, registry, tracer: tracing.tracer });
       stops.unshift(() => gateway.close());
       lifecycle.add(gatewayPart(gateway));
       logger.info(
@@ -203,6 +207,7 @@ async function start(
   } catch (err) {
     logger.error({ err }, "imrelay failed to start");
     for (const stop of stops) await stop().catch(() => {});
+    await tracing.shutdown();
     await redis?.stop();
     await demo?.close();
     return 1;

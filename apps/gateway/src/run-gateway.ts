@@ -7,6 +7,7 @@ import {
   createIngest,
   redisKeys,
 } from "@imrelay/store";
+import type { Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { opsRoutes } from "./admin/ops-routes.js";
@@ -30,6 +31,8 @@ export interface StartGatewayOptions {
   mountAdmin?: MountAdmin;
   /** The vendors served. @default the registry's (`@imrelay/vendors`) */
   vendors?: readonly Vendor[];
+  /** Traces callbacks and their enqueue (README "Tracing"). @default none: no spans, no cost */
+  tracer?: Tracer | undefined;
 }
 
 export interface RunningGateway {
@@ -106,6 +109,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     ingest,
     vendors,
     metrics,
+    tracer: options.tracer,
     mountAdmin: (app, ctx) => {
       ops(app, ctx);
       options.mountAdmin?.(app, ctx);

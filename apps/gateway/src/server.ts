@@ -4,6 +4,7 @@ import type { ImrelayConfig } from "@imrelay/config";
 import { findTenant } from "@imrelay/config";
 import type { RedisKeys } from "@imrelay/store";
 import { createIngest, type Ingest } from "@imrelay/store";
+import type { Tracer } from "@opentelemetry/api";
 import express, { type ErrorRequestHandler, type Express } from "express";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -43,6 +44,8 @@ export interface GatewayDeps {
   metrics?: GatewayMetrics;
   /** More admin routes (dead letters, queue dashboard), mounted after the built-in ones. */
   mountAdmin?: MountAdmin;
+  /** Traces callbacks and their enqueue (README "Tracing"). @default none: no spans, no cost */
+  tracer?: Tracer | undefined;
 }
 
 /**
@@ -130,6 +133,7 @@ export function createServer(deps: GatewayDeps): GatewayListener {
     metrics,
     rateLimit: createRateLimiter(clock),
     clientIp: clientAddress(config.gateway.trustProxy),
+    tracer: deps.tracer,
   };
   const callbacks = new Map<string, CallbackHandler>(
     vendors.map((vendor) => [vendor.provider, callbackHandler(vendor, ctx)]),

@@ -7,6 +7,7 @@ import {
   type LastResponse,
   type RedisKeys,
 } from "@imrelay/store";
+import type { Span, Tracer } from "@opentelemetry/api";
 import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -15,6 +16,7 @@ import { DeliveryError, UnrecoverableDeliveryError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { type SendResult, send } from "./send.js";
 import { signedHeaders } from "./sign.js";
+import { endDeliverySpan, serverAttributes, startDeliverySpan } from "./tracing.js";
 
 /** What a successful delivery job returns (BullMQ keeps it as `returnvalue`). */
 export interface DeliveryResult {
@@ -34,6 +36,8 @@ export interface DeliveryProcessorDeps {
   dispatcher: Dispatcher;
   /** ms since the epoch. @default Date.now */
   clock?: () => number;
+  /** Traces each attempt (README "Tracing"). @default none: no spans, no cost */
+  tracer?: Tracer | undefined;
 }
 
 /**
@@ -46,16 +50,17 @@ export interface DeliveryProcessorDeps {
  * new Worker(keys.deliveryQueue, createDeliveryProcessor({ config, redis, keys, logger, metrics, dispatcher }), opts);
  */
 export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
-  const { config, redis, keys, logger, metrics, dispatcher } = deps;
+  const { config, redis, keys, logger, metrics, dispatcher, tracer } = deps;
   const clock = deps.clock ?? Date.now;
 
-  return async function deliver(job: Job<DeliveryJobState>): Promise<DeliveryResult> {
+  async function attemptDelivery(job: Job<DeliveryJobState>, span: Span | undefined): Promise<DeliveryResult> {
     const { tenant, endpointId, event } = job.data;
     const attempt = job.attemptsMade + 1;
     const context = { tenant, endpoint: endpointId, eventId: event.id, attempt };
 
     const endpoint = findEndpoint(config, tenant, endpointId);
     if (!endpoint) {
+      span?.setAttribute("imrelay.outcome", "unknown_endpoint");
       logger.warn({ ...context, outcome: "unknown_endpoint" }, "delivery failed: endpoint is not configured");
       throw new UnrecoverableDeliveryError(
         "ENDPOINT_UNKNOWN",
@@ -63,6 +68,7 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
       );
     }
     if (!endpoint.enabled || (await isEndpointDisabled(redis, keys, tenant, endpointId))) {
+      span?.setAttribute("imrelay.outcome", "disabled");
       logger.warn(
         { ...context, outcome: "disabled" },
         "delivery failed: endpoint disabled (a dead letter until replayed)",
@@ -83,6 +89,11 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
       now: clock,
     });
     const durationMs = Math.round(performance.now() - started);
+    if (span) {
+      span.setAttributes(serverAttributes(endpoint.url));
+      span.setAttribute("imrelay.outcome", result.outcome);
+      if (result.status !== null) span.setAttribute("http.response.status_code", result.status);
+    }
 
     metrics.deliveries.inc({ tenant, endpoint: endpointId, outcome: result.outcome });
     metrics.deliverySeconds.observe({ tenant, endpoint: endpointId }, durationMs / 1000);
@@ -106,6 +117,20 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
     };
     await job.updateData({ ...job.data, lastResponse });
     throw await failure(result, endpoint, deps, tenant, clock);
+  }
+
+  // BullMQ calls a processor with (job, token, signal): the span is never taken from its arguments.
+  if (!tracer) return (job: Job<DeliveryJobState>): Promise<DeliveryResult> => attemptDelivery(job, undefined);
+  return async function deliver(job: Job<DeliveryJobState>): Promise<DeliveryResult> {
+    const span = startDeliverySpan(tracer, job.data, job.attemptsMade + 1);
+    try {
+      const result = await attemptDelivery(job, span);
+      endDeliverySpan(span);
+      return result;
+    } catch (err) {
+      endDeliverySpan(span, err);
+      throw err;
+    }
   };
 }
 

@@ -94,13 +94,13 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
           log.error({ entryId: entry[0], reason: parsed.reason }, "dropping unreadable ingest entry");
         continue;
       }
-      const { event, raw } = parsed;
+      const { event, raw, traceparent } = parsed;
       const tenant = findTenant(config, event.tenant);
       if (!tenant) {
         log.warn({ entryId: entry[0], tenant: event.tenant, eventId: event.id }, "dropping event of unknown tenant");
         continue;
       }
-      const fanned = fanOut({ event, raw, tenant, jobOptions });
+      const fanned = fanOut({ event, raw, traceparent, tenant, jobOptions });
       jobs.push(...fanned.jobs);
       for (const endpoint of fanned.filtered) deps.metrics?.eventsFiltered.inc({ tenant: event.tenant, endpoint });
     }

@@ -27,11 +27,14 @@ export interface FanOut {
 export function fanOut({
   event,
   raw,
+  traceparent,
   tenant,
   jobOptions,
 }: {
   event: IngestEvent;
   raw: unknown;
+  /** The gateway's enqueue span (stream field `t`), carried so delivery spans join the callback's trace. */
+  traceparent?: string | undefined;
   tenant: TenantConfig;
   jobOptions: JobsOptions;
 }): FanOut {
@@ -54,7 +57,8 @@ export function fanOut({
     }
     jobs.push({
       name: DELIVERY_JOB_NAME,
-      data: { tenant: event.tenant, endpointId: endpoint.id, event: delivered },
+      // An undefined traceparent (tracing off) is left out of the job's JSON.
+      data: { tenant: event.tenant, endpointId: endpoint.id, event: delivered, traceparent },
       opts: { ...jobOptions, jobId: deliveryJobId(event.id, endpoint.id) },
     });
   }

@@ -1,5 +1,6 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import { closeDeliveryQueue, closeRedis, createDeliveryQueue, redisKeys } from "@imrelay/store";
+import type { Tracer } from "@opentelemetry/api";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -18,6 +19,8 @@ export interface StartWorkerOptions {
   clock?: () => number;
   /** Dispatcher timing: how long an orphaned entry waits before it is claimed, how often to look, how long a read blocks. */
   dispatcher?: Pick<DispatcherDeps, "claimIdleMs" | "claimIntervalMs" | "blockMs">;
+  /** Traces each delivery attempt (README "Tracing"). @default none: no spans, no cost */
+  tracer?: Tracer | undefined;
 }
 
 export interface RunningWorker {
@@ -59,6 +62,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     keys,
     logger: log,
     metrics,
+    tracer: options.tracer,
     ...(clock ? { clock } : {}),
   });
   const dispatcher = createDispatcher({

@@ -1,5 +1,6 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import { type DeliveryJobState, type RedisKeys, redisKeys } from "@imrelay/store";
+import type { Tracer } from "@opentelemetry/api";
 import { type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -25,6 +26,8 @@ export interface DeliveryWorkerDeps {
   dispatcher?: Dispatcher;
   /** @default true */
   autorun?: boolean;
+  /** Traces each delivery attempt (README "Tracing"). @default none: no spans, no cost */
+  tracer?: Tracer | undefined;
 }
 
 export interface DeliveryWorker {
@@ -72,6 +75,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     logger,
     metrics,
     dispatcher,
+    tracer: deps.tracer,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
 

@@ -1,3 +1,4 @@
+import { parseConfig } from "@imrelay/config";
 import { deliveryJobOptions, type IngestEvent, parseIngestEntry } from "@imrelay/store";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
@@ -157,6 +158,16 @@ describe("ingest entries", () => {
     });
   });
 
+  it("reads the traceparent the gateway stored beside the event while tracing is on", () => {
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    expect(parseIngestEntry(["1-0", ["e", JSON.stringify(event), "t", traceparent]])).toEqual({
+      ok: true,
+      event,
+      raw: undefined,
+      traceparent,
+    });
+  });
+
   it("still delivers an event whose raw copy is unreadable", () => {
     expect(parseIngestEntry(["1-0", ["e", JSON.stringify(event), "r", "{"]])).toEqual({
       ok: true,
@@ -235,5 +246,38 @@ describe("fan-out with endpoint filters", () => {
       jobOptions,
     });
     expect(result).toEqual({ jobs: [], filtered: [] });
+  });
+});
+
+describe("fan-out and tracing", () => {
+  const config = parseConfig(
+    {
+      tenants: {
+        acme: {
+          tencent: { sdkAppId: "1400000000" },
+          endpoints: [
+            { id: "a", url: "https://a.example.com/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
+            { id: "b", url: "https://b.example.com/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
+          ],
+        },
+      },
+    },
+    "test",
+  );
+  const event = { id: "evt_1", type: "user.online", tenant: "acme", occurredAt: "2025-01-01T00:00:00.000Z" };
+  const tenant = config.tenants.acme!;
+
+  it("carries the traceparent into every endpoint's job, so each delivery joins the callback's trace", () => {
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const { jobs } = fanOut({ event, raw: undefined, traceparent, tenant, jobOptions: {} });
+    expect(jobs.map((job) => [job.data.endpointId, job.data.traceparent])).toEqual([
+      ["a", traceparent],
+      ["b", traceparent],
+    ]);
+  });
+
+  it("leaves the traceparent out of the job's JSON when tracing was off", () => {
+    const [job] = fanOut({ event, raw: undefined, traceparent: undefined, tenant, jobOptions: {} }).jobs;
+    expect(JSON.parse(JSON.stringify(job!.data))).not.toHaveProperty("traceparent");
   });
 });

@@ -15,12 +15,14 @@ ARGV:
    9 expiry in ms         10 expiry member of this presence entry
   11 raw JSON or ""       12 guard: "" or the atMs the entry must still be online with
   13 seen TTL in seconds
+  14 W3C traceparent of the enqueue span, or "" (tracing off)
 
 Presence hash fields: "seq", and one per presence entry, named
 "provider:platform" or "provider:platform:device" (provider and platform never
 hold ":"; a device may), valued "online|atMs|sinceMs" (online is 1 or 0).
 
-Writes the stream entry { e = event JSON, g = gateway fields JSON, r = raw }:
+Writes the stream entry { e = event JSON, g = gateway fields JSON, r = raw, t = traceparent }
+(r and t only when given):
 the gateway's fields ({"sequence","presence","changed","stale"}) are built
 here, the event's own fields by the adapter, and @imrelay/store joins them
 (stream-entry.ts).
@@ -38,6 +40,7 @@ local member = ARGV[10]
 local raw = ARGV[11]
 local guard = ARGV[12]
 local seenTtl = tonumber(ARGV[13])
+local traceparent = ARGV[14] or ""
 
 local function parse(value)
   if not value then return nil end
@@ -209,9 +212,19 @@ local gatewayJson = '{"sequence":' .. string.format("%d", sequence)
   .. ',"changed":' .. tostring(changed)
   .. ',"stale":' .. tostring(stale) .. '}'
 
-if raw ~= "" then
-  redis.call("XADD", streamKey, "*", "e", eventJson, "g", gatewayJson, "r", raw)
-else
+if raw == "" and traceparent == "" then
   redis.call("XADD", streamKey, "*", "e", eventJson, "g", gatewayJson)
+else
+  local fields = { "e", eventJson, "g", gatewayJson }
+  if raw ~= "" then
+    fields[#fields + 1] = "r"
+    fields[#fields + 1] = raw
+  end
+  if traceparent ~= "" then
+    -- The worker's delivery spans join the callback's trace through it (only written while tracing is on).
+    fields[#fields + 1] = "t"
+    fields[#fields + 1] = traceparent
+  end
+  redis.call("XADD", streamKey, "*", unpack(fields))
 end
 return { "queued", gatewayJson }

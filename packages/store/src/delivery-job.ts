@@ -15,6 +15,11 @@ export interface DeliveryJobData {
   endpointId: string;
   /** The event as delivered (ImrelayEvent JSON, with `raw` when the endpoint asked for it). */
   event: Record<string, unknown> & { id: string; type: string; occurredAt: string };
+  /**
+   * The W3C `traceparent` of the gateway's enqueue span (only while tracing is
+   * on): every delivery attempt's span is its child, in the callback's trace.
+   */
+  traceparent?: string;
 }
 
 /** What the admin API shows of a delivery's last failed attempt (kept in the job's data). */

@@ -29,6 +29,12 @@ export interface IngestOptions {
   raw?: { body: unknown; query: Record<string, unknown> };
   /** Apply only while the entry is still online with exactly this `atMs` (the expiry sweeper's guard). */
   onlyIfOnlineAt?: number;
+  /**
+   * The W3C `traceparent` of the span that enqueues the event, stored beside it
+   * (stream field `t`) so its delivery attempts join the callback's trace.
+   * Given only while tracing is on.
+   */
+  traceparent?: string;
 }
 
 /** Puts one adapter event into Redis: dedupe, presence, sequence and stream in one round trip. */
@@ -138,6 +144,7 @@ export function createIngest({ redis, keys, expiryMs, presenceModel }: CreateIng
         options.raw ? JSON.stringify(options.raw) : "",
         options.onlyIfOnlineAt === undefined ? "" : String(options.onlyIfOnlineAt),
         SEEN_TTL_SECONDS,
+        options.traceparent ?? "",
       );
     } catch (err) {
       const { reason, mayHaveLanded } = describeStoreFailure(err);

@@ -7,7 +7,7 @@ export type StreamEntry = [id: string, fields: string[] | null];
 export type IngestEvent = DeliveryJobData["event"] & { tenant: string; changed?: unknown };
 
 export type ParsedEntry =
-  | { ok: true; event: IngestEvent; raw: unknown }
+  | { ok: true; event: IngestEvent; raw: unknown; traceparent?: string }
   | {
       ok: false;
       reason: "deleted" | "no event field" | "event is not JSON" | "event lacks id, type, tenant or occurredAt";
@@ -28,8 +28,9 @@ export function joinEventJson(eventJson: string, gatewayJson: string | undefined
 
 /**
  * Reads an ingest entry: `e` (the adapter's event JSON), `g` (the gateway's
- * fields, written by lua/ingest.lua) and `r` (the vendor's raw `{body, query}`
- * JSON, optional). Only what fan-out and delivery rely on is checked: the
+ * fields, written by lua/ingest.lua), `r` (the vendor's raw `{body, query}`
+ * JSON, optional) and `t` (the W3C traceparent of the gateway's enqueue span,
+ * only while tracing is on). Only what fan-out and delivery rely on is checked: the
  * gateway validated the event when it wrote it.
  *
  * @example
@@ -40,11 +41,13 @@ export function parseIngestEntry([, fields]: StreamEntry): ParsedEntry {
   let text: string | undefined;
   let gateway: string | undefined;
   let rawText: string | undefined;
+  let traceparent: string | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i];
     if (name === "e") text = fields[i + 1];
     else if (name === "g") gateway = fields[i + 1];
     else if (name === "r") rawText = fields[i + 1];
+    else if (name === "t") traceparent = fields[i + 1];
   }
   if (text === undefined) return { ok: false, reason: "no event field" };
   let event: unknown;
@@ -73,5 +76,5 @@ export function parseIngestEntry([, fields]: StreamEntry): ParsedEntry {
       raw = undefined;
     }
   }
-  return { ok: true, event: event as IngestEvent, raw };
+  return { ok: true, event: event as IngestEvent, raw, traceparent };
 }

@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks";
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
 import { CallbackError, headerValue, isoTime, type VendorResult } from "@imrelay/core";
 import type { Ingest, IngestOutcome, RedisKeys } from "@imrelay/store";
+import type { Span, Tracer } from "@opentelemetry/api";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { CallbackRoute } from "../http/callback-route.js";
@@ -12,6 +13,7 @@ import type { RateLimiter } from "../http/rate-limit.js";
 import { readRawBody } from "../http/raw-body.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { errorToAnswer } from "./errors-to-answer.js";
+import { endCallbackSpan, startCallbackSpan, traceEnqueue } from "./tracing.js";
 import { keepUnrecognized, parsedBody, withoutSecrets } from "./unrecognized.js";
 import { type Vendor, vendorSection } from "./vendor.js";
 import { clampVendorTime } from "./vendor-clock.js";
@@ -27,6 +29,8 @@ export interface CallbackContext {
   rateLimit: RateLimiter;
   /** The caller's address, honouring `gateway.trustProxy` as Express's `req.ip` does. */
   clientIp: (req: IncomingMessage) => string | undefined;
+  /** Traces each callback and its enqueue when given (README "Tracing"); undefined costs nothing. */
+  tracer?: Tracer | undefined;
 }
 
 /**
@@ -71,7 +75,8 @@ type CallbackOutcome = IngestOutcome | "unrecognized" | "ignored";
  * if (route?.provider === "tencent") await tencent(req, res, route);
  */
 export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackHandler {
-  const { config, keys, redis, ingest, clock, logger, metrics, rateLimit, clientIp } = ctx;
+  const { config, keys, redis, ingest, clock, logger, metrics, rateLimit, clientIp, tracer } = ctx;
+  const spanRoute = `/v1/tenants/{tenant}/${vendor.provider}`;
   const allowLists = new Map<string, IpAllowList | undefined>();
   for (const [name, tenant] of Object.entries(config.tenants)) {
     allowLists.set(name, ipAllowList(vendorSection(tenant, vendor.provider)?.allowIps));
@@ -87,6 +92,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     route: CallbackRoute,
     log: { eventId?: string; userId?: string; operationId?: string },
     stopped: Promise<never> | undefined,
+    span: Span | undefined,
   ) {
     const { tenant, query, path } = route;
     const settings = findTenant(config, tenant);
@@ -152,7 +158,12 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
         );
       }
       const event = clamped ?? vendorEvent;
-      const ingested = await ingest(event, raw ? { raw } : {});
+      const ingested =
+        tracer && span
+          ? await traceEnqueue(tracer, span, event, (traceparent) =>
+              ingest(event, raw ? { raw, traceparent } : { traceparent }),
+            )
+          : await ingest(event, raw ? { raw } : {});
       if (outcome === "ignored") {
         outcome = ingested.outcome;
         log.eventId = event.id;
@@ -165,27 +176,32 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
 
   return async (req, res, route, stopped) => {
     const started = performance.now();
+    const span = tracer ? startCallbackSpan(tracer, vendor.provider, spanRoute) : undefined;
     const { tenant } = route;
     const log: { eventId?: string; userId?: string; operationId?: string } = {};
     let status = 200;
     let outcome: string;
     let err: unknown;
     let unexpected = false;
+    let errorCode: string | undefined;
     try {
-      const accepted = await accept(req, route, log, stopped);
+      const accepted = await accept(req, route, log, stopped, span);
       outcome = accepted.outcome;
       sendJson(res, 200, accepted.response);
     } catch (caught) {
       err = caught;
       const answer = errorToAnswer(caught, vendor);
       status = answer.status;
+      errorCode = answer.code;
       outcome = answer.code.toLowerCase();
       unexpected = answer.unexpected;
       if (!res.headersSent) sendJson(res, status, answer.body, CLOSE_AFTER.has(answer.code));
     }
     const seconds = (performance.now() - started) / 1000;
     const known = findTenant(config, tenant) !== undefined;
-    metrics.callbacks.inc({ tenant: known ? tenant : UNKNOWN_TENANT_LABEL, provider: vendor.provider, outcome });
+    const tenantLabel = known ? tenant : UNKNOWN_TENANT_LABEL;
+    metrics.callbacks.inc({ tenant: tenantLabel, provider: vendor.provider, outcome });
+    if (span) endCallbackSpan(span, { tenant: tenantLabel, status, outcome, errorCode, eventId: log.eventId });
     metrics.ackSeconds.observe({ provider: vendor.provider }, seconds);
     const line = {
       tenant,
