@@ -50,7 +50,7 @@ export function configReloader(options: ConfigReloaderOptions): () => void {
       metrics.reloaded("refused");
       if (err instanceof ConfigError) {
         // A YAML error ends with an excerpt of the file, which may hold a secret written in it: the log
-        // gets the reason, line and column only. A schema error lists fields, never their values.
+        // gets the reason, line and column only. A schema error names each field and what is wrong with it.
         const reason = err.problems.length > 0 ? err.message : (err.message.split("\n")[0] ?? "").replace(/:$/, "");
         logger.error(
           { config: path, code: err.code, problems: err.problems, config_hash: runningHash },
@@ -109,7 +109,14 @@ export function listenForHangup({ logger, stopping }: { logger: Logger; stopping
     else if (reload === "no-file")
       logger.warn("SIGHUP: no config file (running the demo tenant), nothing to reload; restart with a config file");
     else if (!reload) logger.warn("SIGHUP during start-up: not reloading the config; send it again once imrelay runs");
-    else reload();
+    else {
+      try {
+        reload();
+      } catch (err) {
+        // A signal handler that throws would end the process: a failed reload must not.
+        logger.error({ err }, "config reload failed; the running config stays");
+      }
+    }
   };
   process.on("SIGHUP", onHangup);
   return {
