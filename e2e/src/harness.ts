@@ -105,10 +105,17 @@ export interface Relay {
   url: string;
   port: number;
   child: ChildProcess;
+  /** The config file written for it (when `config` was given): rewrite it and send SIGHUP to reload. */
+  configFile: string | undefined;
   logs: string[];
   /** Log lines parsed as JSON (pino), non-JSON lines skipped. */
   json(): Array<Record<string, unknown>>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Writes a relay's config file as `startRelay` does: listening on loopback unless the config says otherwise. */
+export function writeConfigFile(file: string, config: Record<string, unknown>) {
+  writeFileSync(file, stringify({ ...config, gateway: { host: "127.0.0.1", ...(config.gateway as object) } }));
 }
 
 /**
@@ -133,12 +140,13 @@ export async function startRelay(options: {
     ...options.env,
   };
   delete env.IMRELAY_CONFIG;
+  let configFile: string | undefined;
   if (options.config) {
     const dir = mkdtempSync(join(tmpdir(), "imrelay-e2e-"));
     const file = join(dir, "imrelay.config.yaml");
-    const config = { ...options.config, gateway: { host: "127.0.0.1", ...(options.config.gateway as object) } };
-    writeFileSync(file, stringify(config));
+    writeConfigFile(file, options.config);
     env.IMRELAY_CONFIG = file;
+    configFile = file;
   }
   // A worker listens (for /metrics) only when asked to.
   const args = command === "worker" && options.port === undefined ? [command] : [command, "--port", String(port)];
@@ -165,6 +173,7 @@ export async function startRelay(options: {
     url,
     port,
     child,
+    configFile,
     logs,
     json: () =>
       logs.flatMap((line) => {

@@ -21,7 +21,9 @@ Options:
 With no config file, 'start' runs a demo tenant whose endpoint is a built-in sink that logs what it receives.
 REDIS_URL overrides redis.url; IMRELAY_ADMIN_TOKEN turns the admin API on.
 SIGTERM or SIGINT stops it: new callbacks are refused, work in flight finishes or is handed back,
-and it exits within shutdownTimeoutMs (default 10000); a second signal exits at once.`;
+and it exits within shutdownTimeoutMs (default 10000); a second signal exits at once.
+SIGHUP rereads the config file: its tenants and endpoints take effect without a restart; an invalid
+file is logged with every bad field and the running config stays.`;
 
 /** What the command line asks for. */
 export type CliArgs =

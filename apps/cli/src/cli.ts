@@ -1,15 +1,26 @@
 import { readFileSync } from "node:fs";
-import { ConfigError, DEFAULT_SHUTDOWN_TIMEOUT_MS, type ImrelayConfig, loadConfig, parseConfig } from "@imrelay/config";
+import {
+  ConfigError,
+  configHash,
+  createConfigSource,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  type ImrelayConfig,
+  liveConfig,
+  loadConfig,
+  parseConfig,
+} from "@imrelay/config";
 import { startGateway } from "@imrelay/gateway";
 import { redisKeys } from "@imrelay/store";
 import { VENDORS } from "@imrelay/vendors";
 import { startWorker } from "@imrelay/worker";
 import { Registry } from "prom-client";
 import { type Command, parseCliArgs, USAGE } from "./args.js";
+import { configMetrics } from "./config-metrics.js";
 import { type DemoSink, demoConfig, startDemoSink } from "./demo.js";
 import { createLogger } from "./logger.js";
 import { gatewayPart, privateRedisPart, workerPart } from "./parts.js";
 import { DEFAULT_REDIS_URL, ensureRedis, type PrivateRedis, RedisUnavailableError } from "./redis-default.js";
+import { configReloader, listenForHangup } from "./reload.js";
 import { type Lifecycle, signalLifecycle } from "./shutdown.js";
 import { startTracing } from "./tracing.js";
 import { startWorkerHttp } from "./worker-http.js";
@@ -98,6 +109,7 @@ export function describeConfig(path: string, config: ImrelayConfig): string {
   );
   lines.push(`a dead worker's deliveries are taken over within ${d.lockDuration + d.stalledInterval} ms`);
   lines.push(`SIGTERM/SIGINT: stops within ${config.shutdownTimeoutMs} ms`);
+  lines.push(`config hash: ${configHash(config)} (what imrelay_config_info says once this file is in effect)`);
   return lines.join("\n");
 }
 
@@ -121,9 +133,14 @@ async function run(
   // Listening from the start: a signal while Redis or the demo sink is still starting stops it too.
   const timeoutMs = loaded?.config.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   const lifecycle = signalLifecycle({ logger, timeoutMs });
-  const started = start(command, loaded, port, logger, lifecycle);
-  const code = await Promise.race([started, lifecycle.stopped]);
-  return code ?? lifecycle.stopped;
+  const hangup = listenForHangup({ logger, stopping: () => lifecycle.stopping });
+  try {
+    const started = start(command, loaded, port, logger, lifecycle, hangup);
+    const code = await Promise.race([started, lifecycle.stopped]);
+    return await (code ?? lifecycle.stopped);
+  } finally {
+    hangup.close();
+  }
 }
 
 /** Starts what the command runs; resolves undefined once running, or an exit code when it cannot start. */
@@ -133,12 +150,14 @@ async function start(
   port: number | undefined,
   logger: ReturnType<typeof createLogger>,
   lifecycle: Lifecycle,
+  hangup: ReturnType<typeof listenForHangup>,
 ): Promise<number | undefined> {
   let demo: DemoSink | undefined;
-  let config: ImrelayConfig;
+  let fileConfig: ImrelayConfig;
   if (loaded) {
-    config = loaded.config;
-    logger.info({ config: loaded.path }, "config loaded");
+    fileConfig = loaded.config;
+    // The pid is what `kill -HUP` needs to reload this file.
+    logger.info({ config: loaded.path, config_hash: configHash(fileConfig), pid: process.pid }, "config loaded");
   } else {
     if (command !== "start") {
       logger.error(
@@ -149,11 +168,22 @@ async function start(
     const sink = await startDemoSink(logger);
     demo = sink;
     lifecycle.add({ name: "demo sink", close: () => sink.close(), last: true });
-    config = parseConfig(demoConfig(sink), "demo config");
-    logger.info({ tenant: "demo", sink: sink.url }, "no config file: running the demo tenant with a built-in sink");
+    fileConfig = parseConfig(demoConfig(sink), "demo config");
+    logger.info(
+      { tenant: "demo", sink: sink.url, config_hash: configHash(fileConfig) },
+      "no config file: running the demo tenant with a built-in sink",
+    );
   }
 
-  if (port !== undefined && command !== "worker") config = { ...config, gateway: { ...config.gateway, port } };
+  // What the command line changes in the file's config; a reload gets the same changes.
+  let privateRedisUrl: string | undefined;
+  const override = (from: ImrelayConfig): ImrelayConfig => {
+    let out = from;
+    if (port !== undefined && command !== "worker") out = { ...out, gateway: { ...out.gateway, port } };
+    if (privateRedisUrl !== undefined) out = { ...out, redis: { ...out.redis, url: privateRedisUrl } };
+    return out;
+  };
+  let config = override(fileConfig);
 
   let redis: PrivateRedis | undefined;
   if (!process.env.REDIS_URL && config.redis.url === DEFAULT_REDIS_URL) {
@@ -168,13 +198,22 @@ async function start(
       throw err;
     }
     lifecycle.add(privateRedisPart(redis));
-    config = { ...config, redis: { ...config.redis, url: redis.url } };
+    privateRedisUrl = redis.url;
+    config = override(fileConfig);
   }
 
   const registry = new Registry();
   const tracing = startTracing(process.env, logger);
   // Closed with the last parts, after the gateway and the worker: their last spans are exported too.
   lifecycle.add({ name: "tracing", close: () => tracing.shutdown(), last: true });
+  // The gateway and the worker read the config through one source, so a reload reaches both at once.
+  const source = createConfigSource(config);
+  const metrics = configMetrics(registry);
+  metrics.live(configHash(fileConfig));
+  hangup.use(
+    loaded ? configReloader({ logger, path: loaded.path, initial: fileConfig, source, override, metrics }) : "no-file",
+  );
+  config = liveConfig(source);
   const stops: Array<() => Promise<void>> = [];
   try {
     if ((command === "start" || command === "worker") && !lifecycle.stopping) {

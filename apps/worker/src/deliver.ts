@@ -61,10 +61,15 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
     const endpoint = findEndpoint(config, tenant, endpointId);
     if (!endpoint) {
       span?.setAttribute("imrelay.outcome", "unknown_endpoint");
-      logger.warn({ ...context, outcome: "unknown_endpoint" }, "delivery failed: endpoint is not configured");
+      // Queued before a reload (or a restart) that took the endpoint or its tenant out of the config:
+      // nothing to send it to, so it becomes a dead letter at once, replayable if the endpoint comes back.
+      logger.warn(
+        { ...context, outcome: "unknown_endpoint" },
+        "delivery is a dead letter: its endpoint is no longer in the config",
+      );
       throw new UnrecoverableDeliveryError(
         "ENDPOINT_UNKNOWN",
-        `endpoint ${endpointId} of tenant ${tenant} is not configured`,
+        `endpoint ${endpointId} of tenant ${tenant} is no longer in the config (removed by a reload or a restart): not sent`,
       );
     }
     if (!endpoint.enabled || (await isEndpointDisabled(redis, keys, tenant, endpointId))) {

@@ -64,6 +64,20 @@ export const UNKNOWN_TENANT_LABEL = "_unknown";
 
 type CallbackOutcome = IngestOutcome | "unrecognized" | "ignored";
 
+/** Per tenant, what the handler looks up on every callback: its source-address check, whether it keeps `raw`. */
+function tenantLookups(tenants: ImrelayConfig["tenants"], provider: string) {
+  const allowLists = new Map<string, IpAllowList | undefined>();
+  for (const [name, tenant] of Object.entries(tenants)) {
+    allowLists.set(name, ipAllowList(vendorSection(tenant, provider)?.allowIps));
+  }
+  const includeRaw = new Set(
+    Object.entries(tenants)
+      .filter(([, tenant]) => tenant.endpoints.some((endpoint) => endpoint.includeRaw))
+      .map(([name]) => name),
+  );
+  return { tenants, allowLists, includeRaw };
+}
+
 /**
  * The route handler of one vendor's callback URL. Checks run cheapest first
  * (tenant, source address, rate, content type, size) so a flood is refused
@@ -76,16 +90,9 @@ type CallbackOutcome = IngestOutcome | "unrecognized" | "ignored";
  */
 export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackHandler {
   const { config, keys, redis, ingest, clock, logger, metrics, rateLimit, clientIp, tracer } = ctx;
+  // Built from the tenants once, not per callback; again when a reload puts other tenants in effect.
+  let derived = tenantLookups(config.tenants, vendor.provider);
   const spanRoute = `/v1/tenants/{tenant}/${vendor.provider}`;
-  const allowLists = new Map<string, IpAllowList | undefined>();
-  for (const [name, tenant] of Object.entries(config.tenants)) {
-    allowLists.set(name, ipAllowList(vendorSection(tenant, vendor.provider)?.allowIps));
-  }
-  const includeRaw = new Set(
-    Object.entries(config.tenants)
-      .filter(([, tenant]) => tenant.endpoints.some((endpoint) => endpoint.includeRaw))
-      .map(([name]) => name),
-  );
 
   async function accept(
     req: IncomingMessage,
@@ -95,6 +102,8 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     span: Span | undefined,
   ) {
     const { tenant, query, path } = route;
+    if (derived.tenants !== config.tenants) derived = tenantLookups(config.tenants, vendor.provider);
+    const { allowLists, includeRaw } = derived;
     const settings = findTenant(config, tenant);
     const section = settings ? vendorSection(settings, vendor.provider) : undefined;
     if (!settings || !section) {
