@@ -319,6 +319,21 @@ describe("offline grace", () => {
     expect(await heldScore("turned-off")).toBeNull();
   });
 
+  it("drops a held field it did not write instead of failing the user's events", async () => {
+    await tencent("odd", "Login", T);
+    await gw.redis.hset(gw.keys.presence("acme", "odd"), "held", "not a hold");
+    await tencent("odd", "Logout", T + 1_000, "Android");
+    await tencent("odd", "Login", T + 2_000, "Android");
+    expect((await summary("odd")).map((e) => e.sequence)).toEqual([1, 2, 3]);
+    await gw.redis.hset(gw.keys.presence("acme", "odd"), "held", '{"e":"x"}');
+    await gw.redis.zadd(gw.keys.held, T, heldMember({ tenant: "acme", userId: "odd" }));
+    clock.set(T + 60_000);
+    expect(await sweeper().sweepOnce()).toBe(0);
+    expect(await heldScore("odd")).toBeNull();
+    expect(await gw.redis.hget(gw.keys.presence("acme", "odd"), "held")).toBeNull();
+    expect(await events("odd")).toHaveLength(3);
+  });
+
   it("releases on its own: at once for holds already due when it starts, and when a hold it was told of is due", async () => {
     // A hold left by a gateway that stopped: due already when this sweeper starts.
     await tencent("left", "Login", T);

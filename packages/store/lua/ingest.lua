@@ -229,9 +229,18 @@ local changed = (not stale) and (onlineBefore ~= onlineAfter)
 
 -- Offline grace (see the header) ---------------------------------------------
 local hold = nil
+local held = nil
 if heldJson and onlineAfter then
+  local ok, decoded = pcall(cjson.decode, heldJson)
+  if ok and type(decoded) == "table" and decoded.e and decoded.s and decoded.d and decoded.m then
+    held = decoded
+  else
+    -- Not a hold this script wrote: dropped, so it can never block the user's events.
+    redis.call("HDEL", presenceKey, "held")
+  end
+end
+if held then
   -- The user is back: the held offline goes out first, then this event.
-  local held = cjson.decode(heldJson)
   local within = receivedAt < tonumber(held.d)
   local heldGateway = '{"sequence":' .. held.s .. ',"presence":{"online":false,"platforms":[]},"changed":'
     .. tostring(not within) .. ',"stale":false}'

@@ -28,8 +28,10 @@ redis.call("ZREM", heldKey, member)
 
 local heldJson = redis.call("HGET", presenceKey, "held")
 if not heldJson then return { "gone" } end
-local held = cjson.decode(heldJson)
 redis.call("HDEL", presenceKey, "held")
+local ok, held = pcall(cjson.decode, heldJson)
+-- Not a hold lua/ingest.lua wrote: dropped, nothing to send.
+if not (ok and type(held) == "table" and held.e and held.s) then return { "gone" } end
 
 local online = false
 local flat = redis.call("HGETALL", presenceKey)
