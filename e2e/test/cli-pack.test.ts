@@ -72,7 +72,7 @@ afterAll(async () => {
 });
 
 describe("the packed CLI", () => {
-  it("is one tarball of the bundle, the bin, the Lua script, README and LICENSE", () => {
+  it("is one tarball of the bundle, the bin, the Lua scripts, README and LICENSE", () => {
     const listing = run("tar", ["-tzf", tarball], scratch).trim().split("\n").sort();
     expect(listing).toEqual([
       "package/LICENSE",
@@ -80,6 +80,7 @@ describe("the packed CLI", () => {
       "package/bin/imrelay.js",
       "package/dist/cli.js",
       "package/lua/ingest.lua",
+      "package/lua/release-held.lua",
       "package/package.json",
     ]);
   });

@@ -7,6 +7,7 @@ export interface GatewayMetrics {
   unrecognized: Counter<"tenant" | "provider">;
   renewalsSuppressed: Counter<"tenant">;
   presenceExpired: Counter<"tenant">;
+  offlineHolds: Counter<"tenant" | "outcome">;
   vendorClockClamped: Counter<"tenant" | "provider">;
   httpRefusals: Counter<"code">;
   connectionsDropped: Counter;
@@ -80,6 +81,17 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
           name: "imrelay_presence_expired_total",
           help: "OpenIM platforms taken offline because no online or renewal came in time",
           labelNames: ["tenant"] as const,
+          registers,
+        }),
+    ),
+    offlineHolds: once(
+      registry,
+      "imrelay_offline_holds_total",
+      () =>
+        new Counter({
+          name: "imrelay_offline_holds_total",
+          help: "Offlines held for presence.offlineGrace (held), let go with changed: false because the user came back (cancelled), or with changed: true once the grace was over (released)",
+          labelNames: ["tenant", "outcome"] as const,
           registers,
         }),
     ),

@@ -7,8 +7,9 @@ const STATES = ["waiting", "active", "delayed", "failed"] as const;
 
 /**
  * Queue depths, read from Redis at scrape time (not on the hot path):
- * `imrelay_queue_jobs{state}` and `imrelay_ingest_backlog`, the accepted
- * events the dispatcher has not fanned out yet. A scrape while Redis is down
+ * `imrelay_queue_jobs{state}`, `imrelay_ingest_backlog`, the accepted
+ * events the dispatcher has not fanned out yet, and `imrelay_offline_held`,
+ * the offlines held inside `presence.offlineGrace` right now (across gateways). A scrape while Redis is down
  * leaves the gauges at their last value rather than failing `/metrics`.
  */
 export function registerQueueMetrics(
@@ -35,6 +36,16 @@ export function registerQueueMetrics(
     async collect() {
       try {
         this.set(await redis.xlen(keys.ingest));
+      } catch {}
+    },
+  });
+  new Gauge({
+    name: "imrelay_offline_held",
+    help: "Offlines held inside presence.offlineGrace right now, across every gateway",
+    registers: [registry],
+    async collect() {
+      try {
+        this.set(await redis.zcard(keys.held));
       } catch {}
     },
   });

@@ -5,6 +5,7 @@ import {
   closeDeliveryQueue,
   createDeliveryQueue,
   createIngest,
+  type Ingest,
   redisKeys,
 } from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
@@ -17,6 +18,7 @@ import { createGatewayHttpServer } from "./http/http-server.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { gatewayMetrics } from "./metrics.js";
 import { createExpirySweeper } from "./presence/expiry.js";
+import { createGraceSweeper } from "./presence/grace.js";
 import { registerQueueMetrics } from "./queue-metrics.js";
 import { createIngestRedis, whenReady } from "./redis.js";
 import { createServer } from "./server.js";
@@ -57,7 +59,8 @@ const QUEUE_COMMAND_TIMEOUT_MS = 2000;
 
 /**
  * Runs the gateway: Redis connection, HTTP server on `gateway.host:port` with
- * its limits (timeouts, header size, connection cap), and the OpenIM expiry sweeper.
+ * its limits (timeouts, header size, connection cap), the OpenIM expiry sweeper and
+ * the sweeper that releases offlines held for `presence.offlineGrace`.
  *
  * @example
  * const gateway = await startGateway({ config, logger, registry: new Registry() });
@@ -90,12 +93,23 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   const metrics = gatewayMetrics(registry);
   const vendors = options.vendors ?? GATEWAY_VENDORS;
-  const ingest = createIngest({
+  const graceSweeper = createGraceSweeper({ redis, keys, config, clock, logger, metrics });
+  const ingestOnce = createIngest({
     redis,
     keys,
     expiryMs: config.presence.openimExpiry,
     presenceModel: (provider) => findVendor(provider, vendors)?.presence,
+    offlineGraceMs: config.presence.offlineGrace,
   });
+  // The sweeper would find a hold within sweepInterval anyway; told, it releases it when its grace ends.
+  const ingest: Ingest =
+    config.presence.offlineGrace > 0
+      ? async (event, ingestOptions) => {
+          const result = await ingestOnce(event, ingestOptions);
+          if (result.outcome === "held") graceSweeper.wake(Date.parse(event.receivedAt) + config.presence.offlineGrace);
+          return result;
+        }
+      : ingestOnce;
   const queue = createDeliveryQueue(queueRedis, keys, config);
   registerQueueMetrics(registry, { queue, redis, keys });
   const ops = opsRoutes({ queue, connection: queueRedis });
@@ -141,6 +155,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     throw err;
   }
   sweeper.start();
+  graceSweeper.start();
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.gateway.port;
 
@@ -160,7 +175,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       });
       server.closeIdleConnections();
     });
-    await Promise.all([drained, sweeper.stop()]);
+    await Promise.all([drained, sweeper.stop(), graceSweeper.stop()]);
     await closeRedis();
   }
 

@@ -38,7 +38,7 @@ export interface GatewayDeps {
   clock?: () => number;
   /** The vendors served. @default the registry's (`@imrelay/vendors`) */
   vendors?: readonly Vendor[];
-  /** @default createIngest({ redis, keys, expiryMs: config.presence.openimExpiry, presenceModel }) */
+  /** @default createIngest({ redis, keys, expiryMs: config.presence.openimExpiry, presenceModel, offlineGraceMs: config.presence.offlineGrace }) */
   ingest?: Ingest;
   /** @default gatewayMetrics(registry) */
   metrics?: GatewayMetrics;
@@ -117,6 +117,7 @@ export function createServer(deps: GatewayDeps): GatewayListener {
       keys,
       expiryMs: config.presence.openimExpiry,
       presenceModel: (provider) => findVendor(provider, vendors)?.presence,
+      offlineGraceMs: config.presence.offlineGrace,
     });
 
   const app = express();

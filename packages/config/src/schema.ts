@@ -239,6 +239,12 @@ export function configSchema(vendors: readonly ConfigVendor[] = VENDORS) {
            * as the gateway's clock: a vendor with a wrong clock cannot pin presence. @default 5m
            */
           maxClockSkew: duration.default(5 * 60_000),
+          /**
+           * An event that would take a user's last platform offline is held this long: if the user is
+           * back by then, both are delivered with `changed: false`, so a flapping connection never
+           * reaches a `changesOnly` endpoint. 0 turns it off. @default 0s
+           */
+          offlineGrace: duration.default(0),
         })
         .strict()
         .prefault({}),

@@ -121,6 +121,16 @@ delivery: { retrySchedule: [5s, soon] }
     );
   });
 
+  it("reads presence.offlineGrace as a duration, 0 (off) unless set", () => {
+    const tenants = { t: { openim: { appId: "x" } } };
+    expect(parseConfig({ tenants }, "x", {}).presence.offlineGrace).toBe(0);
+    expect(parseConfig({ tenants, presence: { offlineGrace: "15s" } }, "x", {}).presence.offlineGrace).toBe(15_000);
+    expect(parseConfig({ tenants, presence: { offlineGrace: "0s" } }, "x", {}).presence.offlineGrace).toBe(0);
+    expect(() => parseConfig({ tenants, presence: { offlineGrace: "a while" } }, "x", {})).toThrow(
+      /presence\.offlineGrace/,
+    );
+  });
+
   it("gives the gateway's HTTP limits their defaults, and takes them from the environment", () => {
     const tenants = { acme: { openim: { appId: "x" } } };
     expect(parseConfig({ tenants }, "x", {}).gateway).toMatchObject({

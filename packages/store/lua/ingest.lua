@@ -4,7 +4,8 @@ so presence, sequence and the stream can never disagree (docs/architecture.md).
 No vendor names in here: what differs by vendor comes in as arguments, read
 from the vendor's descriptor (renews, devices).
 
-KEYS: 1 seen key, 2 presence hash, 3 ingest stream, 4 expiry sorted set
+KEYS: 1 seen key, 2 presence hash, 3 ingest stream, 4 expiry sorted set,
+      5 held sorted set (users whose offline is held, by when the grace ends)
 
 ARGV:
    1 event JSON, as the adapter made it (no gateway fields, no raw)
@@ -16,6 +17,8 @@ ARGV:
   11 raw JSON or ""       12 guard: "" or the atMs the entry must still be online with
   13 seen TTL in seconds
   14 W3C traceparent of the enqueue span, or "" (tracing off)
+  15 offline grace in ms ("0" = off)   16 receivedAt in ms (the gateway's clock)
+  17 held member of this user ("" when the grace is off)
 
 Presence hash fields: "seq", and one per presence entry, named
 "provider:platform" or "provider:platform:device" (provider and platform never
@@ -27,7 +30,19 @@ the gateway's fields ({"sequence","presence","changed","stale"}) are built
 here, the event's own fields by the adapter, and @imrelay/store joins them
 (stream-entry.ts).
 
-Returns { outcome, gatewayJson? }: outcome is "queued", "duplicate", "renewal" or "skipped".
+Offline grace (presence.offlineGrace): an event that takes the user's last
+platform offline is not XADDed but held in the presence hash's "held" field,
+JSON { e = event JSON, s = its sequence, r = raw or absent, d = due ms,
+m = held member }, with the member in the held set scored d. The hash itself
+is updated at once. The user's next event that finds them online again XADDs
+the held offline first: with changed false when it came before d (and then the
+return is changed false too), else with changed true (the sweeper was late).
+A hold not cancelled by then is released by lua/release-held.lua. Holds are
+read and cleared whatever the grace is now, so turning it off strands none.
+
+Returns { outcome, gatewayJson?, hold? }: outcome is "queued", "held", "duplicate",
+"renewal" or "skipped"; hold is "cancelled" or "released" when this event let a
+held offline go.
 ]]
 local seenKey, presenceKey, streamKey, expiryKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local eventJson, provider, platform, device = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -41,6 +56,10 @@ local raw = ARGV[11]
 local guard = ARGV[12]
 local seenTtl = tonumber(ARGV[13])
 local traceparent = ARGV[14] or ""
+local heldKey = KEYS[5]
+local graceMs = tonumber(ARGV[15]) or 0
+local receivedAt = tonumber(ARGV[16])
+local heldMember = ARGV[17]
 
 local function parse(value)
   if not value then return nil end
@@ -78,9 +97,12 @@ local field = platformField
 if device ~= "" then field = platformField .. ":" .. device end
 local devicePrefix = platformField .. ":"
 local state = {}
+local heldJson = nil
 local flat = redis.call("HGETALL", presenceKey)
 for i = 1, #flat, 2 do
-  if flat[i] ~= "seq" then
+  if flat[i] == "held" then
+    heldJson = flat[i + 1]
+  elseif flat[i] ~= "seq" then
     local parsed = parse(flat[i + 1])
     if parsed then state[flat[i]] = parsed end
   end
@@ -207,6 +229,48 @@ end
 
 local sequence = redis.call("HINCRBY", presenceKey, "seq", 1)
 local changed = (not stale) and (onlineBefore ~= onlineAfter)
+
+-- Offline grace (see the header) ---------------------------------------------
+local hold = nil
+local held = nil
+if heldJson and onlineAfter then
+  local ok, decoded = pcall(cjson.decode, heldJson)
+  if ok and type(decoded) == "table" and decoded.e and decoded.s and decoded.d and decoded.m then
+    held = decoded
+  else
+    -- Not a hold this script wrote: dropped, so it can never block the user's events.
+    redis.call("HDEL", presenceKey, "held")
+  end
+end
+if held then
+  -- The user is back: the held offline goes out first, then this event.
+  local within = receivedAt < tonumber(held.d)
+  local heldGateway = '{"sequence":' .. held.s .. ',"presence":{"online":false,"platforms":[]},"changed":'
+    .. tostring(not within) .. ',"stale":false}'
+  if held.r then
+    redis.call("XADD", streamKey, "*", "e", held.e, "g", heldGateway, "r", held.r)
+  else
+    redis.call("XADD", streamKey, "*", "e", held.e, "g", heldGateway)
+  end
+  redis.call("HDEL", presenceKey, "held")
+  redis.call("ZREM", heldKey, held.m)
+  if within then
+    changed = false
+    hold = "cancelled"
+  else
+    hold = "released"
+  end
+elseif changed and not onlineAfter and graceMs > 0 then
+  -- The user's last platform went offline: hold the event instead of queueing it.
+  local due = receivedAt + graceMs
+  redis.call("HSET", presenceKey, "held", cjson.encode({ e = eventJson, s = string.format("%d", sequence),
+    r = raw ~= "" and raw or nil, d = string.format("%d", due), m = heldMember }))
+  redis.call("ZADD", heldKey, due, heldMember)
+  return { "held", '{"sequence":' .. string.format("%d", sequence)
+    .. ',"presence":{"online":false,"platforms":[]},"changed":true,"stale":false}' }
+end
+-- -----------------------------------------------------------------------------
+
 local gatewayJson = '{"sequence":' .. string.format("%d", sequence)
   .. ',"presence":{"online":' .. tostring(onlineAfter) .. ',"platforms":[' .. table.concat(parts, ",") .. ']}'
   .. ',"changed":' .. tostring(changed)
@@ -227,4 +291,5 @@ else
   end
   redis.call("XADD", streamKey, "*", unpack(fields))
 end
+if hold then return { "queued", gatewayJson, hold } end
 return { "queued", gatewayJson }

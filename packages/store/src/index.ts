@@ -1,6 +1,7 @@
 export * from "./delivery-job.js";
 export * from "./delivery-queue.js";
 export * from "./endpoint-state.js";
+export * from "./held.js";
 export * from "./ingest.js";
 export * from "./keys.js";
 export * from "./presence.js";

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type AdapterEvent, CallbackError, type ImrelayEvent, type PresenceModel } from "@imrelay/core";
 import type { Redis } from "ioredis";
+import { heldMember } from "./held.js";
 import type { RedisKeys } from "./keys.js";
 import { describeStoreFailure } from "./store-failure.js";
 import { joinEventJson } from "./stream-entry.js";
@@ -15,13 +16,28 @@ export const SEEN_TTL_SECONDS = 86_400;
  */
 export const INGEST_SCRIPT = readFileSync(new URL("../lua/ingest.lua", import.meta.url), "utf8");
 
-/** What happened to an event: queued on the stream, or why not. */
-export type IngestOutcome = "queued" | "duplicate" | "renewal" | "skipped";
+/**
+ * What happened to an event: queued on the stream, held (an offline inside
+ * `presence.offlineGrace`, in Redis until it is released or cancelled), or why not.
+ */
+export type IngestOutcome = "queued" | "held" | "duplicate" | "renewal" | "skipped";
+
+/** What an event did to a held offline of its user: let it go early (`cancelled`) or late (`released`). */
+export type HoldOutcome = "cancelled" | "released";
 
 export interface IngestResult {
   outcome: IngestOutcome;
-  /** The event as queued, gateway fields included (only when `outcome` is `queued`). */
+  /**
+   * The event as queued, gateway fields included (when `outcome` is `queued` or
+   * `held`; a held event says `changed: true`, what it is delivered with unless the user comes back).
+   */
   event?: ImrelayEvent;
+  /**
+   * Set when the user had an offline held and this event found them online: the held
+   * offline went out first, with `changed: false` (`cancelled`, back within the grace)
+   * or `changed: true` (`released`, the grace was over).
+   */
+  hold?: HoldOutcome;
 }
 
 export interface IngestOptions {
@@ -43,7 +59,7 @@ export type Ingest = (event: AdapterEvent, options?: IngestOptions) => Promise<I
 const COMMAND = "imrelayIngest";
 
 type ScriptRedis = Redis & {
-  [COMMAND](...args: Array<string | number>): Promise<[string, string?]>;
+  [COMMAND](...args: Array<string | number>): Promise<[string, string?, string?]>;
 };
 
 /** What the presence hash and the expiry set know an entry by: a platform of a provider, and a device when the vendor names them. */
@@ -92,6 +108,8 @@ export interface CreateIngestOptions {
   expiryMs: number;
   /** The presence model of a provider, from its vendor descriptor. */
   presenceModel: (provider: string) => PresenceModel | undefined;
+  /** `presence.offlineGrace` in ms: how long an offline that takes a user's last platform offline is held. @default 0 (off) */
+  offlineGraceMs?: number;
 }
 
 /**
@@ -103,8 +121,14 @@ export interface CreateIngestOptions {
  * const ingest = createIngest({ redis, keys: redisKeys("imrelay"), expiryMs: 30 * 60_000, presenceModel });
  * const { outcome, event } = await ingest(adapterEvent);
  */
-export function createIngest({ redis, keys, expiryMs, presenceModel }: CreateIngestOptions): Ingest {
-  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 4, lua: INGEST_SCRIPT });
+export function createIngest({
+  redis,
+  keys,
+  expiryMs,
+  presenceModel,
+  offlineGraceMs = 0,
+}: CreateIngestOptions): Ingest {
+  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 5, lua: INGEST_SCRIPT });
   const run = redis as ScriptRedis;
 
   return async (event, options = {}) => {
@@ -124,13 +148,16 @@ export function createIngest({ redis, keys, expiryMs, presenceModel }: CreateIng
     if (!Number.isFinite(occurredAtMs)) throw new CallbackError("INTERNAL", "the event has no valid occurredAt");
     const model = presenceModel(event.provider);
     const device = model?.devices && event.connectionId ? event.connectionId : "";
-    let reply: [string, string?];
+    // The grace is counted on the gateway's clock, not the vendor's: a late or skewed vendor time must not shorten it.
+    const receivedAtMs = Date.parse(event.receivedAt);
+    let reply: [string, string?, string?];
     try {
       reply = await run[COMMAND](
         keys.seen(event.id),
         keys.presence(event.tenant, event.userId),
         keys.ingest,
         keys.expiry,
+        keys.held,
         json,
         event.provider,
         event.platform,
@@ -145,18 +172,22 @@ export function createIngest({ redis, keys, expiryMs, presenceModel }: CreateIng
         options.onlyIfOnlineAt === undefined ? "" : String(options.onlyIfOnlineAt),
         SEEN_TTL_SECONDS,
         options.traceparent ?? "",
+        offlineGraceMs,
+        Number.isFinite(receivedAtMs) ? receivedAtMs : occurredAtMs,
+        offlineGraceMs > 0 ? heldMember(event) : "",
       );
     } catch (err) {
       const { reason, mayHaveLanded } = describeStoreFailure(err);
       const taken = mayHaveLanded ? "the event may or may not have been queued" : "the event was not queued";
       throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${taken}`, { cause: err });
     }
-    const [outcome, gatewayJson] = reply;
-    if (outcome === "queued" && gatewayJson) {
+    const [outcome, gatewayJson, hold] = reply;
+    if ((outcome === "queued" || outcome === "held") && gatewayJson) {
       // Parsed only if someone reads it: the callback path never does, and it is hot.
       let parsed: ImrelayEvent | undefined;
       return {
         outcome,
+        hold: hold as HoldOutcome | undefined,
         get event() {
           parsed ??= JSON.parse(joinEventJson(json, gatewayJson)) as ImrelayEvent;
           return parsed;

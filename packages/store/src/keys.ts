@@ -15,6 +15,12 @@ export function redisKeys(prefix: string) {
     seen: (eventId: string) => `${prefix}:seen:${eventId}`,
     /** Sorted set of presence entries of renewing vendors (OpenIM) by the time they expire; members from `expiryMember`. */
     expiry: `${prefix}:expiry`,
+    /**
+     * Sorted set of users whose offline is held (`presence.offlineGrace`), scored by when the grace
+     * ends; members from `heldMember`. The held event itself is the `held` field of the user's
+     * presence hash (`HELD_FIELD`), so one user's ingest touches no key of its own for it.
+     */
+    held: `${prefix}:held`,
     /** Hash `tenant:endpointId` → JSON `{ at, reason }` of endpoints disabled at run time (410, admin). */
     disabled: `${prefix}:disabled`,
     /** Capped list of unrecognized-but-authentic callbacks, newest first. */
@@ -23,4 +29,7 @@ export function redisKeys(prefix: string) {
     deliveryQueue: "deliveries",
   } as const;
 }
+/** The presence hash field holding a user's held offline (lua/ingest.lua, lua/release-held.lua). */
+export const HELD_FIELD = "held";
+
 export type RedisKeys = ReturnType<typeof redisKeys>;

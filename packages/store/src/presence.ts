@@ -1,6 +1,6 @@
 import { isoTime, type Platform, type PresencePlatform } from "@imrelay/core";
 import type { Redis } from "ioredis";
-import type { RedisKeys } from "./keys.js";
+import { HELD_FIELD, type RedisKeys } from "./keys.js";
 
 /** A user's presence as the admin API shows it. */
 export interface UserPresence {
@@ -23,7 +23,8 @@ export interface UserPresence {
 export function presenceFromHash(tenant: string, userId: string, hash: Record<string, string>): UserPresence {
   const online: Array<PresencePlatform & { sinceMs: number; key: string }> = [];
   for (const [key, value] of Object.entries(hash)) {
-    if (key === "seq") continue;
+    // `seq` and `held` (an offline inside its grace, lua/ingest.lua) are not presence entries.
+    if (key === "seq" || key === HELD_FIELD) continue;
     const [flag, , since] = value.split("|");
     const sep = key.indexOf(":");
     if (flag !== "1" || sep < 0) continue;

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
 import { CallbackError, headerValue, isoTime, type VendorResult } from "@imrelay/core";
-import type { Ingest, IngestOutcome, RedisKeys } from "@imrelay/store";
+import type { HoldOutcome, Ingest, IngestOutcome, RedisKeys } from "@imrelay/store";
 import type { Span, Tracer } from "@opentelemetry/api";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -62,7 +62,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown, close = fa
 /** The label of callbacks for tenants that do not exist: a caller must not be able to mint label values. */
 export const UNKNOWN_TENANT_LABEL = "_unknown";
 
-type CallbackOutcome = IngestOutcome | "unrecognized" | "ignored";
+type CallbackOutcome = Exclude<IngestOutcome, "held"> | "unrecognized" | "ignored";
+
+/** What the callback's log line says beyond its outcome. `hold`: what it did to an offline inside `presence.offlineGrace`. */
+interface CallbackLog {
+  eventId?: string;
+  userId?: string;
+  operationId?: string;
+  hold?: "held" | HoldOutcome;
+}
 
 /** Per tenant, what the handler looks up on every callback: its source-address check, whether it keeps `raw`. */
 function tenantLookups(tenants: ImrelayConfig["tenants"], provider: string) {
@@ -97,7 +105,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
   async function accept(
     req: IncomingMessage,
     route: CallbackRoute,
-    log: { eventId?: string; userId?: string; operationId?: string },
+    log: CallbackLog,
     stopped: Promise<never> | undefined,
     span: Span | undefined,
   ) {
@@ -174,11 +182,19 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
             )
           : await ingest(event, raw ? { raw } : {});
       if (outcome === "ignored") {
-        outcome = ingested.outcome;
+        // A held offline is accepted and durably in Redis, as a queued one is: the vendor's callback counts as queued.
+        outcome = ingested.outcome === "held" ? "queued" : ingested.outcome;
         log.eventId = event.id;
         log.userId = event.userId;
       }
       if (ingested.outcome === "renewal") metrics.renewalsSuppressed.inc({ tenant });
+      else if (ingested.outcome === "held") {
+        metrics.offlineHolds.inc({ tenant, outcome: "held" });
+        log.hold = "held";
+      } else if (ingested.hold) {
+        metrics.offlineHolds.inc({ tenant, outcome: ingested.hold });
+        log.hold = ingested.hold;
+      }
     }
     return { outcome, response: result.response };
   }
@@ -187,7 +203,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
     const started = performance.now();
     const span = tracer ? startCallbackSpan(tracer, vendor.provider, spanRoute) : undefined;
     const { tenant } = route;
-    const log: { eventId?: string; userId?: string; operationId?: string } = {};
+    const log: CallbackLog = {};
     let status = 200;
     let outcome: string;
     let err: unknown;
@@ -219,6 +235,7 @@ export function callbackHandler(vendor: Vendor, ctx: CallbackContext): CallbackH
       userId: log.userId,
       operationId: log.operationId,
       outcome,
+      hold: log.hold,
       status,
       durationMs: Math.round(seconds * 1e4) / 10,
     };

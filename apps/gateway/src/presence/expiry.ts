@@ -19,7 +19,7 @@ export interface ExpirySweeperDeps {
   ingest: Ingest;
   clock: () => number;
   logger: Logger;
-  metrics: Pick<GatewayMetrics, "presenceExpired">;
+  metrics: Pick<GatewayMetrics, "presenceExpired" | "offlineHolds">;
   /** The vendors served. @default the registry's */
   vendors?: readonly Vendor[];
 }
@@ -90,8 +90,11 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
       occurredAt: isoTime(deadline),
       receivedAt: isoTime(now),
     };
-    const { outcome } = await ingest(event, { onlyIfOnlineAt: lastAtMs });
-    if (outcome !== "queued") return false;
+    const { outcome, hold } = await ingest(event, { onlyIfOnlineAt: lastAtMs });
+    // An expiry that takes the user's last platform offline is held like any offline (presence.offlineGrace).
+    if (outcome === "held") metrics.offlineHolds.inc({ tenant, outcome: "held" });
+    else if (hold) metrics.offlineHolds.inc({ tenant, outcome: hold });
+    if (outcome !== "queued" && outcome !== "held") return false;
     metrics.presenceExpired.inc({ tenant });
     logger.info(
       { tenant, provider, userId, platform, eventId: event.id, outcome: "expired" },
