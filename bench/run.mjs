@@ -549,7 +549,11 @@ async function stormSection() {
         other: r.foreignCpu,
       },
     };
+    // Delivered/s over the whole storm (first callback → last delivery) against the rate it was acked.
+    result.drainPerSecond = result.drainFromFirstS ? final.unique / result.drainFromFirstS : null;
+    result.drainRatio = result.drainPerSecond && r.okPerSecond ? round(result.drainPerSecond / r.okPerSecond, 2) : null;
     result.targets = {
+      drain: { want: "delivered/s over the storm >= 0.5x acked/s", pass: (result.drainRatio ?? 0) >= 0.5 },
       answered: {
         want: `all ${n} answered 200 within 2 s`,
         pass: r.ok === n && r.overDeadline === 0 && r.errors === 0,

@@ -97,6 +97,7 @@ as a storm hits a gateway that has been running; the storm's ${s.connections} co
 | gateway's own ack time (\`imrelay_callback_ack_seconds\`) | ${s.serverAck ? `${num(s.serverAck.over100ms)} over 0.1 s, ${num(s.serverAck.over1s)} over 1 s, ${num(s.serverAck.over2s)} over 2 s (of ${num(s.serverAck.total)})` : "–"} | |
 | slowest second of the storm | ${slowest(s.timeline)} | |
 | send rate | ${num(s.okPerSecond)} callbacks/s (${num(s.sendS, 1)} s) | |
+| drain rate | ${num(s.drainPerSecond)} delivered/s from the first callback to the last delivery = ${num(s.drainRatio, 2)}× the ack rate | ${verdict(s.targets.drain)} |
 | delivered (unique \`webhook-id\`) | ${num(s.delivered)}; duplicates ${num(s.duplicates)}; missing ${num(s.missing)} | ${verdict(s.targets.exactlyOnce)} |
 | time to drain | ${num(s.drainFromFirstS, 1)} s from the first callback, ${num(s.drainAfterLastAckS, 1)} s after the last ack | |
 | peak RSS | gateway ${mib(s.gatewayPeakRss)}, worker ${mib(s.workerPeakRss)} | |
