@@ -327,6 +327,39 @@ async function waitForQuietSink(quietMs, limitMs = 30_000) {
   }
 }
 
+/**
+ * Runs one delivery baseline (bench/baselines/<file>) against the sink with the captured bodies
+ * (or synthesized ones), same concurrency; the rate is read at the sink, as imrelay's is.
+ */
+async function deliveryBaseline(file, label, n, input) {
+  await sinkCall("POST", "/reset");
+  log(`delivery: baseline ${label} at concurrency ${opts.deliveryConcurrency}`);
+  const { proc, value } = await waitForJson(
+    file,
+    process.execPath,
+    [...profileArgs(file.replace(/\.mjs$/, "")), join(here, "baselines", file)],
+    {
+      env: {
+        SINK_URL: `${sinkUrl}/hooks`,
+        CONCURRENCY: String(opts.deliveryConcurrency),
+        SECRET: secret,
+        COUNT: String(n),
+        REDIS_URL: redis.url,
+        PREFIX: `baseline-q-${Date.now()}`,
+        ...(input ? { INPUT: input } : {}),
+      },
+    },
+    "count",
+    300_000,
+  );
+  await proc.exited;
+  const b = await sinkCall("GET", "/stats");
+  const spanS = (b.lastAt - b.firstAt) / 1000;
+  const result = { ...value, delivered: b.unique, perSecond: b.unique / spanS, spanS };
+  log(`  ${label}: ${round(result.perSecond)} deliveries/s`);
+  return result;
+}
+
 async function deliverySection() {
   const n = opts.delivery;
   await redis.flush();
@@ -367,43 +400,36 @@ async function deliverySection() {
     const capture = join(work, "deliveries.jsonl");
     await sinkCall("POST", `/save?file=${encodeURIComponent(capture)}`);
     await sinkCall("POST", "/reset");
-    log(`delivery: baseline fetch at concurrency ${opts.deliveryConcurrency}`);
     const input = s.unique > 0 ? capture : undefined;
-    const { proc, value } = await waitForJson(
-      "fetch-deliver",
-      process.execPath,
-      [join(here, "baselines", "fetch-deliver.mjs")],
-      {
-        env: {
-          SINK_URL: `${sinkUrl}/hooks`,
-          CONCURRENCY: String(opts.deliveryConcurrency),
-          SECRET: secret,
-          COUNT: String(n),
-          ...(input ? { INPUT: input } : {}),
-        },
-      },
-      "count",
-      300_000,
-    );
-    await proc.exited;
-    const b = await sinkCall("GET", "/stats");
-    const bSpanS = (b.lastAt - b.firstAt) / 1000;
-    const baseline = { ...value, delivered: b.unique, perSecond: b.unique / bSpanS, spanS: bSpanS };
-    log(`  fetch: ${round(baseline.perSecond)} deliveries/s`);
-    const ratio = imrelay.perSecond / baseline.perSecond;
+    const fetchRun = await deliveryBaseline("fetch-deliver.mjs", "fetch", n, input);
+    const undiciRun = await deliveryBaseline("undici-deliver.mjs", "raw HTTP ceiling (undici)", n, input);
+    const bullmqRun = await deliveryBaseline("bullmq-deliver.mjs", "queue ceiling (BullMQ)", n, input);
+    const baseline = fetchRun;
+    const ratio = imrelay.perSecond / fetchRun.perSecond;
+    const ratioRaw = imrelay.perSecond / undiciRun.perSecond;
+    const ratioQueue = imrelay.perSecond / bullmqRun.perSecond;
+    log(`  imrelay ÷ fetch ${round(ratio, 2)}, ÷ raw HTTP ${round(ratioRaw, 2)}, ÷ queue ${round(ratioQueue, 2)}`);
     return {
       events: n,
       accepted: fill.ok,
       concurrency: opts.deliveryConcurrency,
       imrelay,
       baseline,
+      rawHttp: undiciRun,
+      queue: bullmqRun,
       ratio: round(ratio, 2),
+      ratioRawHttp: round(ratioRaw, 2),
+      ratioQueue: round(ratioQueue, 2),
       redis: {
         bytesPerQueuedEvent: round((queued - before) / fill.ok),
         bytesPerEventAfterDrain: round((after - before) / fill.ok),
         completedJobsKept: completedKept,
       },
-      targets: { throughput: { want: ">= 0.8x fetch", pass: ratio >= 0.8 && s.drained } },
+      targets: {
+        throughput: { want: ">= 0.8x fetch", pass: ratio >= 0.8 && s.drained },
+        queueCeiling: { want: ">= 1.0x bare BullMQ", pass: ratioQueue >= 1.0 && s.drained },
+        rawHttpCeiling: { want: ">= 0.5x raw undici", pass: ratioRaw >= 0.5 && s.drained },
+      },
     };
   } finally {
     if (worker) await stopChild(worker.proc);
@@ -523,7 +549,11 @@ async function stormSection() {
         other: r.foreignCpu,
       },
     };
+    // Delivered/s over the whole storm (first callback → last delivery) against the rate it was acked.
+    result.drainPerSecond = result.drainFromFirstS ? final.unique / result.drainFromFirstS : null;
+    result.drainRatio = result.drainPerSecond && r.okPerSecond ? round(result.drainPerSecond / r.okPerSecond, 2) : null;
     result.targets = {
+      drain: { want: "delivered/s over the storm >= 0.5x acked/s", pass: (result.drainRatio ?? 0) >= 0.5 },
       answered: {
         want: `all ${n} answered 200 within 2 s`,
         pass: r.ok === n && r.overDeadline === 0 && r.errors === 0,

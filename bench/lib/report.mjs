@@ -45,16 +45,23 @@ function delivery(s) {
 
 ${num(s.accepted)} events queued through the gateway with no worker running, then one \`imrelay worker\`
 (concurrency ${s.concurrency}) drains them to the loopback sink. The baseline posts the very same signed bodies
-(captured by the sink) with plain \`fetch\` at the same concurrency. Rate = deliveries ÷ (last − first arrival at the sink).
+(captured by the sink) at the same concurrency, in the same run: plain \`fetch\`; the raw HTTP ceiling, an \`undici\`
+request loop signing each body (node:crypto HMAC, Standard Webhooks) with no queue; and the queue ceiling, bare BullMQ
+doing the relay's queue work (\`addBulk\` of 100 while one Worker at the same concurrency signs and posts with undici).
+Rate = deliveries ÷ (last − first arrival at the sink).
 
-| sender | deliveries/s | vs fetch | delivered | duplicates | first → last | worker start → last |
+| sender | deliveries/s | imrelay ÷ it | delivered | duplicates | first → last | worker start → last |
 |---|---:|---:|---:|---:|---:|---:|
-| imrelay worker | ${num(w.perSecond)} | ${num(s.ratio, 2)}× | ${num(w.delivered)} | ${num(w.duplicates)} | ${num(w.spanS, 2)} s | ${num(w.fromWorkerStartS, 2)} s |
-| plain fetch (${b.source} bodies) | ${num(b.perSecond)} | 1.00× | ${num(b.delivered)} | – | ${num(b.spanS, 2)} s | – |
+| imrelay worker | ${num(w.perSecond)} | 1.00× | ${num(w.delivered)} | ${num(w.duplicates)} | ${num(w.spanS, 2)} s | ${num(w.fromWorkerStartS, 2)} s |
+| plain fetch (${b.source} bodies) | ${num(b.perSecond)} | ${num(s.ratio, 2)}× | ${num(b.delivered)} | – | ${num(b.spanS, 2)} s | – |
+| raw HTTP ceiling: undici loop, signing, no queue | ${num(s.rawHttp?.perSecond)} | ${num(s.ratioRawHttp, 2)}× | ${num(s.rawHttp?.delivered)} | – | ${num(s.rawHttp?.spanS, 2)} s | – |
+| queue ceiling: bare BullMQ, addBulk 100 + one Worker, undici | ${num(s.queue?.perSecond)} | ${num(s.ratioQueue, 2)}× | ${num(s.queue?.delivered)} | – | ${num(s.queue?.spanS, 2)} s | – |
 
 | target | measured | |
 |---|---|---|
 | throughput ≥ 0.8× fetch | ${num(s.ratio, 2)}× | ${verdict(s.targets.throughput)} |
+| throughput ≥ 1.0× the queue ceiling | ${num(s.ratioQueue, 2)}× | ${verdict(s.targets.queueCeiling)} |
+| throughput ≥ 0.5× the raw HTTP ceiling | ${num(s.ratioRawHttp, 2)}× | ${verdict(s.targets.rawHttpCeiling)} |
 
 Redis memory: ${num(s.redis.bytesPerQueuedEvent)} B per queued event (stream entry + dedupe key + presence hash, worker stopped);
 ${num(s.redis.bytesPerEventAfterDrain)} B per event still held after the drain (24 h dedupe keys, presence, ${num(s.redis.completedJobsKept)} completed jobs kept).
@@ -90,6 +97,7 @@ as a storm hits a gateway that has been running; the storm's ${s.connections} co
 | gateway's own ack time (\`imrelay_callback_ack_seconds\`) | ${s.serverAck ? `${num(s.serverAck.over100ms)} over 0.1 s, ${num(s.serverAck.over1s)} over 1 s, ${num(s.serverAck.over2s)} over 2 s (of ${num(s.serverAck.total)})` : "–"} | |
 | slowest second of the storm | ${slowest(s.timeline)} | |
 | send rate | ${num(s.okPerSecond)} callbacks/s (${num(s.sendS, 1)} s) | |
+| drain rate | ${num(s.drainPerSecond)} delivered/s from the first callback to the last delivery = ${num(s.drainRatio, 2)}× the ack rate | ${verdict(s.targets.drain)} |
 | delivered (unique \`webhook-id\`) | ${num(s.delivered)}; duplicates ${num(s.duplicates)}; missing ${num(s.missing)} | ${verdict(s.targets.exactlyOnce)} |
 | time to drain | ${num(s.drainFromFirstS, 1)} s from the first callback, ${num(s.drainAfterLastAckS, 1)} s after the last ack | |
 | peak RSS | gateway ${mib(s.gatewayPeakRss)}, worker ${mib(s.workerPeakRss)} | |

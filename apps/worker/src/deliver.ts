@@ -1,14 +1,16 @@
 import { type EndpointConfig, findEndpoint, type ImrelayConfig } from "@imrelay/config";
 import { type ImrelayEvent, toPayload } from "@imrelay/core";
 import {
+  createRateLimiter,
   type DeliveryJobState,
   disableEndpoint,
   isEndpointDisabled,
   type LastResponse,
   type RedisKeys,
+  type TakeRateTurn,
 } from "@imrelay/store";
 import type { Span, Tracer } from "@opentelemetry/api";
-import type { Job } from "bullmq";
+import { DelayedError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
@@ -38,7 +40,17 @@ export interface DeliveryProcessorDeps {
   clock?: () => number;
   /** Traces each attempt (README "Tracing"). @default none: no spans, no cost */
   tracer?: Tracer | undefined;
+  /** Turns at endpoints' `rateLimit`. @default createRateLimiter({ redis, keys }) */
+  takeRateTurn?: TakeRateTurn;
 }
+
+/**
+ * A turn reached later than this (the workers were busy) is taken again rather than used:
+ * a backlog of late turns never goes out as a burst above the rate.
+ */
+export const LATE_TURN_MS = 200;
+/** BullMQ's delayed set works in whole ms: a turn may come back this much early. */
+const EARLY_TURN_MS = 2;
 
 /**
  * The BullMQ processor of delivery jobs: one signed POST per attempt. Returns
@@ -52,6 +64,40 @@ export interface DeliveryProcessorDeps {
 export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
   const { config, redis, keys, logger, metrics, dispatcher, tracer } = deps;
   const clock = deps.clock ?? Date.now;
+  const takeRateTurn = deps.takeRateTurn ?? createRateLimiter({ redis, keys });
+
+  /**
+   * For an endpoint with `rateLimit`: takes this delivery's turn, and when it is not now, moves the
+   * job to the delayed set until then (no attempt counted, no worker slot held) and says so. A job
+   * back from that wait sends on the turn it holds without asking again.
+   */
+  async function waitForTurn(job: Job<DeliveryJobState>, token: string | undefined): Promise<boolean> {
+    const { tenant, endpointId, rateTurn } = job.data;
+    const perSecond = findEndpoint(config, tenant, endpointId)?.rateLimit?.perSecond;
+    if (perSecond === undefined) return false;
+    // Date.now, not the injected clock: BullMQ's delayed set runs on it.
+    const now = Date.now();
+    if (
+      rateTurn &&
+      rateTurn.attempt === job.attemptsMade &&
+      now >= rateTurn.at - EARLY_TURN_MS &&
+      now <= rateTurn.at + LATE_TURN_MS
+    ) {
+      return false;
+    }
+    const waitMs = await takeRateTurn(tenant, endpointId, perSecond);
+    if (waitMs <= 0) return false;
+    // BullMQ always hands the processor the lock token; without one the job cannot be moved, so it waits here.
+    if (token === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      return false;
+    }
+    const at = Date.now() + waitMs;
+    await job.updateData({ ...job.data, rateTurn: { at, attempt: job.attemptsMade } });
+    await job.moveToDelayed(at, token);
+    metrics.deliveriesThrottled.inc({ tenant, endpoint: endpointId });
+    return true;
+  }
 
   async function attemptDelivery(job: Job<DeliveryJobState>, span: Span | undefined): Promise<DeliveryResult> {
     const { tenant, endpointId, event } = job.data;
@@ -125,8 +171,15 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
   }
 
   // BullMQ calls a processor with (job, token, signal): the span is never taken from its arguments.
-  if (!tracer) return (job: Job<DeliveryJobState>): Promise<DeliveryResult> => attemptDelivery(job, undefined);
-  return async function deliver(job: Job<DeliveryJobState>): Promise<DeliveryResult> {
+  // DelayedError tells BullMQ the job was moved to the delayed set itself: not an attempt, not a failure.
+  if (!tracer) {
+    return async (job: Job<DeliveryJobState>, token?: string): Promise<DeliveryResult> => {
+      if (await waitForTurn(job, token)) throw new DelayedError();
+      return attemptDelivery(job, undefined);
+    };
+  }
+  return async function deliver(job: Job<DeliveryJobState>, token?: string): Promise<DeliveryResult> {
+    if (await waitForTurn(job, token)) throw new DelayedError();
     const span = startDeliverySpan(tracer, job.data, job.attemptsMade + 1);
     try {
       const result = await attemptDelivery(job, span);

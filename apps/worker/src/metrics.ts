@@ -6,6 +6,7 @@ export interface WorkerMetrics {
   deliverySeconds: Histogram<"tenant" | "endpoint">;
   eventAgeSeconds: Histogram<"tenant">;
   eventsFiltered: Counter<"tenant" | "endpoint">;
+  deliveriesThrottled: Counter<"tenant" | "endpoint">;
 }
 
 /** Returns the metric already in the registry, or registers it: gateway and worker may share one registry. */
@@ -65,6 +66,17 @@ export function workerMetrics(registry: Registry): WorkerMetrics {
         new Counter({
           name: "imrelay_events_filtered_total",
           help: "Events an endpoint's filter did not match, so not sent to it",
+          labelNames: ["tenant", "endpoint"] as const,
+          registers,
+        }),
+    ),
+    deliveriesThrottled: once(
+      registry,
+      "imrelay_deliveries_throttled_total",
+      () =>
+        new Counter({
+          name: "imrelay_deliveries_throttled_total",
+          help: "Deliveries an endpoint's rateLimit sent to wait for their turn (in the delayed set, holding no worker slot)",
           labelNames: ["tenant", "endpoint"] as const,
           registers,
         }),

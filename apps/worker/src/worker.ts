@@ -85,7 +85,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     const id = String(job.id);
     inFlight.set(id, { job, token });
     try {
-      return await processor(job);
+      return await processor(job, token);
     } finally {
       inFlight.delete(id);
     }

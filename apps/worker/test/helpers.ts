@@ -113,6 +113,7 @@ export interface EndpointInput {
   changesOnly?: boolean;
   includeRaw?: boolean;
   enabled?: boolean;
+  rateLimit?: { perSecond: number };
 }
 
 /** A validated config for tenant `acme` with these endpoints, short retries, loopback allowed. */

@@ -44,6 +44,9 @@ const cidr = z.string().refine(
   { message: "not an IP address or CIDR range" },
 );
 
+/** The highest `endpoints[].rateLimit.perSecond`: the limiter spaces deliveries in whole microseconds. */
+export const ENDPOINT_RATE_MAX = 100_000;
+
 /** Secrets one endpoint may list: the new one, the old one, and one more while two rotations overlap. */
 export const ENDPOINT_SECRETS_MAX = 3;
 
@@ -104,6 +107,14 @@ export const EndpointConfig = z
     enabled: z.boolean().default(true),
     /** A MongoDB-style query over the delivered event; events it does not match are not sent. @default none */
     filter: eventFilter.optional(),
+    /**
+     * Deliveries per second this endpoint receives at most, across all worker processes (Redis keeps
+     * the count). Its deliveries over the rate wait in the delayed set, holding no worker slot. @default no limit
+     */
+    rateLimit: z
+      .object({ perSecond: z.number().positive().max(ENDPOINT_RATE_MAX, `at most ${ENDPOINT_RATE_MAX}`) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type EndpointConfig = z.output<typeof EndpointConfig>;

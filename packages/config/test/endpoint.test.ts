@@ -147,3 +147,21 @@ describe("compileFilter", () => {
     expect(filterMatcher(reloaded)).not.toBe(filterMatcher(filter));
   });
 });
+
+describe("endpoints[].rateLimit", () => {
+  it("is off unless set, and takes a rate per second", () => {
+    expect(endpointConfig({}).rateLimit).toBeUndefined();
+    expect(endpointConfig({ rateLimit: { perSecond: 100 } }).rateLimit).toEqual({ perSecond: 100 });
+    expect(endpointConfig({ rateLimit: { perSecond: 0.5 } }).rateLimit).toEqual({ perSecond: 0.5 });
+  });
+
+  it("refuses a rate that is not positive, above the limiter's ceiling, or an unknown field", () => {
+    expect(problems({ rateLimit: { perSecond: 0 } })[0]).toMatch(
+      /^tenants\.acme\.endpoints\[0\]\.rateLimit\.perSecond: /,
+    );
+    expect(problems({ rateLimit: { perSecond: 100_001 } })).toEqual([
+      "tenants.acme.endpoints[0].rateLimit.perSecond: at most 100000",
+    ]);
+    expect(problems({ rateLimit: { perSecond: 10, burst: 20 } })[0]).toMatch(/rateLimit/);
+  });
+});

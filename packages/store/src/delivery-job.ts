@@ -36,5 +36,13 @@ export interface LastResponse {
   at: string;
 }
 
-/** A delivery job's data once an attempt has failed. */
-export type DeliveryJobState = DeliveryJobData & { lastResponse?: LastResponse };
+/** The turn a delivery took at its endpoint's `rateLimit` and waits for (lua/rate-limit.lua). */
+export interface RateTurn {
+  /** ms since the epoch (worker clock) it may be sent at. */
+  at: number;
+  /** The job's `attemptsMade` when it took the turn: a turn serves that attempt only. */
+  attempt: number;
+}
+
+/** A delivery job's data once an attempt has failed, or it waits for its turn at a rate limit. */
+export type DeliveryJobState = DeliveryJobData & { lastResponse?: LastResponse; rateTurn?: RateTurn };

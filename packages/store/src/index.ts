@@ -5,6 +5,7 @@ export * from "./held.js";
 export * from "./ingest.js";
 export * from "./keys.js";
 export * from "./presence.js";
+export * from "./rate-limit.js";
 export * from "./redis-close.js";
 export * from "./store-failure.js";
 export * from "./stream-entry.js";

@@ -23,6 +23,11 @@ export function redisKeys(prefix: string) {
     held: `${prefix}:held`,
     /** Hash `tenant:endpointId` → JSON `{ at, reason }` of endpoints disabled at run time (410, admin). */
     disabled: `${prefix}:disabled`,
+    /**
+     * Per endpoint with `rateLimit`: the time (µs, Redis clock) its next delivery may go out at
+     * (lua/rate-limit.lua); expires once that time has passed.
+     */
+    rateLimit: (tenant: string, endpointId: string) => `${prefix}:ratelimit:${tenant}:${endpointId}`,
     /** Capped list of unrecognized-but-authentic callbacks, newest first. */
     unrecognized: `${prefix}:unrecognized`,
     /** BullMQ queue name for deliveries (BullMQ's own prefix is `prefix`). */
