@@ -360,8 +360,36 @@ async function deliveryBaseline(file, label, n, input) {
   return result;
 }
 
+/** Queues n events through a fresh gateway with no worker, then drains them with one worker of `build`. */
+async function drainOnce(n, build, name) {
+  await redis.flush();
+  await sinkCall("POST", "/reset");
+  const gateway = await startImrelay("gateway");
+  let worker;
+  try {
+    const fill = await runClient(
+      { url: gateway.url, connections: opts.connections, amount: n },
+      { timeoutMs: 300_000 },
+    );
+    worker = await startImrelay("worker", { build, name });
+    const s = await waitForSink(fill.ok);
+    const spanS = (s.lastAt - s.firstAt) / 1000;
+    return { delivered: s.unique, duplicates: s.duplicates, drained: s.drained, perSecond: s.unique / spanS, spanS };
+  } finally {
+    if (worker) await stopChild(worker.proc);
+    await stopChild(gateway.proc);
+  }
+}
+
 async function deliverySection() {
   const n = opts.delivery;
+  // --compare: the other build's worker drains the same number of events first, in this same run.
+  let compare;
+  if (compareCli) {
+    log(`delivery: the compare build's worker (${compareCli})`);
+    compare = await drainOnce(n, compareCli, "imrelay-worker-compare");
+    log(`  compare: ${round(compare.perSecond)} deliveries/s`);
+  }
   await redis.flush();
   await sinkCall("POST", "/reset?capture=1");
   const gateway = await startImrelay("gateway");
@@ -409,7 +437,13 @@ async function deliverySection() {
     const ratioRaw = imrelay.perSecond / undiciRun.perSecond;
     const ratioQueue = imrelay.perSecond / bullmqRun.perSecond;
     log(`  imrelay ÷ fetch ${round(ratio, 2)}, ÷ raw HTTP ${round(ratioRaw, 2)}, ÷ queue ${round(ratioQueue, 2)}`);
+    if (compare) {
+      compare.ratioQueue = round(compare.perSecond / bullmqRun.perSecond, 2);
+      compare.ratioRawHttp = round(compare.perSecond / undiciRun.perSecond, 2);
+      log(`  compare ÷ raw HTTP ${compare.ratioRawHttp}, ÷ queue ${compare.ratioQueue}`);
+    }
     return {
+      compare,
       events: n,
       accepted: fill.ok,
       concurrency: opts.deliveryConcurrency,

@@ -55,7 +55,7 @@ Rate = deliveries ÷ (last − first arrival at the sink).
 | imrelay worker | ${num(w.perSecond)} | 1.00× | ${num(w.delivered)} | ${num(w.duplicates)} | ${num(w.spanS, 2)} s | ${num(w.fromWorkerStartS, 2)} s |
 | plain fetch (${b.source} bodies) | ${num(b.perSecond)} | ${num(s.ratio, 2)}× | ${num(b.delivered)} | – | ${num(b.spanS, 2)} s | – |
 | raw HTTP ceiling: undici loop, signing, no queue | ${num(s.rawHttp?.perSecond)} | ${num(s.ratioRawHttp, 2)}× | ${num(s.rawHttp?.delivered)} | – | ${num(s.rawHttp?.spanS, 2)} s | – |
-| queue ceiling: bare BullMQ, addBulk 100 + one Worker, undici | ${num(s.queue?.perSecond)} | ${num(s.ratioQueue, 2)}× | ${num(s.queue?.delivered)} | – | ${num(s.queue?.spanS, 2)} s | – |
+| queue ceiling: bare BullMQ, addBulk 100 + one Worker, undici | ${num(s.queue?.perSecond)} | ${num(s.ratioQueue, 2)}× | ${num(s.queue?.delivered)} | – | ${num(s.queue?.spanS, 2)} s | – |${s.compare ? `\n| imrelay worker, compare build (\`--compare\`) | ${num(s.compare.perSecond)} | ÷ queue ${num(s.compare.ratioQueue, 2)}×, ÷ raw ${num(s.compare.ratioRawHttp, 2)}× | ${num(s.compare.delivered)} | ${num(s.compare.duplicates)} | ${num(s.compare.spanS, 2)} s | – |` : ""}
 
 | target | measured | |
 |---|---|---|

@@ -8,17 +8,21 @@ import { guardedLookup } from "./ssrf.js";
  * lead past the guard.
  *
  * @example
- * const agent = createDeliveryAgent({ allowPrivateNetworks: false, timeoutMs: 15000 });
+ * const agent = createDeliveryAgent({ allowPrivateNetworks: false, timeoutMs: 15000, connections: 50 });
  * await agent.close();
  */
 export function createDeliveryAgent({
   allowPrivateNetworks,
   timeoutMs,
+  connections,
 }: {
   allowPrivateNetworks: boolean;
   timeoutMs: number;
+  /** Keep-alive connections per origin at most: the worker's concurrency, so one endpoint never gets more sockets than deliveries in flight. */
+  connections?: number;
 }): Agent {
   return new Agent({
+    ...(connections ? { connections } : {}),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     connect: allowPrivateNetworks ? { timeout: timeoutMs } : { timeout: timeoutMs, lookup: guardedLookup },

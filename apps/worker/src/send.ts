@@ -44,7 +44,7 @@ export interface SendOptions {
 export async function send(options: SendOptions): Promise<SendResult> {
   const { url, headers, body, timeoutMs, dispatcher, allowPrivateNetworks, now } = options;
   try {
-    if (!allowPrivateNetworks) assertPublicIpLiteral(new URL(url).hostname);
+    if (!allowPrivateNetworks) assertPublicIpLiteral(hostOf(url));
     const response = await request(url, {
       method: "POST",
       headers,
@@ -71,6 +71,21 @@ export async function send(options: SendOptions): Promise<SendResult> {
     if (isTimeoutError(err)) return { outcome: "timeout", status: null, bodyExcerpt: null, errorCode: "TIMEOUT" };
     return { outcome: "error", status: null, bodyExcerpt: null, errorCode: systemCode(err) ?? "CONNECTION_FAILED" };
   }
+}
+
+/** Endpoint URLs come from the config, so they are few: each is parsed once, not once per delivery. */
+const hosts = new Map<string, string>();
+const MAX_HOSTS = 10_000;
+
+function hostOf(url: string): string {
+  let host = hosts.get(url);
+  if (host === undefined) {
+    host = new URL(url).hostname;
+    // Reloads may bring new URLs without end; start again rather than grow.
+    if (hosts.size >= MAX_HOSTS) hosts.clear();
+    hosts.set(url, host);
+  }
+  return host;
 }
 
 function refusalOf(err: unknown): string {

@@ -66,6 +66,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     : createDeliveryAgent({
         allowPrivateNetworks: config.delivery.allowPrivateNetworks,
         timeoutMs: config.delivery.timeoutMs,
+        connections: config.delivery.concurrency,
       });
   const dispatcher = deps.dispatcher ?? ownAgent!;
   const processor = createDeliveryProcessor({
