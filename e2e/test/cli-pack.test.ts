@@ -80,6 +80,7 @@ describe("the packed CLI", () => {
       "package/bin/imrelay.js",
       "package/dist/cli.js",
       "package/lua/ingest.lua",
+      "package/lua/rate-limit.lua",
       "package/lua/release-held.lua",
       "package/package.json",
     ]);

@@ -4,6 +4,7 @@ import {
   createRateLimiter,
   type DeliveryJobState,
   disableEndpoint,
+  isEndpointDisabled,
   type LastResponse,
   type RedisKeys,
   type TakeRateTurn,
@@ -13,7 +14,6 @@ import { DelayedError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
-import { createDisabledEndpointCheck, type DisabledEndpointCheck } from "./disabled-endpoints.js";
 import { DeliveryError, UnrecoverableDeliveryError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { type SendResult, send } from "./send.js";
@@ -42,8 +42,6 @@ export interface DeliveryProcessorDeps {
   tracer?: Tracer | undefined;
   /** Turns at endpoints' `rateLimit`. @default createRateLimiter({ redis, keys }) */
   takeRateTurn?: TakeRateTurn;
-  /** The run-time disabled endpoints. @default createDisabledEndpointCheck({ redis, keys }): a copy at most 1 s old */
-  disabled?: DisabledEndpointCheck;
 }
 
 /**
@@ -67,7 +65,6 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
   const { config, redis, keys, logger, metrics, dispatcher, tracer } = deps;
   const clock = deps.clock ?? Date.now;
   const takeRateTurn = deps.takeRateTurn ?? createRateLimiter({ redis, keys });
-  const disabled = deps.disabled ?? createDisabledEndpointCheck({ redis, keys });
 
   /**
    * For an endpoint with `rateLimit`: takes this delivery's turn, and when it is not now, moves the
@@ -121,7 +118,7 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
         `endpoint ${endpointId} of tenant ${tenant} is no longer in the config (removed by a reload or a restart): not sent`,
       );
     }
-    if (!endpoint.enabled || (await disabled.isDisabled(tenant, endpointId))) {
+    if (!endpoint.enabled || (await isEndpointDisabled(redis, keys, tenant, endpointId))) {
       span?.setAttribute("imrelay.outcome", "disabled");
       logger.warn(
         { ...context, outcome: "disabled" },
@@ -172,7 +169,6 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
     await job.updateData({ ...job.data, lastResponse });
     const error = await failure(result, endpoint, deps, tenant, clock);
     // This worker's next deliveries to it fail at once, without waiting for its copy to age.
-    if (result.status === 410) disabled.markDisabled(tenant, endpointId);
     throw error;
   }
 

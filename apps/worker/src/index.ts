@@ -2,7 +2,6 @@ export * from "./agent.js";
 export * from "./backoff.js";
 export * from "./classify.js";
 export * from "./deliver.js";
-export * from "./disabled-endpoints.js";
 export * from "./dispatcher.js";
 export * from "./errors.js";
 export * from "./fan-out.js";
