@@ -839,18 +839,34 @@ async function offeredRun(config, sinks) {
   try {
     for (let i = 0; i < RATE_WORKERS; i++) workers.push(await startImrelay("worker", { config }));
     const r = await runClient(
-      { url: gateway.url, connections: 10, duration: opts.rateDuration, overallRate: opts.offered, marker: true },
+      {
+        url: gateway.url,
+        connections: 10,
+        duration: opts.rateDuration,
+        overallRate: opts.offered,
+        marker: true,
+        timeline: true,
+      },
       { pids: [gateway.proc.pid, ...workers.map((w) => w.proc.pid), redis.proc.pid] },
     );
     const from = r.startedAt + RATE_SETTLE_S * 1000;
     const to = r.startedAt + r.elapsedS * 1000;
     await sleep(500); // the last callbacks' deliveries are counted only up to `to`, but let them land
+    const windowS = Math.floor((to - from) / 1000);
+    // Callbacks answered in those same whole seconds (the client's seconds count from the same start): on a
+    // loaded machine the offered load itself sags, so an endpoint's rate is also read as a share of it.
+    const answered = (r.timeline ?? []).slice(RATE_SETTLE_S, RATE_SETTLE_S + windowS).reduce((a, t) => a + t.count, 0);
     const endpoints = {};
-    for (const { key, sink } of sinks) endpoints[key] = windowRate(await sink.call("GET", "/arrivals"), from, to);
+    for (const { key, sink } of sinks) {
+      const rate = windowRate(await sink.call("GET", "/arrivals"), from, to);
+      endpoints[key] = { ...rate, shareOfAnswered: answered ? rate.inWindow / answered : null };
+    }
     return {
       accepted: r.ok,
       offeredPerSecond: r.okPerSecond,
-      windowS: Math.floor((to - from) / 1000),
+      answeredInWindow: answered,
+      answeredPerSecond: answered / windowS,
+      windowS,
       endpoints,
       throttled: await metricSum(
         workers.map((w) => w.url),
@@ -888,7 +904,9 @@ async function rateLimitSection() {
       { key: "limited", sink: limited },
     ]);
     const limitedRate = withLimited.endpoints.limited.perSecond;
-    const ratio = withLimited.endpoints.open.perSecond / alone.endpoints.open.perSecond;
+    const rawRatio = withLimited.endpoints.open.perSecond / alone.endpoints.open.perSecond;
+    // The open endpoint is unaffected when it keeps up with what the gateway took, as it does alone.
+    const ratio = withLimited.endpoints.open.shareOfAnswered / alone.endpoints.open.shareOfAnswered;
     log(
       `  limited ${round(limitedRate, 1)}/s, open ${round(withLimited.endpoints.open.perSecond)}/s (${round(ratio, 2)}×)`,
     );
@@ -903,9 +921,13 @@ async function rateLimitSection() {
       withLimited,
       limitedPerSecond: round(limitedRate, 1),
       openRatio: round(ratio, 2),
+      openRawRatio: round(rawRatio, 2),
+      // Every limited job waits once (but the first); more waits are turns given up (came back > 200 ms late).
+      waitsPerLimitedJob:
+        withLimited.throttled === null ? null : round(withLimited.throttled / withLimited.accepted, 2),
       targets: {
         limited: { want: `${RATE_LIMIT} ± 10 deliveries/s`, pass: Math.abs(limitedRate - RATE_LIMIT) <= 10 },
-        open: { want: ">= 0.9x the open endpoint alone", pass: ratio >= 0.9 },
+        open: { want: ">= 0.9x the open endpoint alone (as a share of the callbacks answered)", pass: ratio >= 0.9 },
       },
     };
   } finally {
