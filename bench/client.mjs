@@ -1,6 +1,7 @@
 // Load client, run as its own process so it never shares a core's event loop
 // with the server it measures. Sends distinct signed Tencent TimeOut callbacks
-// with autocannon: for `duration` seconds, or exactly `amount` of them.
+// with autocannon: for `duration` seconds, or exactly `amount` of them; with
+// `overallRate`, at that many requests/s over all connections (a steady offered load).
 // Config: JSON in BENCH_CLIENT. Prints one JSON line with the result.
 import { performance } from "node:perf_hooks";
 import autocannon from "autocannon";
@@ -26,6 +27,7 @@ function load({ duration, amount, tag: runTag, record }) {
         url,
         connections,
         ...(amount ? { amount } : { duration }),
+        ...(cfg.overallRate ? { overallRate: cfg.overallRate } : {}),
         timeout,
         method: "POST",
         headers: { "content-type": "application/json" },

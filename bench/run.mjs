@@ -6,7 +6,8 @@
 //   pnpm bench -- --quick      smoke run (3 s, 2,000 deliveries, 5,000-callback storm, 2 s of presence queries)
 //   --duration <s> --warmup <s> --connections <n> --rounds <n> --delivery <n> --storm <n>
 //   --storm-connections <n> --presence-users <n> --presence-connections <n>
-//   --only ingest,delivery,storm,presence --profile (CPU-profile the ingest servers and the delivery worker)
+//   --isolation <n> --offered <n/s> --rate-duration <s> --backlog <n>
+//   --only ingest,delivery,storm,presence,isolation,ratelimit,backlog --profile (CPU-profile the ingest servers and the delivery worker)
 //   --cli <path> (another imrelay CLI build) --compare <path> (also measure that build's ingest)
 //   --cold-storm (storm a gateway that has not served a callback yet) --out <dir> (where the report goes)
 import { randomBytes } from "node:crypto";
@@ -49,6 +50,10 @@ const { values: flags } = parseArgs({
     "storm-connections": { type: "string" },
     "presence-users": { type: "string" },
     "presence-connections": { type: "string" },
+    isolation: { type: "string" },
+    offered: { type: "string" },
+    "rate-duration": { type: "string" },
+    backlog: { type: "string" },
     only: { type: "string" },
     profile: { type: "boolean", default: false },
     out: { type: "string" },
@@ -72,7 +77,15 @@ const opts = {
   presenceUsers: Number(flags["presence-users"] ?? (quick ? 5_000 : 20_000)),
   presenceConnections: Number(flags["presence-connections"] ?? 4),
   presenceDuration: Number(flags.duration ?? (quick ? 2 : 10)),
-  sections: (flags.only ?? "ingest,delivery,storm,presence").split(","),
+  // Head-of-line isolation: events queued (each to a fast and a 2 s endpoint), and how long the fast one is watched.
+  isolation: Number(flags.isolation ?? (quick ? 2000 : 10_000)),
+  isolationWindow: quick ? 5 : 10,
+  // Per-endpoint rate limit: callbacks/s offered steadily, for this many seconds.
+  offered: Number(flags.offered ?? 400),
+  rateDuration: Number(flags["rate-duration"] ?? (quick ? 5 : 10)),
+  // Worker memory: callbacks queued with no worker running (and a tenth of it, to compare).
+  backlog: Number(flags.backlog ?? (quick ? 10_000 : 100_000)),
+  sections: (flags.only ?? "ingest,delivery,storm,presence,isolation,ratelimit,backlog").split(","),
   profile: flags.profile,
   coldStorm: flags["cold-storm"],
 };
@@ -100,26 +113,39 @@ const sinkUrl = `http://127.0.0.1:${sinkReady.port}`;
 log(`sink on ${sinkUrl}`);
 const sinkCall = async (method, path) => (await fetch(`${sinkUrl}${path}`, { method })).json();
 
-const configPath = join(work, "imrelay.bench.yaml");
-writeFileSync(
-  configPath,
-  `redis: { url: "${redis.url}", prefix: bench }
+/**
+ * Writes an imrelay config whose one tenant has these endpoints ({ id, url, perSecond? }) and returns its path;
+ * everything else (delivery settings included) is the same in every config of a run.
+ */
+function writeConfig(name, endpoints) {
+  const path = join(work, `imrelay.${name}.yaml`);
+  const list = endpoints
+    .map(
+      (e) => `      - id: ${e.id}
+        url: ${e.url}
+        secret: "${secret}"${e.perSecond ? `\n        rateLimit: { perSecond: ${e.perSecond} }` : ""}`,
+    )
+    .join("\n");
+  writeFileSync(
+    path,
+    `redis: { url: "${redis.url}", prefix: bench }
 gateway: { host: 127.0.0.1, port: 0 }
 admin: { token: "${ADMIN_TOKEN}" }
 tenants:
   ${TENANT}:
     tencent: { sdkAppId: "${SDK_APP_ID}", callbackToken: "${TOKEN}" }
     endpoints:
-      - id: sink
-        url: ${sinkUrl}/hooks
-        secret: "${secret}"
+${list}
 delivery:
   concurrency: ${opts.deliveryConcurrency}
   allowPrivateNetworks: true
   timeoutMs: 5000
   retrySchedule: [1s, 5s, 30s]
 `,
-);
+  );
+  return path;
+}
+const configPath = writeConfig("bench", [{ id: "sink", url: `${sinkUrl}/hooks` }]);
 const imrelayEnv = { IMRELAY_CONFIG: configPath, REDIS_URL: redis.url, LOG_LEVEL: "warn", NODE_ENV: "production" };
 
 const children = new Set();
@@ -149,11 +175,14 @@ async function startBaseline(file) {
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 
-async function startImrelay(role, { profile = false, build = cli, name = `imrelay-${role}` } = {}) {
+async function startImrelay(
+  role,
+  { profile = false, build = cli, name = `imrelay-${role}`, config = configPath } = {},
+) {
   const port = await freePort();
   const nodeArgs = profile ? profileArgs(name) : [];
   const proc = start(`imrelay ${role}`, process.execPath, [...nodeArgs, build, role, "--port", String(port)], {
-    env: imrelayEnv,
+    env: { ...imrelayEnv, IMRELAY_CONFIG: config },
     cwd: root,
   });
   children.add(proc);
@@ -175,6 +204,17 @@ async function stopChild(proc) {
   await stop(proc);
   children.delete(proc);
 }
+
+/** Another loopback sink (its own process and origin), e.g. a slow endpoint: `{ SINK_DELAY_MS: "2000" }`. */
+async function startSink(name, env = {}) {
+  const { proc, value } = await waitForJson(name, process.execPath, [join(here, "sink.mjs")], {
+    env: { SINK_SECRET: secret, ...env },
+  });
+  children.add(proc);
+  const url = `http://127.0.0.1:${value.port}`;
+  return { proc, url, call: async (method, path) => (await fetch(`${url}${path}`, { method })).json() };
+}
+const mainSink = { proc: sink, url: sinkUrl, call: sinkCall };
 
 /** Runs a load client (`client.mjs`, or `script`) in its own process; the CPU window starts when warm-up ends. */
 async function runClient(config, { pids = [], timeoutMs, script = "client.mjs" } = {}) {
@@ -206,7 +246,13 @@ async function runClient(config, { pids = [], timeoutMs, script = "client.mjs" }
   const ours = cpu.reduce((a, b) => a + b, 0) + value.result.clientCpuS / value.result.elapsedS;
   // CPU used by anything else on the machine while this ran (other builds and tests disturb the numbers).
   const foreignCpu = round(Math.max(0, machine - ours), 2);
-  return { ...value.result, cpu: cpu.map((c) => round(c, 2)), machineCpu: round(machine, 2), foreignCpu };
+  return {
+    ...value.result,
+    startedAt: tStart,
+    cpu: cpu.map((c) => round(c, 2)),
+    machineCpu: round(machine, 2),
+    foreignCpu,
+  };
 }
 
 // ---------------------------------------------------------------- 1. ingest
@@ -655,6 +701,315 @@ async function presenceSection() {
   }
 }
 
+// ---------------------------------------------------------------- 5. head-of-line isolation
+
+/** BullMQ's active list: the delivery jobs workers hold right now (each holds a slot of `delivery.concurrency`). */
+const activeJobs = () => redis.client.llen("bench:deliveries:active");
+
+/**
+ * Queues n events with no worker running, then starts one worker with `config` and watches the main (fast)
+ * sink until it has them all or `isolationWindow` seconds have passed since its first delivery.
+ */
+async function isolationRun(n, config, slow) {
+  await redis.flush();
+  await sinkCall("POST", "/reset");
+  await slow?.call("POST", "/reset");
+  const gateway = await startImrelay("gateway", { config });
+  let worker;
+  try {
+    const fill = await runClient(
+      { url: gateway.url, connections: opts.connections, amount: n },
+      { timeoutMs: 300_000 },
+    );
+    await stopChild(gateway.proc);
+    worker = await startImrelay("worker", { config });
+    const began = now();
+    let fast;
+    for (;;) {
+      fast = await sinkCall("GET", "/stats");
+      if (fast.unique >= fill.ok) break;
+      const waited = fast.firstAt ? now() - fast.firstAt : now() - began;
+      if (waited > (fast.firstAt ? opts.isolationWindow : 30) * 1000) break;
+      await sleep(100);
+    }
+    const readAt = now();
+    const activeAtEnd = await activeJobs();
+    const drained = fast.unique >= fill.ok;
+    // Drained: over first → last delivery, as in section 2; cut off by the window: first delivery → now.
+    const spanS = fast.firstAt ? ((drained ? fast.lastAt : readAt) - fast.firstAt) / 1000 : null;
+    const result = {
+      accepted: fill.ok,
+      fast: { delivered: fast.unique, drained, spanS, perSecond: spanS ? fast.unique / spanS : 0 },
+      activeAtEnd,
+    };
+    if (slow) {
+      const s = await slow.call("GET", "/stats");
+      const slowSpanS = s.firstAt ? (readAt - s.firstAt) / 1000 : null;
+      result.slow = { received: s.unique, spanS: slowSpanS, perSecond: slowSpanS ? s.unique / slowSpanS : 0 };
+    }
+    return result;
+  } finally {
+    if (worker) await stopChild(worker.proc);
+    await stopChild(gateway.proc);
+  }
+}
+
+async function isolationSection() {
+  const n = opts.isolation;
+  const slowMs = 2000;
+  const slow = await startSink("slow sink", { SINK_DELAY_MS: String(slowMs) });
+  try {
+    const fast = { id: "fast", url: `${sinkUrl}/hooks` };
+    log(`isolation: ${n} events, the fast endpoint alone`);
+    const alone = await isolationRun(n, writeConfig("fast-alone", [fast]), undefined);
+    log(`  alone: ${round(alone.fast.perSecond)} deliveries/s`);
+    log(`isolation: ${n} events, each to the fast endpoint and to one answering after ${slowMs} ms`);
+    const both = writeConfig("fast-and-slow", [fast, { id: "slow", url: `${slow.url}/hooks` }]);
+    const withSlow = await isolationRun(n, both, slow);
+    const ratio = withSlow.fast.perSecond / alone.fast.perSecond;
+    log(
+      `  with slow: ${round(withSlow.fast.perSecond)} deliveries/s (${round(ratio, 3)}×); slow received ${round(withSlow.slow.perSecond)}/s; ${withSlow.activeAtEnd} jobs active at the end`,
+    );
+    return {
+      events: n,
+      slowMs,
+      windowS: opts.isolationWindow,
+      concurrency: opts.deliveryConcurrency,
+      alone,
+      withSlow,
+      ratio: round(ratio, 3),
+      targets: { fastRate: { want: ">= 0.9x the fast endpoint alone", pass: ratio >= 0.9 } },
+    };
+  } finally {
+    await stopChild(slow.proc);
+  }
+}
+
+// ---------------------------------------------------------------- 6. per-endpoint rate limit
+
+const RATE_LIMIT = 100;
+const RATE_WORKERS = 2;
+/** Seconds at the start of the offered load left out of the rates (workers and limiter reaching their pace). */
+const RATE_SETTLE_S = 1;
+
+/** Sum of one counter over the workers' /metrics. */
+async function metricSum(urls, name) {
+  let sum = 0;
+  for (const url of urls) {
+    try {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      for (const line of text.split("\n")) {
+        if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+          sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+      }
+    } catch {
+      return null;
+    }
+  }
+  return sum;
+}
+
+/**
+ * Deliveries in the whole seconds from `from` up to `to`: the count in each, and their mean (a fraction of a
+ * second at the end would weigh deliveries still on their way as missing).
+ */
+function windowRate(arrivals, from, to) {
+  const seconds = Array.from({ length: Math.floor((to - from) / 1000) }, () => 0);
+  for (const at of arrivals) {
+    const s = Math.floor((at - from) / 1000);
+    if (at >= from && s < seconds.length) seconds[s]++;
+  }
+  const count = seconds.reduce((x, y) => x + y, 0);
+  return {
+    delivered: arrivals.length,
+    inWindow: count,
+    perSecond: seconds.length ? count / seconds.length : null,
+    minSecond: seconds.length ? Math.min(...seconds) : null,
+    maxSecond: seconds.length ? Math.max(...seconds) : null,
+    seconds,
+  };
+}
+
+/** A steady offered load (`opts.offered` callbacks/s) through one gateway to 2 workers with `config`. */
+async function offeredRun(config, sinks) {
+  await redis.flush();
+  for (const { sink } of sinks) await sink.call("POST", "/reset?arrivals=1");
+  const gateway = await startImrelay("gateway", { config });
+  const workers = [];
+  try {
+    for (let i = 0; i < RATE_WORKERS; i++) workers.push(await startImrelay("worker", { config }));
+    const r = await runClient(
+      {
+        url: gateway.url,
+        connections: 10,
+        duration: opts.rateDuration,
+        overallRate: opts.offered,
+        marker: true,
+        timeline: true,
+      },
+      { pids: [gateway.proc.pid, ...workers.map((w) => w.proc.pid), redis.proc.pid] },
+    );
+    const from = r.startedAt + RATE_SETTLE_S * 1000;
+    const to = r.startedAt + r.elapsedS * 1000;
+    await sleep(500); // the last callbacks' deliveries are counted only up to `to`, but let them land
+    const windowS = Math.floor((to - from) / 1000);
+    // Callbacks answered in those same whole seconds (the client's seconds count from the same start): on a
+    // loaded machine the offered load itself sags, so an endpoint's rate is also read as a share of it.
+    const answered = (r.timeline ?? []).slice(RATE_SETTLE_S, RATE_SETTLE_S + windowS).reduce((a, t) => a + t.count, 0);
+    const endpoints = {};
+    for (const { key, sink } of sinks) {
+      const rate = windowRate(await sink.call("GET", "/arrivals"), from, to);
+      endpoints[key] = { ...rate, shareOfAnswered: answered ? rate.inWindow / answered : null };
+    }
+    return {
+      accepted: r.ok,
+      offeredPerSecond: r.okPerSecond,
+      answeredInWindow: answered,
+      answeredPerSecond: answered / windowS,
+      windowS,
+      endpoints,
+      throttled: await metricSum(
+        workers.map((w) => w.url),
+        "imrelay_deliveries_throttled_total",
+      ),
+      cpu: {
+        gateway: r.cpu[0],
+        workers: r.cpu.slice(1, 1 + RATE_WORKERS),
+        redis: r.cpu[1 + RATE_WORKERS],
+        other: r.foreignCpu,
+      },
+    };
+  } finally {
+    for (const w of workers) await stopChild(w.proc);
+    await stopChild(gateway.proc);
+  }
+}
+
+async function rateLimitSection() {
+  const limited = await startSink("rate-limited sink");
+  try {
+    const open = { id: "open", url: `${sinkUrl}/hooks` };
+    log(
+      `ratelimit: ${opts.offered} callbacks/s for ${opts.rateDuration} s, ${RATE_WORKERS} workers, the open endpoint alone`,
+    );
+    const alone = await offeredRun(writeConfig("open-alone", [open]), [{ key: "open", sink: mainSink }]);
+    log(`  alone: open ${round(alone.endpoints.open.perSecond)}/s`);
+    log(`ratelimit: the same, each event also to an endpoint limited to ${RATE_LIMIT}/s`);
+    const both = writeConfig("open-and-limited", [
+      open,
+      { id: "limited", url: `${limited.url}/hooks`, perSecond: RATE_LIMIT },
+    ]);
+    const withLimited = await offeredRun(both, [
+      { key: "open", sink: mainSink },
+      { key: "limited", sink: limited },
+    ]);
+    const limitedRate = withLimited.endpoints.limited.perSecond;
+    const rawRatio = withLimited.endpoints.open.perSecond / alone.endpoints.open.perSecond;
+    // The open endpoint is unaffected when it keeps up with what the gateway took, as it does alone.
+    const ratio = withLimited.endpoints.open.shareOfAnswered / alone.endpoints.open.shareOfAnswered;
+    log(
+      `  limited ${round(limitedRate, 1)}/s, open ${round(withLimited.endpoints.open.perSecond)}/s (${round(ratio, 2)}×)`,
+    );
+    return {
+      perSecond: RATE_LIMIT,
+      workers: RATE_WORKERS,
+      offered: opts.offered,
+      durationS: opts.rateDuration,
+      settleS: RATE_SETTLE_S,
+      concurrency: opts.deliveryConcurrency,
+      alone,
+      withLimited,
+      limitedPerSecond: round(limitedRate, 1),
+      openRatio: round(ratio, 2),
+      openRawRatio: round(rawRatio, 2),
+      // Every limited job waits once (but the first); more waits are turns given up (came back > 200 ms late).
+      waitsPerLimitedJob:
+        withLimited.throttled === null ? null : round(withLimited.throttled / withLimited.accepted, 2),
+      targets: {
+        limited: { want: `${RATE_LIMIT} ± 10 deliveries/s`, pass: Math.abs(limitedRate - RATE_LIMIT) <= 10 },
+        open: { want: ">= 0.9x the open endpoint alone (as a share of the callbacks answered)", pass: ratio >= 0.9 },
+      },
+    };
+  } finally {
+    await stopChild(limited.proc);
+  }
+}
+
+// ---------------------------------------------------------------- 7. worker memory with a backlog
+
+/** Queues n callbacks with no worker running, then drains them with one worker: its peak RSS and the rate. */
+async function backlogRun(n) {
+  await redis.flush();
+  await sinkCall("POST", "/reset");
+  const gateway = await startImrelay("gateway");
+  let worker;
+  try {
+    log(`backlog: queueing ${n} callbacks with no worker running`);
+    const fill = await runClient(
+      { url: gateway.url, connections: opts.connections, amount: n },
+      { timeoutMs: 600_000 },
+    );
+    await stopChild(gateway.proc);
+    const backlog = await redis.client.xlen("bench:ingest");
+    const redisBytes = await redis.usedMemory();
+    log(`  ${fill.ok} accepted, ${backlog} in the stream; starting the worker`);
+    const cpu0 = [cpuSeconds(redis.proc.pid), cpuSeconds(sink.pid), machineBusySeconds()];
+    const t0 = now();
+    worker = await startImrelay("worker");
+    const s = await waitForSink(fill.ok, { limitMs: 900_000 });
+    const wall = (now() - t0) / 1000;
+    const cpu1 = [cpuSeconds(redis.proc.pid), cpuSeconds(sink.pid), machineBusySeconds()];
+    const workerCpu = cpuSeconds(worker.proc.pid) / wall;
+    const [redisCpu, sinkCpu, machine] = cpu1.map((c, i) => (c - cpu0[i]) / wall);
+    const mem = memory(worker.proc.pid);
+    const spanS = (s.lastAt - s.firstAt) / 1000;
+    const result = {
+      callbacks: n,
+      accepted: fill.ok,
+      backlog,
+      redisBytesQueued: redisBytes,
+      delivered: s.unique,
+      duplicates: s.duplicates,
+      drained: s.drained,
+      perSecond: s.unique / spanS,
+      spanS,
+      fromWorkerStartS: (s.lastAt - t0) / 1000,
+      workerPeakRss: mem.peakRss,
+      workerRssAfter: mem.rss,
+      cpu: {
+        worker: round(workerCpu, 2),
+        redis: round(redisCpu, 2),
+        sink: round(sinkCpu, 2),
+        other: round(Math.max(0, machine - workerCpu - redisCpu - sinkCpu), 2),
+      },
+    };
+    log(`  ${round(result.perSecond)} deliveries/s, worker peak RSS ${round(mem.peakRss / 2 ** 20)} MiB`);
+    return result;
+  } finally {
+    if (worker) await stopChild(worker.proc);
+    await stopChild(gateway.proc);
+  }
+}
+
+async function backlogSection() {
+  // A tenth of the backlog first: memory that grew with the backlog would show as a higher peak.
+  const small = await backlogRun(Math.max(1000, Math.round(opts.backlog / 10)));
+  const big = await backlogRun(opts.backlog);
+  const ratio = big.workerPeakRss / small.workerPeakRss;
+  return {
+    small,
+    big,
+    peakRatio: round(ratio, 2),
+    targets: {
+      bounded: { want: "peak RSS draining N <= 1.5x draining N/10", pass: ratio <= 1.5 },
+      delivered: {
+        want: "every accepted callback delivered once",
+        pass: big.drained && big.delivered === big.accepted && big.duplicates === 0,
+      },
+    },
+  };
+}
+
 // ---------------------------------------------------------------- main
 
 const report = {
@@ -677,6 +1032,9 @@ try {
     ["delivery", deliverySection],
     ["storm", stormSection],
     ["presence", presenceSection],
+    ["isolation", isolationSection],
+    ["ratelimit", rateLimitSection],
+    ["backlog", backlogSection],
   ]) {
     if (!opts.sections.includes(name)) continue;
     try {

@@ -1,7 +1,10 @@
 // Loopback webhook receiver for the bench: counts deliveries by `webhook-id`
 // (unique and duplicate), stamps the first and last, checks a sample of
 // signatures, and can keep every delivery so a baseline can replay the very
-// same signed bodies. Control routes: GET /stats, POST /reset, POST /save?file=.
+// same signed bodies, or every arrival time (to count deliveries per second in
+// a window). SINK_DELAY_MS makes it answer that long after the body arrived (a
+// slow endpoint). Control routes: GET /stats, GET /arrivals, POST
+// /reset[?capture=1][&arrivals=1], POST /save?file=.
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { performance } from "node:perf_hooks";
@@ -9,10 +12,11 @@ import { Webhook } from "standardwebhooks";
 
 const secret = process.env.SINK_SECRET;
 const verifyEvery = Number(process.env.SINK_VERIFY_EVERY ?? 100);
+const delayMs = Number(process.env.SINK_DELAY_MS ?? 0);
 const webhook = secret ? new Webhook(secret.replace(/^whsec_/, "")) : undefined;
 
 let state;
-function reset(capture = false) {
+function reset({ capture = false, arrivals = false } = {}) {
   state = {
     seen: new Map(),
     total: 0,
@@ -25,6 +29,7 @@ function reset(capture = false) {
     lastAt: null,
     bytes: 0,
     capture: capture ? [] : null,
+    arrivals: arrivals ? [] : null,
   };
 }
 reset();
@@ -32,7 +37,7 @@ reset();
 const now = () => performance.timeOrigin + performance.now();
 
 function stats() {
-  const { seen: _seen, capture, ...rest } = state;
+  const { seen: _seen, capture, arrivals: _arrivals, ...rest } = state;
   return { ...rest, captured: capture ? capture.length : 0 };
 }
 
@@ -44,8 +49,11 @@ function json(res, status, value) {
 
 const server = createServer((req, res) => {
   if (req.method === "GET" && req.url === "/stats") return json(res, 200, stats());
+  // Arrival times (ms since the epoch) of every delivery since a reset with arrivals=1.
+  if (req.method === "GET" && req.url === "/arrivals") return json(res, 200, state.arrivals ?? []);
   if (req.method === "POST" && req.url.startsWith("/reset")) {
-    reset(req.url.includes("capture=1"));
+    const query = new URL(req.url, "http://x").searchParams;
+    reset({ capture: query.get("capture") === "1", arrivals: query.get("arrivals") === "1" });
     return json(res, 200, stats());
   }
   if (req.method === "POST" && req.url.startsWith("/save")) {
@@ -64,6 +72,7 @@ const server = createServer((req, res) => {
     state.bytes += body.length;
     state.firstAt ??= at;
     state.lastAt = at;
+    state.arrivals?.push(at);
     if (typeof id !== "string" || id === "") state.missingId++;
     else {
       const n = state.seen.get(id) ?? 0;
@@ -93,6 +102,13 @@ const server = createServer((req, res) => {
       },
       body,
     });
+    if (delayMs > 0) {
+      setTimeout(() => {
+        res.writeHead(200, { "content-length": 0 });
+        res.end();
+      }, delayMs);
+      return;
+    }
     res.writeHead(200, { "content-length": 0 });
     res.end();
   });

@@ -123,6 +123,89 @@ measured after a warm-up, \`imrelay gateway\` alone (no worker). Latency is clie
 ${s.firstNon2xx ? `\nFirst non-200: \`${s.firstNon2xx}\`\n` : ""}`;
 }
 
+function isolation(s) {
+  if (s.error) return `## 5. Head-of-line isolation\n\nFailed: \`${s.error}\`\n`;
+  const { alone: a, withSlow: w } = s;
+  const fastCell = (r) =>
+    `${num(r.fast.perSecond)} | ${num(r.fast.delivered)} of ${num(r.accepted)} | ${num(r.fast.spanS, 2)} s${r.fast.drained ? "" : " (window)"}`;
+  return `## 5. Head-of-line isolation
+
+One tenant, two endpoints: \`fast\` (the main sink, answers at once) and \`slow\` (a sink of its own, another origin,
+answering ${num(s.slowMs)} ms after the body arrived). ${num(s.events)} events queued with no worker running, then one
+\`imrelay worker\` (concurrency ${s.concurrency}) drains them; first with \`fast\` the only endpoint, then with both (each
+event a job for each). The fast endpoint's rate is its deliveries ÷ (last − first arrival), or, when it has not got them
+all within ${s.windowS} s of its first delivery, ÷ those ${s.windowS} s. Worker concurrency is per process and shared by
+every endpoint (the keep-alive sockets per origin are capped at \`delivery.concurrency\` too).
+
+| run | fast deliveries/s | fast delivered | over | slow received/s | jobs active at the end |
+|---|---:|---:|---:|---:|---:|
+| fast alone | ${fastCell(a)} | – | ${num(a.activeAtEnd)} |
+| fast and slow | ${fastCell(w)} | ${num(w.slow?.perSecond, 1)} (${num(w.slow?.received)} in ${num(w.slow?.spanS, 1)} s) | ${num(w.activeAtEnd)} of ${s.concurrency} |
+
+| target | measured | |
+|---|---|---|
+| fast endpoint with the slow one ≥ 0.9× alone | ${num(s.ratio, 3)}× | ${verdict(s.targets.fastRate)} |
+`;
+}
+
+function rateLimit(s) {
+  if (s.error) return `## 6. Per-endpoint rate limit\n\nFailed: \`${s.error}\`\n`;
+  const { alone: a, withLimited: w } = s;
+  const row = (run, label, e) =>
+    e
+      ? `| ${run} | ${label} | ${num(e.perSecond, 1)} | ${num(e.minSecond)}–${num(e.maxSecond)} | ${num(e.inWindow)} | ${num(e.shareOfAnswered, 2)} | ${num(e.delivered)} |`
+      : "";
+  return `## 6. Per-endpoint rate limit
+
+One tenant, ${s.workers} \`imrelay worker\` processes (concurrency ${s.concurrency} each), ${num(s.offered)} callbacks/s offered
+steadily for ${s.durationS} s (autocannon \`overallRate\`, not a backlog: throttled jobs re-enter BullMQ's wait list at
+the back). First \`open\` (unthrottled, the main sink) alone; then each event also to \`limited\`
+(\`rateLimit: { perSecond: ${s.perSecond} }\`, a sink of its own). Rates are the mean deliveries per whole second
+from ${s.settleS} s after the load started to its end (${num(w.windowS)} s), read from the sinks' arrival times; "per
+second" is the fewest and most in one of those seconds. On a loaded machine the offered load itself sags (client
+and gateway get less CPU), so each rate is also shown as a share of the callbacks answered in those same seconds:
+the open endpoint is compared with itself alone on that share (its raw rate ratio is beside it).
+
+| run | endpoint | deliveries/s | per second | in the window | ÷ answered | delivered by the end |
+|---|---|---:|---:|---:|---:|---:|
+${[row("open alone", "open", a.endpoints.open), row("open and limited", "open", w.endpoints.open), row("open and limited", "limited", w.endpoints.limited)].join("\n")}
+
+Accepted ${num(a.accepted)} and ${num(w.accepted)} callbacks (${num(a.offeredPerSecond)}/s and ${num(w.offeredPerSecond)}/s;
+${num(a.answeredPerSecond)}/s and ${num(w.answeredPerSecond)}/s in the window). Waits for a turn
+(\`imrelay_deliveries_throttled_total\`, both workers): ${num(w.throttled)}, ${num(s.waitsPerLimitedJob, 2)} per limited job
+(each waits once but the first; more are turns that came back over 200 ms late, given up, and taken again at the back).
+CPU with both: gateway ${pct(w.cpu.gateway)}, workers ${w.cpu.workers.map(pct).join(" and ")}, Redis ${pct(w.cpu.redis)}, other ${pct(w.cpu.other)}.
+
+| target | measured | |
+|---|---|---|
+| limited endpoint ${s.perSecond} ± 10 deliveries/s | ${num(s.limitedPerSecond, 1)}/s | ${verdict(s.targets.limited)} |
+| open endpoint ≥ 0.9× alone (share of the callbacks answered) | ${num(s.openRatio, 2)}× (raw rate ${num(s.openRawRatio, 2)}×) | ${verdict(s.targets.open)} |
+`;
+}
+
+function backlog(s) {
+  if (s.error) return `## 7. Worker memory with a backlog\n\nFailed: \`${s.error}\`\n`;
+  const row = (r) =>
+    `| ${num(r.callbacks)} | ${num(r.backlog)} | ${mib(r.redisBytesQueued)} | ${mib(r.workerPeakRss)} | ${mib(r.workerRssAfter)} | ${num(r.perSecond)} | ${num(r.fromWorkerStartS, 1)} s | ${num(r.delivered)}, ${num(r.duplicates)} twice | ${pct(r.cpu.worker)}, ${pct(r.cpu.redis)}, ${pct(r.cpu.other)} |`;
+  return `## 7. Worker memory with a backlog
+
+Callbacks queued through the gateway with no worker running (the gateway is stopped then), then one \`imrelay worker\`
+(concurrency 50 unless \`--delivery-concurrency\`) drains them to the sink. Peak RSS is the worker's \`VmHWM\` after the
+drain; the rate is deliveries ÷ (last − first arrival). A tenth of the backlog is drained first, in the same run, to
+compare: memory that grew with the backlog would show as a higher peak.
+
+| backlog | stream entries | Redis memory queued | worker peak RSS | RSS after | deliveries/s | worker start → last | delivered | CPU worker, Redis, other |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${row(s.small)}
+${row(s.big)}
+
+| target | measured | |
+|---|---|---|
+| bounded: peak RSS draining ${num(s.big.callbacks)} ≤ 1.5× draining ${num(s.small.callbacks)} | ${num(s.peakRatio, 2)}× | ${verdict(s.targets.bounded)} |
+| every accepted callback delivered once | ${num(s.big.delivered)} of ${num(s.big.accepted)}, ${num(s.big.duplicates)} twice | ${verdict(s.targets.delivered)} |
+`;
+}
+
 /** The markdown report of one bench run. */
 export function renderMarkdown(report) {
   const m = report.machine;
@@ -137,5 +220,8 @@ export function renderMarkdown(report) {
   if (report.delivery) parts.push(delivery(report.delivery));
   if (report.storm) parts.push(storm(report.storm, report.delivery?.redis?.bytesPerQueuedEvent));
   if (report.presence) parts.push(presence(report.presence));
+  if (report.isolation) parts.push(isolation(report.isolation));
+  if (report.ratelimit) parts.push(rateLimit(report.ratelimit));
+  if (report.backlog) parts.push(backlog(report.backlog));
   return `${parts.join("\n")}`;
 }
