@@ -1,17 +1,18 @@
 import { parseArgs } from "node:util";
-import { ConfigError, type ImrelayConfig, loadConfig, parseConfig } from "@imrelay/config";
+import { ConfigError, DEFAULT_PARTITIONS, type ImrelayConfig, loadConfig, parseConfig } from "@imrelay/config";
 import { startGateway } from "@imrelay/gateway";
-import { redisKeys } from "@imrelay/store";
+import { PartitionCountError } from "@imrelay/store";
 import { VENDORS } from "@imrelay/vendors";
 import { startWorker } from "@imrelay/worker";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { type DemoSink, demoConfig, startDemoSink } from "./demo.js";
 import { createLogger } from "./logger.js";
+import { parsePartitionList } from "./partition-list.js";
 import { DEFAULT_REDIS_URL, ensureRedis, type PrivateRedis, RedisUnavailableError } from "./redis-default.js";
 import { startWorkerHttp } from "./worker-http.js";
 
-const USAGE = `Usage: imrelay <command> [--config <file>] [--port <port>]
+const USAGE = `Usage: imrelay <command> [--config <file>] [--port <port>] [--partitions <list>]
 
 Commands:
   start          gateway and worker in one process
@@ -22,7 +23,9 @@ Commands:
 
 The config file is --config, else $IMRELAY_CONFIG, else ./imrelay.config.yaml.
 With none, 'start' runs a demo tenant whose endpoint is a built-in sink that logs what it receives.
-REDIS_URL overrides redis.url; IMRELAY_ADMIN_TOKEN turns the admin API on.`;
+--partitions (worker, start) serves only those partitions, e.g. 0-7 (default: all of them).
+REDIS_URL overrides redis.url, REDIS_CLUSTER_NODES (host:port,…) redis.cluster.nodes;
+IMRELAY_ADMIN_TOKEN turns the admin API on.`;
 
 type Command = "start" | "gateway" | "worker" | "check-config";
 const COMMANDS = new Set<Command>(["start", "gateway", "worker", "check-config"]);
@@ -35,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: "string", short: "c" },
       port: { type: "string", short: "p" },
+      partitions: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -65,7 +69,21 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`imrelay: --port must be a port number, not "${values.port}"`);
     return 2;
   }
-  return run(command, loaded, port);
+  let partitions: number[] | undefined;
+  if (values.partitions !== undefined) {
+    if (command === "gateway") {
+      console.error("imrelay: --partitions is for 'worker' and 'start': a gateway takes callbacks of every partition");
+      return 2;
+    }
+    const count = loaded?.config.redis.partitions ?? DEFAULT_PARTITIONS;
+    const parsed = parsePartitionList(values.partitions, count);
+    if ("error" in parsed) {
+      console.error(`imrelay: ${parsed.error}`);
+      return 2;
+    }
+    partitions = parsed.partitions;
+  }
+  return run(command, loaded, port, partitions);
 }
 
 function checkConfig(loaded: { path: string; config: ImrelayConfig } | undefined): number {
@@ -81,7 +99,7 @@ function checkConfig(loaded: { path: string; config: ImrelayConfig } | undefined
 
 /** What a config would run, with every secret left out. */
 export function describeConfig(path: string, config: ImrelayConfig): string {
-  const lines = [`config ${path} is valid`, `redis: ${redactUrl(config.redis.url)} (prefix "${config.redis.prefix}")`];
+  const lines = [`config ${path} is valid`, ...describeRedis(config.redis)];
   lines.push(`gateway: http://${config.gateway.host}:${config.gateway.port}`);
   lines.push(
     `admin API: ${config.admin.token ? "on (bearer token set)" : "off (set IMRELAY_ADMIN_TOKEN to turn it on)"}`,
@@ -114,7 +132,25 @@ export function describeConfig(path: string, config: ImrelayConfig): string {
   return lines.join("\n");
 }
 
+/** The Redis lines of `check-config`: the mode, where, and the partitions. */
+function describeRedis(redis: ImrelayConfig["redis"]): string[] {
+  const layout = `${redis.partitions} partitions, prefix "${redis.prefix}"`;
+  const acks =
+    redis.replicaAcks > 0
+      ? `replicaAcks ${redis.replicaAcks}: a callback is answered 200 once ${redis.replicaAcks} replica${redis.replicaAcks > 1 ? "s have" : " has"} its event`
+      : "replicaAcks 0: a callback is answered 200 once its master has it";
+  if (redis.cluster) {
+    return [
+      `redis: cluster mode, ${redis.cluster.nodes.length} seed node${redis.cluster.nodes.length > 1 ? "s" : ""}: ${redis.cluster.nodes.map(redactUrl).join(", ")}`,
+      `  ${layout}; ${acks}`,
+    ];
+  }
+  return [`redis: single node ${redactUrl(redis.url ?? "")}`, `  ${layout}; ${acks}`];
+}
+
 function redactUrl(url: string): string {
+  // A bare host:port seed node is not a URL to parse, and holds no secret.
+  if (!/^[a-z]+:\/\//i.test(url)) return url;
   try {
     const u = new URL(url);
     if (u.password) u.password = "***";
@@ -129,6 +165,7 @@ async function run(
   command: Exclude<Command, "check-config">,
   loaded: { path: string; config: ImrelayConfig } | undefined,
   port: number | undefined,
+  partitions: number[] | undefined,
 ) {
   const logger = createLogger();
   let demo: DemoSink | undefined;
@@ -151,7 +188,7 @@ async function run(
   if (port !== undefined && command !== "worker") config = { ...config, gateway: { ...config.gateway, port } };
 
   let redis: PrivateRedis | undefined;
-  if (!process.env.REDIS_URL && config.redis.url === DEFAULT_REDIS_URL) {
+  if (!process.env.REDIS_URL && !config.redis.cluster && config.redis.url === DEFAULT_REDIS_URL) {
     try {
       redis = await ensureRedis(logger);
     } catch (err) {
@@ -167,17 +204,26 @@ async function run(
 
   const registry = new Registry();
   const stops: Array<() => Promise<void>> = [];
+  let fatal: (() => void) | undefined;
+  const fatalError = new Promise<void>((resolve) => {
+    fatal = resolve;
+  });
   try {
     if (command === "start" || command === "worker") {
-      const worker = await startWorker({ config, logger, registry });
+      const worker = await startWorker({ config, logger, registry, ...(partitions ? { partitions } : {}) });
       stops.push(() => worker.close());
     }
     if (command === "start" || command === "gateway") {
-      const gateway = await startGateway({ config, logger, registry });
+      const gateway = await startGateway({ config, logger, registry, onFatal: () => fatal?.() });
       // The gateway stops first, so nothing new is accepted while the worker drains.
       stops.unshift(() => gateway.close());
       logger.info(
-        { port: gateway.port, keys: redisKeys(config.redis.prefix).prefix },
+        {
+          port: gateway.port,
+          prefix: config.redis.prefix,
+          redis: config.redis.cluster ? "cluster" : "single node",
+          partitions: config.redis.partitions,
+        },
         `imrelay ${command} listening on http://${config.gateway.host}:${gateway.port}`,
       );
     } else {
@@ -186,30 +232,49 @@ async function run(
       logger.info(
         {
           concurrency: config.delivery.concurrency,
+          partitions: partitions ?? `all ${config.redis.partitions}`,
           ...(http ? { metrics: `http://${config.gateway.host}:${http.port}/metrics` } : {}),
         },
         "imrelay worker running",
       );
     }
   } catch (err) {
-    logger.error({ err }, "imrelay failed to start");
+    // A refusal the operator must act on is said in its own words; anything else with its stack.
+    if (err instanceof PartitionCountError)
+      logger.fatal({ code: err.code }, `imrelay refused to start: ${err.message}`);
+    else logger.error({ err }, "imrelay failed to start");
     for (const stop of stops) await stop().catch(() => {});
     await redis?.stop();
     await demo?.close();
     return 1;
   }
 
-  return waitForSignal(logger, async () => {
-    for (const stop of stops) await stop();
-    await demo?.close();
-    await redis?.stop();
-  });
+  return waitForSignal(
+    logger,
+    async () => {
+      for (const stop of stops) await stop();
+      await demo?.close();
+      await redis?.stop();
+    },
+    fatalError,
+  );
 }
 
-/** Resolves with 0 after SIGTERM/SIGINT and a clean shutdown; a second signal exits at once. */
-function waitForSignal(logger: Logger, shutdown: () => Promise<void>): Promise<number> {
+/**
+ * Resolves with 0 after SIGTERM/SIGINT and a clean shutdown (1 after `fatal`
+ * resolves: a refusal found after start-up); a second signal exits at once.
+ */
+function waitForSignal(logger: Logger, shutdown: () => Promise<void>, fatal: Promise<void>): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
+    fatal.then(() => {
+      if (stopping) return;
+      stopping = true;
+      shutdown().then(
+        () => resolve(1),
+        () => resolve(1),
+      );
+    });
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
         logger.warn({ signal }, "second signal: exiting now");

@@ -1,7 +1,15 @@
 import type { Server } from "node:http";
 import type { ImrelayConfig } from "@imrelay/config";
-import { closeDeliveryQueue, createDeliveryQueue, createIngest, redisKeys } from "@imrelay/store";
-import { Redis } from "ioredis";
+import { CallbackError } from "@imrelay/core";
+import {
+  checkPartitionCount,
+  closeDeliveryQueue,
+  createDeliveryQueues,
+  createIngest,
+  createRedisClient,
+  type PartitionCountError,
+  redisKeys,
+} from "@imrelay/store";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { opsRoutes } from "./admin/ops-routes.js";
@@ -25,6 +33,12 @@ export interface StartGatewayOptions {
   mountAdmin?: MountAdmin;
   /** The vendors served. @default the registry's (`@imrelay/vendors`) */
   vendors?: readonly Vendor[];
+  /**
+   * Called when Redis, first reached after start-up, holds data written with
+   * another `redis.partitions`: the gateway has stopped taking callbacks and
+   * should be closed. (When Redis answers at start-up, `startGateway` throws instead.)
+   */
+  onFatal?: (err: PartitionCountError) => void;
 }
 
 export interface RunningGateway {
@@ -55,8 +69,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     { redact: { paths: GATEWAY_REDACT_PATHS, censor: "[redacted]" } },
   );
   const clock = options.clock ?? Date.now;
-  const keys = redisKeys(config.redis.prefix);
-  const redis = createIngestRedis(config.redis.url);
+  const keys = redisKeys(config.redis.prefix, config.redis.partitions);
+  const redis = createIngestRedis(config.redis);
   let lastRedisError = 0;
   redis.on("error", (err: Error) => {
     // A Redis outage raises an error per reconnect attempt: say it, not hundreds of times.
@@ -64,24 +78,52 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     lastRedisError = Date.now();
     logger.warn({ redisError: err.message }, "Redis connection error; callbacks answer 503 until it is back");
   });
-  if (!(await whenReady(redis, REDIS_START_WAIT_MS))) {
+  /** Set when Redis turns out to hold another partition count: every callback is refused from then on. */
+  let refused: PartitionCountError | undefined;
+  if (await whenReady(redis, REDIS_START_WAIT_MS)) {
+    try {
+      await checkPartitionCount(redis, keys);
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
+  } else {
     logger.warn("Redis is not answering yet; the gateway listens and answers 503 until it is");
+    redis.once("ready", () => {
+      checkPartitionCount(redis, keys).catch((err: unknown) => {
+        if ((err as PartitionCountError).code !== "PARTITIONS_MISMATCH") return;
+        refused = err as PartitionCountError;
+        logger.fatal({ code: refused.code }, refused.message);
+        options.onFatal?.(refused);
+      });
+    });
   }
 
   const metrics = gatewayMetrics(registry);
   const vendors = options.vendors ?? GATEWAY_VENDORS;
-  const ingest = createIngest({
+  const ingestOnce = createIngest({
     redis,
     keys,
     expiryMs: config.presence.openimExpiry,
     presenceModel: (provider) => findVendor(provider, vendors)?.presence,
+    replicaAcks: config.redis.replicaAcks,
   });
-  // The admin API and dashboard read the delivery queue on a connection of their own, off the ingest path.
-  const queueRedis = new Redis(config.redis.url, { maxRetriesPerRequest: 1 });
+  const ingest: typeof ingestOnce = (event, ingestOptions) => {
+    if (refused)
+      return Promise.reject(
+        new CallbackError(
+          "STORE_UNAVAILABLE",
+          "the gateway's redis.partitions does not match Redis: the event was not queued",
+        ),
+      );
+    return ingestOnce(event, ingestOptions);
+  };
+  // The admin API and dashboard read the delivery queues on a connection of their own, off the ingest path.
+  const queueRedis = createRedisClient(config.redis, { maxRetriesPerRequest: 1 });
   queueRedis.on("error", () => {}); // the ingest connection already reports outages
-  const queue = createDeliveryQueue(queueRedis, keys, config);
-  registerQueueMetrics(registry, { queue, redis, keys });
-  const ops = opsRoutes({ queue });
+  const queues = createDeliveryQueues(queueRedis, keys, config);
+  registerQueueMetrics(registry, { queues, redis, keys });
+  const ops = opsRoutes({ queues });
   const listener = createServer({
     config,
     redis,
@@ -101,7 +143,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   /** The queue first, then QUIT, which lets commands in flight (BullMQ's own start-up ones too) finish. */
   async function closeRedis() {
-    await closeDeliveryQueue(queue);
+    await Promise.all(queues.map((queue) => closeDeliveryQueue(queue)));
     for (const connection of [redis, queueRedis]) {
       try {
         await connection.quit();

@@ -1,7 +1,6 @@
 import type { ImrelayConfig } from "@imrelay/config";
-import { type DeliveryJobState, type RedisKeys, redisKeys } from "@imrelay/store";
+import { allPartitions, type DeliveryJobState, type RedisClient, type RedisKeys, redisKeys } from "@imrelay/store";
 import { UnrecoverableError, Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { createDeliveryAgent } from "./agent.js";
@@ -12,11 +11,13 @@ import type { WorkerMetrics } from "./metrics.js";
 export interface DeliveryWorkerDeps {
   config: Pick<ImrelayConfig, "tenants" | "delivery" | "redis">;
   /** Needs `maxRetriesPerRequest: null` (BullMQ duplicates it for its blocking reads). */
-  connection: Redis;
+  connection: RedisClient;
   logger: Logger;
   metrics: WorkerMetrics;
-  /** @default redisKeys(config.redis.prefix) */
+  /** @default redisKeys(config.redis.prefix, config.redis.partitions) */
   keys?: RedisKeys;
+  /** The partitions whose queues this worker serves. @default every partition */
+  partitions?: readonly number[];
   /** ms since the epoch. @default Date.now */
   clock?: () => number;
   /** @default ±20 % */
@@ -28,7 +29,8 @@ export interface DeliveryWorkerDeps {
 }
 
 export interface DeliveryWorker {
-  worker: Worker<DeliveryJobState, DeliveryResult>;
+  /** One BullMQ worker per partition served, in the order of `partitions`. */
+  workers: Array<Worker<DeliveryJobState, DeliveryResult>>;
   /** Takes no new jobs, waits for in-flight deliveries to finish, then closes the HTTP agent. */
   close(): Promise<void>;
 }
@@ -44,7 +46,7 @@ export interface DeliveryWorker {
  */
 export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const { config, connection, logger, metrics } = deps;
-  const keys = deps.keys ?? redisKeys(config.redis.prefix);
+  const keys = deps.keys ?? redisKeys(config.redis.prefix, config.redis.partitions);
   const ownAgent = deps.dispatcher
     ? undefined
     : createDeliveryAgent({
@@ -62,39 +64,57 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
 
-  const worker = new Worker<DeliveryJobState, DeliveryResult>(keys.deliveryQueue, processor, {
-    connection,
-    prefix: keys.prefix,
-    concurrency: config.delivery.concurrency,
-    lockDuration: config.delivery.lockDuration,
-    stalledInterval: config.delivery.lockDuration,
-    maxStalledCount: 3,
-    autorun: deps.autorun ?? true,
-    settings: { backoffStrategy: deliveryBackoff(config.delivery.retrySchedule, deps.jitter) },
-  });
-  worker.on("error", (err) => logger.error({ err }, "delivery worker error"));
-  worker.on("failed", (job, err) => {
-    if (!job) return;
-    const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-    if (final) {
-      logger.error(
-        {
-          tenant: job.data.tenant,
-          endpoint: job.data.endpointId,
-          eventId: job.data.event.id,
-          jobId: job.id,
-          reason: err.message,
-        },
-        "delivery is a dead letter",
-      );
-    }
+  const partitions = deps.partitions ?? allPartitions(keys);
+  const concurrency = shareOut(config.delivery.concurrency, partitions.length);
+  const workers = partitions.map((p, i) => {
+    const worker = new Worker<DeliveryJobState, DeliveryResult>(keys.deliveryQueue, processor, {
+      connection,
+      prefix: keys.partitionPrefix(p),
+      concurrency: concurrency[i]!,
+      lockDuration: config.delivery.lockDuration,
+      stalledInterval: config.delivery.lockDuration,
+      maxStalledCount: 3,
+      autorun: deps.autorun ?? true,
+      settings: { backoffStrategy: deliveryBackoff(config.delivery.retrySchedule, deps.jitter) },
+    });
+    worker.on("error", (err) => logger.error({ err, partition: p }, "delivery worker error"));
+    worker.on("failed", (job, err) => {
+      if (!job) return;
+      const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (final) {
+        logger.error(
+          {
+            tenant: job.data.tenant,
+            endpoint: job.data.endpointId,
+            eventId: job.data.event.id,
+            jobId: job.id,
+            reason: err.message,
+          },
+          "delivery is a dead letter",
+        );
+      }
+    });
+    return worker;
   });
 
   return {
-    worker,
+    workers,
     async close() {
-      await worker.close();
+      await Promise.all(workers.map((worker) => worker.close()));
       await ownAgent?.close();
     },
   };
+}
+
+/**
+ * `total` split into `parts` shares as even as can be, each at least 1: a
+ * worker process's `delivery.concurrency` over the partitions' queues it serves.
+ *
+ * @example
+ * shareOut(50, 16); // [4, 4, 3, 3, …] (two 4s, fourteen 3s)
+ */
+export function shareOut(total: number, parts: number): number[] {
+  const base = Math.floor(total / parts);
+  const extra = total - base * parts;
+  return Array.from({ length: parts }, (_, i) => Math.max(1, base + (i < extra ? 1 : 0)));
 }

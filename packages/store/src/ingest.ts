@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { type AdapterEvent, CallbackError, type ImrelayEvent, type PresenceModel } from "@imrelay/core";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 import type { RedisKeys } from "./keys.js";
+import { REPLICA_WAIT_MS, replicasAcked, replicasShort } from "./replicas.js";
 import { describeStoreFailure } from "./store-failure.js";
 import { joinEventJson } from "./stream-entry.js";
 
@@ -32,7 +33,7 @@ export type Ingest = (event: AdapterEvent, options?: IngestOptions) => Promise<I
 
 const COMMAND = "imrelayIngest";
 
-type ScriptRedis = Redis & {
+type ScriptRedis = RedisClient & {
   [COMMAND](...args: Array<string | number>): Promise<[string, string?]>;
 };
 
@@ -76,12 +77,20 @@ export function parseExpiryMember(member: string): PresenceEntryKey | undefined 
 }
 
 export interface CreateIngestOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   /** How long a renewing vendor's entry stays online without a renewal, in ms. */
   expiryMs: number;
   /** The presence model of a provider, from its vendor descriptor. */
   presenceModel: (provider: string) => PresenceModel | undefined;
+  /**
+   * Replicas of the event's master that must have it before ingest resolves
+   * (`WAIT` after the script); fewer within `replicaTimeoutMs` is a
+   * STORE_UNAVAILABLE error. @default 0
+   */
+  replicaAcks?: number;
+  /** @default 500 */
+  replicaTimeoutMs?: number;
 }
 
 /**
@@ -93,9 +102,30 @@ export interface CreateIngestOptions {
  * const ingest = createIngest({ redis, keys: redisKeys("imrelay"), expiryMs: 30 * 60_000, presenceModel });
  * const { outcome, event } = await ingest(adapterEvent);
  */
-export function createIngest({ redis, keys, expiryMs, presenceModel }: CreateIngestOptions): Ingest {
+export function createIngest({
+  redis,
+  keys,
+  expiryMs,
+  presenceModel,
+  replicaAcks = 0,
+  replicaTimeoutMs = REPLICA_WAIT_MS,
+}: CreateIngestOptions): Ingest {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 4, lua: INGEST_SCRIPT });
   const run = redis as ScriptRedis;
+
+  /** With replicaAcks, a callback is answered for only once enough replicas have what this connection wrote. */
+  async function confirmReplicated(stream: string): Promise<void> {
+    let acked: number;
+    try {
+      acked = await replicasAcked(redis, stream, replicaAcks, replicaTimeoutMs);
+    } catch (err) {
+      const { reason } = describeStoreFailure(err);
+      throw new CallbackError("STORE_UNAVAILABLE", `${reason}: the event was queued, its replication is unknown`, {
+        cause: err,
+      });
+    }
+    if (acked < replicaAcks) throw replicasShort(acked, replicaAcks, replicaTimeoutMs, "the event");
+  }
 
   return async (event, options = {}) => {
     const full = event as AdapterEvent & Partial<ImrelayEvent>;
@@ -114,13 +144,16 @@ export function createIngest({ redis, keys, expiryMs, presenceModel }: CreateIng
     if (!Number.isFinite(occurredAtMs)) throw new CallbackError("INTERNAL", "the event has no valid occurredAt");
     const model = presenceModel(event.provider);
     const device = model?.devices && event.connectionId ? event.connectionId : "";
+    // Every key of the call in the user's partition: one hash slot, so one atomic call on a cluster too.
+    const p = keys.partitionOf(event.tenant, event.userId);
+    const stream = keys.ingest(p);
     let reply: [string, string?];
     try {
       reply = await run[COMMAND](
-        keys.seen(event.id),
-        keys.presence(event.tenant, event.userId),
-        keys.ingest,
-        keys.expiry,
+        keys.seen(p, event.id),
+        keys.presenceIn(p, event.tenant, event.userId),
+        stream,
+        keys.expiry(p),
         json,
         event.provider,
         event.platform,
@@ -141,6 +174,7 @@ export function createIngest({ redis, keys, expiryMs, presenceModel }: CreateIng
       throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${taken}`, { cause: err });
     }
     const [outcome, gatewayJson] = reply;
+    if (replicaAcks > 0 && outcome !== "skipped") await confirmReplicated(stream);
     if (outcome === "queued" && gatewayJson) {
       // Parsed only if someone reads it: the callback path never does, and it is hot.
       let parsed: ImrelayEvent | undefined;

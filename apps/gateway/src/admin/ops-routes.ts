@@ -13,15 +13,15 @@ import { mountUnrecognizedRoutes } from "./unrecognized-routes.js";
  * the admin token.
  *
  * @example
- * startGateway({ config, logger, registry, mountAdmin: opsRoutes({ queue }) });
+ * startGateway({ config, logger, registry, mountAdmin: opsRoutes({ queues }) });
  */
-export function opsRoutes({ queue }: { queue: Queue<DeliveryJobState> }): MountAdmin {
+export function opsRoutes({ queues }: { queues: ReadonlyArray<Queue<DeliveryJobState>> }): MountAdmin {
   return (app, ctx) => {
     // Admin bodies are small JSON; callbacks never pass through here (they read their raw body themselves).
     app.use(["/v1/deliveries", "/v1/tenants/:tenant/endpoints"], express.json({ limit: "16kb" }));
-    mountDeliveryRoutes(app, ctx, { queue });
+    mountDeliveryRoutes(app, ctx, { queues });
     mountEndpointRoutes(app, ctx);
     mountUnrecognizedRoutes(app, ctx);
-    mountQueueDashboard(app, ctx, [queue as Queue]);
+    mountQueueDashboard(app, ctx, queues as ReadonlyArray<Queue>);
   };
 }

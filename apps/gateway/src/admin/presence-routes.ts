@@ -1,7 +1,6 @@
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
-import { type RedisKeys, readPresence, readPresenceMany } from "@imrelay/store";
+import { type RedisClient, type RedisKeys, readPresence, readPresenceMany } from "@imrelay/store";
 import express, { type Express, type RequestHandler } from "express";
-import type { Redis } from "ioredis";
 import { adminError } from "./auth.js";
 
 /** Users per batch presence query. */
@@ -21,7 +20,7 @@ export function mountPresenceRoutes(
     redis,
     keys,
     requireAdmin,
-  }: { config: ImrelayConfig; redis: Redis; keys: RedisKeys; requireAdmin: RequestHandler },
+  }: { config: ImrelayConfig; redis: RedisClient; keys: RedisKeys; requireAdmin: RequestHandler },
 ) {
   const knownTenant: RequestHandler = (req, res, next) => {
     const tenant = String(req.params.tenant);

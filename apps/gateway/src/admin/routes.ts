@@ -1,7 +1,6 @@
 import type { ImrelayConfig } from "@imrelay/config";
-import type { RedisKeys } from "@imrelay/store";
+import type { RedisClient, RedisKeys } from "@imrelay/store";
 import type { Express, RequestHandler } from "express";
-import type { Redis } from "ioredis";
 import { requireAdmin } from "./auth.js";
 import { mountPresenceRoutes } from "./presence-routes.js";
 
@@ -10,7 +9,7 @@ export interface AdminContext {
   /** `Authorization: Bearer` guard; 404 for everything when no admin token is configured. */
   requireAdmin: RequestHandler;
   config: ImrelayConfig;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
 }
 
@@ -28,7 +27,7 @@ export type MountAdmin = (app: Express, ctx: AdminContext) => void;
  */
 export function mountAdminRoutes(
   app: Express,
-  deps: { config: ImrelayConfig; redis: Redis; keys: RedisKeys },
+  deps: { config: ImrelayConfig; redis: RedisClient; keys: RedisKeys },
   extra?: MountAdmin,
 ): AdminContext {
   const ctx: AdminContext = { ...deps, requireAdmin: requireAdmin(deps.config.admin.token) };

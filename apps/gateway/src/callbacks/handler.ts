@@ -2,8 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
 import { CallbackError, headerValue, isoTime, type VendorResult } from "@imrelay/core";
-import type { Ingest, IngestOutcome, RedisKeys } from "@imrelay/store";
-import type { Redis } from "ioredis";
+import type { Ingest, IngestOutcome, RedisClient, RedisKeys } from "@imrelay/store";
 import type { Logger } from "pino";
 import type { CallbackRoute } from "../http/callback-route.js";
 import { isJsonContentType } from "../http/content-type.js";
@@ -18,7 +17,7 @@ import { clampVendorTime } from "./vendor-clock.js";
 
 export interface CallbackContext {
   config: ImrelayConfig;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   ingest: Ingest;
   clock: () => number;
