@@ -8,6 +8,9 @@ import { deliveryBackoff, type Jitter } from "./backoff.js";
 import { createDeliveryProcessor, type DeliveryResult } from "./deliver.js";
 import type { WorkerMetrics } from "./metrics.js";
 
+/** How often the delivery workers' errors are logged at most. */
+const ERROR_LOG_EVERY_MS = 10_000;
+
 export interface DeliveryWorkerDeps {
   config: Pick<ImrelayConfig, "tenants" | "delivery" | "redis">;
   /** Needs `maxRetriesPerRequest: null` (BullMQ duplicates it for its blocking reads). */
@@ -66,6 +69,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
 
   const partitions = deps.partitions ?? allPartitions(keys);
   const concurrency = shareOut(config.delivery.concurrency, partitions.length);
+  // A Redis outage or failover makes every partition's worker report the same error: say it once in a while.
+  let lastErrorLog = 0;
   const workers = partitions.map((p, i) => {
     const worker = new Worker<DeliveryJobState, DeliveryResult>(keys.deliveryQueue, processor, {
       connection,
@@ -77,7 +82,11 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       autorun: deps.autorun ?? true,
       settings: { backoffStrategy: deliveryBackoff(config.delivery.retrySchedule, deps.jitter) },
     });
-    worker.on("error", (err) => logger.error({ err, partition: p }, "delivery worker error"));
+    worker.on("error", (err) => {
+      if (Date.now() - lastErrorLog < ERROR_LOG_EVERY_MS) return;
+      lastErrorLog = Date.now();
+      logger.error({ err: err.message, partition: p }, "delivery worker error (logged at most every 10 s)");
+    });
     worker.on("failed", (job, err) => {
       if (!job) return;
       const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);

@@ -6,6 +6,9 @@ export function partitionSlotStart(n: number, partitions: number): number {
   return Math.floor((n * CLUSTER_SLOTS) / partitions);
 }
 
+/** Tags already searched for, by partition count: the search for 1,024 takes a fraction of a second. */
+const found = new Map<number, string[]>();
+
 /**
  * The hash tags of the partitions, `p<n>.<s>`: for each partition the first
  * suffix `s` whose slot falls in that partition's own 1/P of the slots. A
@@ -14,12 +17,14 @@ export function partitionSlotStart(n: number, partitions: number): number {
  * Deterministic: every process (and every version) finds the same tags.
  *
  * @example
- * partitionTags(2); // ["p0.0", "p1.3"] — slots 6,xxx and 8,xxx+ ... each in its half
+ * partitionTags(16).slice(0, 2); // ["p0.41", "p1.42"]: slots 907 (of 0–1023) and 1372 (of 1024–2047)
  */
 export function partitionTags(partitions: number): string[] {
   if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
     throw new RangeError(`partitions must be a whole number from 1 to ${MAX_PARTITIONS}, not ${partitions}`);
   }
+  const known = found.get(partitions);
+  if (known) return [...known];
   const tags: string[] = [];
   for (let n = 0; n < partitions; n++) {
     const start = partitionSlotStart(n, partitions);
@@ -33,8 +38,10 @@ export function partitionTags(partitions: number): string[] {
       }
     }
   }
-  return tags;
+  found.set(partitions, tags);
+  return [...tags];
 }
+
 
 /**
  * The partition of a user: FNV-1a over the tenant and user id (UTF-16 code
