@@ -121,7 +121,11 @@ export async function startCluster({
   masters = 3,
   replicasPerMaster = 1,
   nodeTimeoutMs = 1000,
-}: { masters?: number; replicasPerMaster?: number; nodeTimeoutMs?: number } = {}): Promise<LocalCluster> {
+}: {
+  masters?: number;
+  replicasPerMaster?: number;
+  nodeTimeoutMs?: number;
+} = {}): Promise<LocalCluster> {
   const ports = await freeClusterPorts(masters * (1 + replicasPerMaster));
   const root = mkdtempSync(join(tmpdir(), "imrelay-cluster-"));
   const nodes: ClusterNodeProcess[] = [];
@@ -252,7 +256,8 @@ export async function startCluster({
         const info = (await conn.cluster("INFO")) as string;
         if (!/cluster_state:ok/.test(info)) return `${node.address} says the cluster is not ok`;
         const nodesView = parseNodes((await conn.cluster("NODES")) as string);
-        if (nodesView.some((n) => n.failed && live.has(n.port))) return `${node.address} still marks a live node failed`;
+        if (nodesView.some((n) => n.failed && live.has(n.port)))
+          return `${node.address} still marks a live node failed`;
         const masters = nodesView
           .filter((n) => n.role === "master" && n.slots.length > 0)
           .map((n) => n.address)
