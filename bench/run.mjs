@@ -8,6 +8,8 @@
 //   --storm-connections <n> --only ingest,delivery,storm --profile (CPU-profile the ingest servers and the delivery worker)
 //   --cli <path> (another imrelay CLI build) --compare <path> (also measure that build's ingest)
 //   --cold-storm (storm a gateway that has not served a callback yet) --out <dir> (where the report goes)
+//   --cluster (also run ingest and storm against a local 3-master Redis Cluster, beside the single node)
+//   --partitions <n> (redis.partitions of the imrelay under test; default the config's default, 16)
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -16,6 +18,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { startCluster } from "./lib/cluster.mjs";
 import {
   cpuSeconds,
   freePort,
@@ -52,6 +55,8 @@ const { values: flags } = parseArgs({
     cli: { type: "string" },
     compare: { type: "string" },
     "cold-storm": { type: "boolean", default: false },
+    cluster: { type: "boolean", default: false },
+    partitions: { type: "string" },
   },
 });
 const quick = flags.quick;
@@ -65,9 +70,10 @@ const opts = {
   deliveryConcurrency: Number(flags["delivery-concurrency"] ?? 50),
   storm: Number(flags.storm ?? (quick ? 5000 : 100_000)),
   stormConnections: Number(flags["storm-connections"] ?? 200),
-  sections: (flags.only ?? "ingest,delivery,storm").split(","),
+  sections: (flags.only ?? `ingest,delivery,storm${flags.cluster ? ",cluster" : ""}`).split(","),
   profile: flags.profile,
   coldStorm: flags["cold-storm"],
+  partitions: flags.partitions === undefined ? undefined : Number(flags.partitions),
 };
 // --cli runs another build of the imrelay CLI (a patched copy, to measure a change before making it).
 const cli = resolve(flags.cli ?? join(root, "apps/cli/bin/imrelay.js"));
@@ -96,7 +102,7 @@ const sinkCall = async (method, path) => (await fetch(`${sinkUrl}${path}`, { met
 const configPath = join(work, "imrelay.bench.yaml");
 writeFileSync(
   configPath,
-  `redis: { url: "${redis.url}", prefix: bench }
+  `redis: { url: "${redis.url}", prefix: bench${opts.partitions ? `, partitions: ${opts.partitions}` : ""} }
 gateway: { host: 127.0.0.1, port: 0 }
 tenants:
   ${TENANT}:
@@ -113,6 +119,26 @@ delivery:
 `,
 );
 const imrelayEnv = { IMRELAY_CONFIG: configPath, REDIS_URL: redis.url, LOG_LEVEL: "warn", NODE_ENV: "production" };
+/** Where imrelay's Redis is: the single node, or (section 4) a cluster with the same handle. */
+const single = {
+  name: "single node",
+  env: imrelayEnv,
+  pids: [redis.proc.pid],
+  flush: () => redis.flush(),
+  usedMemory: () => redis.usedMemory(),
+};
+
+/** What the bench's Redis holds under a key pattern, summed over its partitions (SCAN, then one read each). */
+async function sumOver(pattern, read) {
+  let total = 0;
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    for (const key of keys) total += await read(key);
+    cursor = next;
+  } while (cursor !== "0");
+  return total;
+}
 
 const children = new Set();
 async function cleanup() {
@@ -141,11 +167,11 @@ async function startBaseline(file) {
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 
-async function startImrelay(role, { profile = false, build = cli, name = `imrelay-${role}` } = {}) {
+async function startImrelay(role, { profile = false, build = cli, name = `imrelay-${role}`, target = single } = {}) {
   const port = await freePort();
   const nodeArgs = profile ? profileArgs(name) : [];
   const proc = start(`imrelay ${role}`, process.execPath, [...nodeArgs, build, role, "--port", String(port)], {
-    env: imrelayEnv,
+    env: target.env,
     cwd: root,
   });
   children.add(proc);
@@ -203,14 +229,14 @@ async function runClient(config, { pids = [], timeoutMs } = {}) {
 
 // ---------------------------------------------------------------- 1. ingest
 
-async function ingestRun(label, started) {
-  await redis.flush();
+async function ingestRun(label, started, target = single) {
+  await target.flush();
   const { proc, url } = await started();
   try {
     log(`ingest: ${label} at ${opts.connections} connections for ${opts.duration} s`);
     const r = await runClient(
       { url, connections: opts.connections, duration: opts.duration, warmup: opts.warmup, marker: true },
-      { pids: [proc.pid, redis.proc.pid] },
+      { pids: [proc.pid, ...target.pids] },
     );
     log(`  ${round(r.okPerSecond)} callbacks/s, p99 ${r.latencyMs.p99} ms`);
     return {
@@ -218,7 +244,11 @@ async function ingestRun(label, started) {
       ...r,
       peakRss: memory(proc.pid).peakRss,
       serverCpu: r.cpu[0],
-      redisCpu: r.cpu[1],
+      redisCpu: round(
+        r.cpu.slice(1).reduce((a, b) => a + b, 0),
+        2,
+      ),
+      redisCpuByNode: r.cpu.slice(1),
       clientCpu: round(r.clientCpuS / r.elapsedS, 2),
       cpu: undefined,
     };
@@ -333,14 +363,14 @@ async function deliverySection() {
       { timeoutMs: 300_000 },
     );
     const queued = await redis.usedMemory();
-    const backlog = await redis.client.xlen("bench:ingest");
+    const backlog = await sumOver("bench:*:ingest", (key) => redis.client.xlen(key));
     log(`  ${fill.ok} accepted, ${backlog} in the stream; starting the worker`);
     const t0 = now();
     worker = await startImrelay("worker", { profile: opts.profile });
     const s = await waitForSink(fill.ok);
     await sleep(1000);
     const after = await redis.usedMemory();
-    const completedKept = await redis.client.zcard("bench:deliveries:completed");
+    const completedKept = await sumOver("bench:*:deliveries:completed", (key) => redis.client.zcard(key));
     const spanS = (s.lastAt - s.firstAt) / 1000;
     const imrelay = {
       delivered: s.unique,
@@ -428,21 +458,22 @@ function diffHistogram(after, before) {
   return { total, over100ms: total - d("0.1"), over1s: total - d("1"), over2s: total - d("2") };
 }
 
-async function stormSection() {
+async function stormSection(target = single) {
   const n = opts.storm;
-  await redis.flush();
+  await target.flush();
   await sinkCall("POST", "/reset");
-  const before = await redis.usedMemory();
-  const gateway = await startImrelay("gateway");
-  const worker = await startImrelay("worker");
+  const before = await target.usedMemory();
+  const gateway = await startImrelay("gateway", { target });
+  const worker = await startImrelay("worker", { target });
   let peakRedis = before;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      peakRedis = Math.max(peakRedis, await redis.usedMemory());
+      peakRedis = Math.max(peakRedis, await target.usedMemory());
       await sleep(250);
     }
   })();
+  let commandsBefore;
   try {
     // A storm hits a gateway that has been running: warm it (JIT, connections, Lua script cache) first,
     // let those deliveries land, then count from zero.
@@ -455,7 +486,8 @@ async function stormSection() {
       await sinkCall("POST", "/reset");
     }
     const serverBefore = await ackHistogram(gateway.url);
-    log(`storm: ${n} TimeOut callbacks at ${opts.stormConnections} connections`);
+    commandsBefore = await target.commandsProcessed?.();
+    log(`storm: ${n} TimeOut callbacks at ${opts.stormConnections} connections (${target.name})`);
     const t0 = now();
     const r = await runClient(
       {
@@ -466,7 +498,7 @@ async function stormSection() {
         timeout: 10,
         timeline: true,
       },
-      { pids: [gateway.proc.pid, worker.proc.pid, redis.proc.pid], timeoutMs: 600_000 },
+      { pids: [gateway.proc.pid, worker.proc.pid, ...target.pids], timeoutMs: 600_000 },
     );
     const sentAt = now();
     log(`  ${r.ok}/${n} answered OK, ${r.overDeadline} over 2 s, p99 ${r.latencyMs.p99} ms; draining`);
@@ -474,6 +506,8 @@ async function stormSection() {
     await sleep(2000); // late duplicates would show up here
     const final = await sinkCall("GET", "/stats");
     const serverAfter = await ackHistogram(gateway.url);
+    const commandsAfter = await target.commandsProcessed?.();
+    const keysHeld = await target.keyCounts?.();
     const gatewayMem = memory(gateway.proc.pid);
     const workerMem = memory(worker.proc.pid);
     sampling = false;
@@ -506,11 +540,18 @@ async function stormSection() {
       gatewayPeakRss: gatewayMem.peakRss,
       workerPeakRss: workerMem.peakRss,
       redisPeakBytes: peakRedis,
-      redisBytesAfterDrain: await redis.usedMemory(),
+      redisBytesAfterDrain: await target.usedMemory(),
+      ...(commandsBefore && commandsAfter
+        ? { commandsByNode: commandsAfter.map((after, i) => after - commandsBefore[i]), keysByNode: keysHeld }
+        : {}),
       cpu: {
         gateway: r.cpu[0],
         worker: r.cpu[1],
-        redis: r.cpu[2],
+        redis: round(
+          r.cpu.slice(2).reduce((a, b) => a + b, 0),
+          2,
+        ),
+        redisByNode: r.cpu.slice(2),
         client: round(r.clientCpuS / r.elapsedS, 2),
         other: r.foreignCpu,
       },
@@ -534,6 +575,85 @@ async function stormSection() {
   }
 }
 
+// ---------------------------------------------------------------- 4. cluster
+
+/** Each number's share of their sum. */
+const shares = (list) => list.map((x) => round(x / list.reduce((a, b) => a + b, 0), 3));
+
+/**
+ * Ingest and storm against a local 3-master Redis Cluster (even slot ranges, no replicas), beside
+ * the single node in the same run: ingest alternates the two over the rounds; the storm compares
+ * with section 3's (or runs the single node's here when section 3 was not asked for).
+ */
+async function clusterSection() {
+  const c = await startCluster(3);
+  log(`cluster: 3 masters on ${c.seeds}`);
+  const cluster = {
+    name: "cluster, 3 masters",
+    env: { ...imrelayEnv, REDIS_URL: "", REDIS_CLUSTER_NODES: c.seeds },
+    pids: c.pids,
+    flush: () => c.flush(),
+    usedMemory: () => c.usedMemory(),
+    commandsProcessed: () => c.commandsProcessed(),
+    keyCounts: () => c.keyCounts(),
+  };
+  try {
+    const rounds = { single: [], cluster: [] };
+    for (let turn = 1; turn <= opts.rounds; turn++) {
+      rounds.single.push(await ingestRun("imrelay gateway, single node", () => startImrelay("gateway")));
+      rounds.cluster.push(
+        await ingestRun("imrelay gateway, cluster", () => startImrelay("gateway", { target: cluster }), cluster),
+      );
+    }
+    const quietest = (list) => [...list].sort((a, b) => a.foreignCpu - b.foreignCpu)[0];
+    const ingest = { single: quietest(rounds.single), cluster: quietest(rounds.cluster) };
+    const ingestRatio = ingest.cluster.okPerSecond / ingest.single.okPerSecond;
+    const singleStorm = report.storm && !report.storm.error ? report.storm : await stormSection(single);
+    const clusterStorm = await stormSection(cluster);
+    const stormRatio = clusterStorm.okPerSecond / singleStorm.okPerSecond;
+    const commandShares = shares(clusterStorm.commandsByNode ?? []);
+    const keyShares = shares(clusterStorm.keysByNode ?? []);
+    // What one callback costs each process, from the quietest ingest rounds: the basis of the scaling estimate.
+    const perCallbackUs = (run, cpu) => round((cpu / run.okPerSecond) * 1e6, 1);
+    const cost = {
+      singleRedisUs: perCallbackUs(ingest.single, ingest.single.redisCpu),
+      clusterRedisUsPerMaster: (ingest.cluster.redisCpuByNode ?? []).map((cpu) => perCallbackUs(ingest.cluster, cpu)),
+      clusterRedisUsTotal: perCallbackUs(ingest.cluster, ingest.cluster.redisCpu),
+      gatewayUs: perCallbackUs(ingest.single, ingest.single.serverCpu),
+      clusterGatewayUs: perCallbackUs(ingest.cluster, ingest.cluster.serverCpu),
+      stormWorkerUs: round(((clusterStorm.cpu.worker * clusterStorm.sendS) / clusterStorm.ok) * 1e6, 1),
+    };
+    return {
+      masters: 3,
+      rounds: Object.fromEntries(
+        Object.entries(rounds).map(([key, list]) => [
+          key,
+          list.map((r) => ({ okPerSecond: round(r.okPerSecond), p99: r.latencyMs?.p99, foreignCpu: r.foreignCpu })),
+        ]),
+      ),
+      ingest,
+      ingestRatio: round(ingestRatio, 2),
+      storm: { single: singleStorm, cluster: clusterStorm },
+      stormRatio: round(stormRatio, 2),
+      spread: { commandShares, keyShares },
+      cost,
+      targets: {
+        ingest: { want: ">= 0.7x single node", pass: ingestRatio >= 0.7 },
+        storm: {
+          want: ">= 0.7x single node, every callback answered and delivered",
+          pass: stormRatio >= 0.7 && clusterStorm.targets.answered.pass && clusterStorm.targets.exactlyOnce.pass,
+        },
+        spread: {
+          want: "each master >= 20 % of keys and commands",
+          pass: commandShares.length === 3 && [...commandShares, ...keyShares].every((x) => x >= 0.2),
+        },
+      },
+    };
+  } finally {
+    await c.close();
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 const report = {
@@ -554,7 +674,8 @@ try {
   for (const [name, section] of [
     ["ingest", ingestSection],
     ["delivery", deliverySection],
-    ["storm", stormSection],
+    ["storm", () => stormSection(single)],
+    ["cluster", clusterSection],
   ]) {
     if (!opts.sections.includes(name)) continue;
     try {
