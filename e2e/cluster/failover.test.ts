@@ -45,6 +45,19 @@ describe("a master killed with SIGKILL during a storm, with replicaAcks: 1", () 
     // The victim holds partition 0's slot; its replica will take over.
     const victim = await cluster.masterOf(keySlot(partitionTags(16)[0]!));
     const storm = startStorm({ gateways, tenant: TENANT, count: STORM, concurrency: 50 });
+    // What /readyz says through it all, every 100 ms.
+    const readiness: Array<{ at: number; status: number }> = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const status = await fetch(`${gateways[0]}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        );
+        readiness.push({ at: Date.now() - storm.startedAt, status });
+        await sleep(100);
+      }
+    })();
     await waitFor(() => storm.calls.length >= 500, 30_000, "the storm to be under way");
     const killedAt = Date.now() - storm.startedAt;
     await cluster.kill(victim.port);
@@ -69,6 +82,12 @@ describe("a master killed with SIGKILL during a storm, with replicaAcks: 1", () 
 
     const calls = await storm.done;
     expect(calls).toHaveLength(STORM);
+    await waitFor(() => readiness.at(-1)?.status === 200, 10_000, "readyz to say 200 again");
+    polling = false;
+    await poller;
+    // Not ready while a slot had no reachable master; ready before the kill and after.
+    expect(readiness.filter((r) => r.at < killedAt).every((r) => r.status === 200)).toBe(true);
+    expect(readiness.some((r) => r.at > killedAt && r.at < healedAt && r.status === 503)).toBe(true);
     // After the storm, with the cluster whole again, every callback is taken.
     const after = startStorm({ gateways, tenant: TENANT, count: 200, concurrency: 10, userPrefix: "after-" });
     const afterCalls = await after.done;

@@ -126,6 +126,11 @@ export async function startCluster({
   replicasPerMaster?: number;
   nodeTimeoutMs?: number;
 } = {}): Promise<LocalCluster> {
+  for (const tool of ["redis-server", "redis-cli"]) {
+    if (spawnSync(tool, ["--version"], { stdio: "ignore" }).status !== 0) {
+      throw new Error(`the Redis Cluster tests need ${tool} (Redis 7) on the PATH: apt-get install redis-server`);
+    }
+  }
   const ports = await freeClusterPorts(masters * (1 + replicasPerMaster));
   const root = mkdtempSync(join(tmpdir(), "imrelay-cluster-"));
   const nodes: ClusterNodeProcess[] = [];

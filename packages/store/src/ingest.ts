@@ -6,6 +6,9 @@ import { REPLICA_WAIT_MS, replicasAcked, replicasShort } from "./replicas.js";
 import { describeStoreFailure } from "./store-failure.js";
 import { joinEventJson } from "./stream-entry.js";
 
+/** Time kept for WAIT's answer to come back, beyond WAIT's own timeout. */
+const WAIT_MARGIN_MS = 200;
+
 /** How long an event id stays taken, so a vendor re-send within it collapses. */
 export const SEEN_TTL_SECONDS = 86_400;
 
@@ -89,8 +92,14 @@ export interface CreateIngestOptions {
    * STORE_UNAVAILABLE error. @default 0
    */
   replicaAcks?: number;
-  /** @default 500 */
+  /** The longest `WAIT` for replicas. @default 500 */
   replicaTimeoutMs?: number;
+  /**
+   * With replicaAcks, how long the whole ingest (the script and `WAIT`) may
+   * take before it is a STORE_UNAVAILABLE error, however slow Redis is:
+   * Tencent waits 2 s, and an answer after that is no answer. @default 1200
+   */
+  replicaDeadlineMs?: number;
 }
 
 /**
@@ -109,22 +118,39 @@ export function createIngest({
   presenceModel,
   replicaAcks = 0,
   replicaTimeoutMs = REPLICA_WAIT_MS,
+  replicaDeadlineMs = 1200,
 }: CreateIngestOptions): Ingest {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 4, lua: INGEST_SCRIPT });
   const run = redis as ScriptRedis;
 
-  /** With replicaAcks, a callback is answered for only once enough replicas have what this connection wrote. */
-  async function confirmReplicated(stream: string): Promise<void> {
-    let acked: number;
-    try {
-      acked = await replicasAcked(redis, stream, replicaAcks, replicaTimeoutMs);
-    } catch (err) {
-      const { reason } = describeStoreFailure(err);
-      throw new CallbackError("STORE_UNAVAILABLE", `${reason}: the event was queued, its replication is unknown`, {
-        cause: err,
+  /**
+   * With replicaAcks, a callback is answered for only once enough replicas
+   * have what this connection wrote, within what is left of the deadline.
+   */
+  async function confirmReplicated(stream: string, started: number): Promise<void> {
+    const left = replicaDeadlineMs - (performance.now() - started);
+    // WAIT's own timeout, and a margin for its answer to travel back.
+    const waitMs = Math.min(replicaTimeoutMs, Math.floor(left - WAIT_MARGIN_MS));
+    const unconfirmed = (reason: string, cause?: unknown) =>
+      new CallbackError("STORE_UNAVAILABLE", `${reason}: the event was queued, its replication is unknown`, {
+        cause,
       });
+    if (waitMs <= 0) throw unconfirmed("Redis was too slow to ask its replicas in time");
+    let acked: number;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      acked = await Promise.race([
+        replicasAcked(redis, stream, replicaAcks, waitMs),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("Command timed out")), waitMs + WAIT_MARGIN_MS);
+        }),
+      ]);
+    } catch (err) {
+      throw unconfirmed(describeStoreFailure(err).reason, err);
+    } finally {
+      clearTimeout(timer);
     }
-    if (acked < replicaAcks) throw replicasShort(acked, replicaAcks, replicaTimeoutMs, "the event");
+    if (acked < replicaAcks) throw replicasShort(acked, replicaAcks, waitMs, "the event");
   }
 
   return async (event, options = {}) => {
@@ -147,6 +173,7 @@ export function createIngest({
     // Every key of the call in the user's partition: one hash slot, so one atomic call on a cluster too.
     const p = keys.partitionOf(event.tenant, event.userId);
     const stream = keys.ingest(p);
+    const started = replicaAcks > 0 ? performance.now() : 0;
     let reply: [string, string?];
     try {
       reply = await run[COMMAND](
@@ -174,7 +201,7 @@ export function createIngest({
       throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${taken}`, { cause: err });
     }
     const [outcome, gatewayJson] = reply;
-    if (replicaAcks > 0 && outcome !== "skipped") await confirmReplicated(stream);
+    if (replicaAcks > 0 && outcome !== "skipped") await confirmReplicated(stream, started);
     if (outcome === "queued" && gatewayJson) {
       // Parsed only if someone reads it: the callback path never does, and it is hot.
       let parsed: ImrelayEvent | undefined;
