@@ -296,4 +296,18 @@ describe("imrelay on a Redis Cluster", () => {
       );
     }
   });
+
+  it("refuses to start when redis.url points at a node of a cluster, and says what to set instead", async () => {
+    const file = join(dir, "single.yaml");
+    writeFileSync(file, stringify({ tenants: { acme: { tencent: { sdkAppId: "1" } } } }));
+    const res = await runCli(["gateway", "--port", "0"], {
+      IMRELAY_CONFIG: file,
+      REDIS_URL: cluster.seedUrls[0]!,
+      REDIS_CLUSTER_NODES: "",
+    });
+    expect(res.code).toBe(1);
+    expect(res.out).toContain(
+      "redis.url points at a node of a Redis Cluster: name the cluster's nodes in redis.cluster.nodes",
+    );
+  });
 });

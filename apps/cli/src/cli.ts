@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_PARTITIONS, type ImrelayConfig, loadConfig, parseConfig } from "@imrelay/config";
 import { startGateway } from "@imrelay/gateway";
-import { PartitionCountError } from "@imrelay/store";
+import { PartitionCountError, RedisModeError } from "@imrelay/store";
 import { VENDORS } from "@imrelay/vendors";
 import { startWorker } from "@imrelay/worker";
 import type { Logger } from "pino";
@@ -240,7 +240,7 @@ async function run(
     }
   } catch (err) {
     // A refusal the operator must act on is said in its own words; anything else with its stack.
-    if (err instanceof PartitionCountError)
+    if (err instanceof PartitionCountError || err instanceof RedisModeError)
       logger.fatal({ code: err.code }, `imrelay refused to start: ${err.message}`);
     else logger.error({ err }, "imrelay failed to start");
     for (const stop of stops) await stop().catch(() => {});

@@ -2,14 +2,19 @@ import type { Server } from "node:http";
 import type { ImrelayConfig } from "@imrelay/config";
 import { CallbackError } from "@imrelay/core";
 import {
-  checkPartitionCount,
+  checkRedisLayout,
   closeDeliveryQueue,
   createDeliveryQueues,
   createIngest,
   createRedisClient,
-  type PartitionCountError,
+  PartitionCountError,
+  RedisModeError,
   redisKeys,
 } from "@imrelay/store";
+
+/** Why a gateway refuses to work with the Redis it reached. */
+export type LayoutRefusal = PartitionCountError | RedisModeError;
+
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { opsRoutes } from "./admin/ops-routes.js";
@@ -35,10 +40,11 @@ export interface StartGatewayOptions {
   vendors?: readonly Vendor[];
   /**
    * Called when Redis, first reached after start-up, holds data written with
-   * another `redis.partitions`: the gateway has stopped taking callbacks and
-   * should be closed. (When Redis answers at start-up, `startGateway` throws instead.)
+   * another `redis.partitions` (or is a cluster node configured as one node):
+   * the gateway has stopped taking callbacks and should be closed. (When Redis
+   * answers at start-up, `startGateway` throws instead.)
    */
-  onFatal?: (err: PartitionCountError) => void;
+  onFatal?: (err: LayoutRefusal) => void;
 }
 
 export interface RunningGateway {
@@ -78,11 +84,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     lastRedisError = Date.now();
     logger.warn({ redisError: err.message }, "Redis connection error; callbacks answer 503 until it is back");
   });
-  /** Set when Redis turns out to hold another partition count: every callback is refused from then on. */
-  let refused: PartitionCountError | undefined;
+  /** Set when Redis turns out not to be what the config says: every callback is refused from then on. */
+  let refused: LayoutRefusal | undefined;
   if (await whenReady(redis, REDIS_START_WAIT_MS)) {
     try {
-      await checkPartitionCount(redis, keys);
+      await checkRedisLayout(redis, keys);
     } catch (err) {
       redis.disconnect();
       throw err;
@@ -90,11 +96,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   } else {
     logger.warn("Redis is not answering yet; the gateway listens and answers 503 until it is");
     redis.once("ready", () => {
-      checkPartitionCount(redis, keys).catch((err: unknown) => {
-        if ((err as PartitionCountError).code !== "PARTITIONS_MISMATCH") return;
-        refused = err as PartitionCountError;
-        logger.fatal({ code: refused.code }, refused.message);
-        options.onFatal?.(refused);
+      checkRedisLayout(redis, keys).catch((err: unknown) => {
+        if (!(err instanceof PartitionCountError || err instanceof RedisModeError)) return;
+        refused = err;
+        logger.fatal({ code: err.code }, err.message);
+        options.onFatal?.(err);
       });
     });
   }
@@ -109,13 +115,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     replicaAcks: config.redis.replicaAcks,
   });
   const ingest: typeof ingestOnce = (event, ingestOptions) => {
-    if (refused)
+    if (refused) {
+      const what = refused.code === "PARTITIONS_MISMATCH" ? "redis.partitions does not" : "Redis settings do not";
       return Promise.reject(
-        new CallbackError(
-          "STORE_UNAVAILABLE",
-          "the gateway's redis.partitions does not match Redis: the event was not queued",
-        ),
+        new CallbackError("STORE_UNAVAILABLE", `the gateway's ${what} match Redis: the event was not queued`),
       );
+    }
     return ingestOnce(event, ingestOptions);
   };
   // The admin API and dashboard read the delivery queues on a connection of their own, off the ingest path.

@@ -1,7 +1,7 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import {
   allPartitions,
-  checkPartitionCount,
+  checkRedisLayout,
   closeDeliveryQueue,
   createDeliveryQueues,
   createRedisClient,
@@ -59,7 +59,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   connection.on("error", (err: Error) => logger.warn({ err: err.message }, "worker redis connection error"));
   const log = logger.child({ component: "worker" });
   try {
-    await checkPartitionCount(connection, keys);
+    await checkRedisLayout(connection, keys);
   } catch (err) {
     connection.disconnect();
     throw err;

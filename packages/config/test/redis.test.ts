@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../src/index.js";
+import { type ConfigError, parseConfig } from "../src/index.js";
 
 const tenants = { acme: { tencent: { sdkAppId: "1400000000" } } };
 const parse = (redis: unknown, env: Record<string, string> = {}) => parseConfig({ redis, tenants }, "test", env).redis;

@@ -1,5 +1,5 @@
 import { ImrelayError } from "@imrelay/core";
-import type { RedisClient } from "./connection.js";
+import { isCluster, type RedisClient } from "./connection.js";
 import type { RedisKeys } from "./keys.js";
 
 /** A process configured with another partition count than the data was written with. */
@@ -30,4 +30,27 @@ export async function checkPartitionCount(redis: RedisClient, keys: RedisKeys): 
   const stored = Number(await redis.hget(keys.meta, "partitions"));
   if (stored !== keys.partitions) throw new PartitionCountError(stored, keys.partitions, keys.prefix);
   return stored;
+}
+
+/** A Redis Cluster node configured as one Redis node (`redis.url`): most keys would answer MOVED. */
+export class RedisModeError extends ImrelayError<"REDIS_IS_A_CLUSTER"> {
+  constructor() {
+    super(
+      "REDIS_IS_A_CLUSTER",
+      "redis.url points at a node of a Redis Cluster: name the cluster's nodes in redis.cluster.nodes (or REDIS_CLUSTER_NODES) instead",
+    );
+  }
+}
+
+/**
+ * What every process checks at start-up, before it reads or writes a thing:
+ * a Redis Cluster is not configured as a single node, and the partition
+ * count matches the one the data was written with (`checkPartitionCount`).
+ *
+ * @example
+ * await checkRedisLayout(redis, keys); // throws RedisModeError or PartitionCountError
+ */
+export async function checkRedisLayout(redis: RedisClient, keys: RedisKeys): Promise<number> {
+  if (!isCluster(redis) && /^cluster_enabled:1/m.test(await redis.info("cluster"))) throw new RedisModeError();
+  return checkPartitionCount(redis, keys);
 }

@@ -42,7 +42,6 @@ export function partitionTags(partitions: number): string[] {
   return [...tags];
 }
 
-
 /**
  * The partition of a user: FNV-1a over the tenant and user id (UTF-16 code
  * units, a NUL between them) with a final avalanche, mod the partition count.
