@@ -28,7 +28,7 @@ describe("redis-cli --cluster reshard under load", () => {
     const config = {
       redis: { prefix },
       tenants: { [TENANT]: { tencent: { sdkAppId: "1400000000" }, endpoints: [{ id: "s", url: sink.url, secret }] } },
-      delivery: { allowPrivateNetworks: true, retrySchedule: ["200ms", "1s", "5s"] },
+      delivery: { allowPrivateNetworks: true, retrySchedule: ["200ms", "1s", "5s"], lockDuration: "5s" },
     };
     const env = { REDIS_URL: "", REDIS_CLUSTER_NODES: cluster.seeds, LOG_LEVEL: "info" };
     relays.push(
