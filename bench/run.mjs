@@ -317,14 +317,23 @@ async function ingestSection() {
 
 // ---------------------------------------------------------------- 2. delivery
 
-/** Polls the sink until `want` unique deliveries arrived, or nothing new came for `stallMs`. */
-async function waitForSink(want, { stallMs = 30_000, limitMs = 600_000 } = {}) {
+/**
+ * Polls the sink until `want` unique deliveries arrived, or nothing new came for `stallMs`.
+ * With `pids`, also the CPU those processes used from the first delivery seen to the last, and
+ * how many deliveries came in between (so start-up is not counted).
+ */
+async function waitForSink(want, { stallMs = 30_000, limitMs = 600_000, pids } = {}) {
   const began = Date.now();
   let last = -1;
   let lastChange = Date.now();
+  let first;
   for (;;) {
     const s = await sinkCall("GET", "/stats");
-    if (s.unique >= want) return { ...s, drained: true };
+    if (pids && !first && s.unique > 0) first = { unique: s.unique, cpu: pids.map(cpuSeconds) };
+    if (s.unique >= want) {
+      const cpu = first ? pids.map((pid, i) => cpuSeconds(pid) - first.cpu[i]) : undefined;
+      return { ...s, drained: true, ...(cpu ? { cpuS: cpu, cpuDeliveries: s.unique - first.unique } : {}) };
+    }
     if (s.total !== last) {
       last = s.total;
       lastChange = Date.now();
@@ -367,7 +376,7 @@ async function deliverySection() {
     log(`  ${fill.ok} accepted, ${backlog} in the stream; starting the worker`);
     const t0 = now();
     worker = await startImrelay("worker", { profile: opts.profile });
-    const s = await waitForSink(fill.ok);
+    const s = await waitForSink(fill.ok, { pids: [worker.proc.pid, redis.proc.pid] });
     await sleep(1000);
     const after = await redis.usedMemory();
     const completedKept = await sumOver("bench:*:deliveries:completed", (key) => redis.client.zcard(key));
@@ -381,8 +390,13 @@ async function deliverySection() {
       spanS,
       fromWorkerStartS: (s.lastAt - t0) / 1000,
       workerPeakRss: memory(worker.proc.pid).peakRss,
+      // CPU per delivery once deliveries flow: less disturbed by other load on the machine than the rate.
+      workerUsPerDelivery: s.cpuS ? round((s.cpuS[0] / s.cpuDeliveries) * 1e6, 1) : null,
+      redisUsPerDelivery: s.cpuS ? round((s.cpuS[1] / s.cpuDeliveries) * 1e6, 1) : null,
     };
-    log(`  imrelay: ${round(imrelay.perSecond)} deliveries/s (${s.unique} in ${round(spanS, 2)} s)`);
+    log(
+      `  imrelay: ${round(imrelay.perSecond)} deliveries/s (${s.unique} in ${round(spanS, 2)} s); CPU per delivery: worker ${imrelay.workerUsPerDelivery} µs, Redis ${imrelay.redisUsPerDelivery} µs`,
+    );
     await stopChild(worker.proc);
     worker = undefined;
 
@@ -600,9 +614,17 @@ async function clusterSection() {
   try {
     const rounds = { single: [], cluster: [] };
     for (let turn = 1; turn <= opts.rounds; turn++) {
-      rounds.single.push(await ingestRun("imrelay gateway, single node", () => startImrelay("gateway")));
+      rounds.single.push(
+        await ingestRun("imrelay gateway, single node", () =>
+          startImrelay("gateway", { profile: opts.profile, name: "imrelay-gateway-single" }),
+        ),
+      );
       rounds.cluster.push(
-        await ingestRun("imrelay gateway, cluster", () => startImrelay("gateway", { target: cluster }), cluster),
+        await ingestRun(
+          "imrelay gateway, cluster",
+          () => startImrelay("gateway", { target: cluster, profile: opts.profile, name: "imrelay-gateway-cluster" }),
+          cluster,
+        ),
       );
     }
     const quietest = (list) => [...list].sort((a, b) => a.foreignCpu - b.foreignCpu)[0];

@@ -56,6 +56,8 @@ ${num(s.accepted)} events queued through the gateway with no worker running, the
 |---|---|---|
 | throughput ≥ 0.8× fetch | ${num(s.ratio, 2)}× | ${verdict(s.targets.throughput)} |
 
+CPU per delivery while deliveries flow: worker ${num(w.workerUsPerDelivery, 1)} µs, Redis ${num(w.redisUsPerDelivery, 1)} µs.
+
 Redis memory: ${num(s.redis.bytesPerQueuedEvent)} B per queued event (stream entry + dedupe key + presence hash, worker stopped);
 ${num(s.redis.bytesPerEventAfterDrain)} B per event still held after the drain (24 h dedupe keys, presence, ${num(s.redis.completedJobsKept)} completed jobs kept).
 `;

@@ -12,7 +12,7 @@ const COMMAND_TIMEOUT_MS = 1000;
  * keeps reconnecting in the background, and answers again once Redis is back.
  * On a cluster it follows MOVED and ASK and retries TRYAGAIN and CLUSTERDOWN
  * within the same 1 s, so a reshard is invisible and a failover is a short
- * window of 503s.
+ * window of 503s; `CLUSTER_INGEST_DEADLINE_MS` bounds each callback's ingest there.
  *
  * @example
  * const redis = createIngestRedis(config.redis); // or createIngestRedis("redis://127.0.0.1:6379")
@@ -33,6 +33,11 @@ export function createIngestRedis(
       ...options,
     },
     {
+      // Commands to one node in the same tick go in one write: on a cluster the gateway's commands are
+      // spread over several sockets, and without it each callback costs a write (and a read in Redis)
+      // of its own. Commands queue behind a node's pipeline in flight, so the ingest puts a deadline on
+      // each callback (`createIngest`'s deadlineMs) rather than trusting the command timeout alone.
+      enableAutoPipelining: true,
       clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
       retryDelayOnFailover: 100,
       retryDelayOnClusterDown: 100,
@@ -42,3 +47,6 @@ export function createIngestRedis(
     },
   );
 }
+
+/** On a cluster, the longest a callback's ingest may take (the Lua call, and `WAIT` with replicaAcks). */
+export const CLUSTER_INGEST_DEADLINE_MS = 1200;

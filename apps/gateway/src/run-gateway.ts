@@ -25,7 +25,7 @@ import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { gatewayMetrics } from "./metrics.js";
 import { createExpirySweeper } from "./presence/expiry.js";
 import { registerQueueMetrics } from "./queue-metrics.js";
-import { createIngestRedis, whenReady } from "./redis.js";
+import { CLUSTER_INGEST_DEADLINE_MS, createIngestRedis, whenReady } from "./redis.js";
 import { createServer } from "./server.js";
 
 export interface StartGatewayOptions {
@@ -105,6 +105,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     });
   }
 
+  // On a cluster, a connection without auto-pipelining, for the calls a moving slot sends back.
+  const redirectRetry = config.redis.cluster
+    ? createIngestRedis(config.redis, {}, { enableAutoPipelining: false })
+    : undefined;
+  redirectRetry?.on("error", () => {}); // the ingest connection already reports outages
   const metrics = gatewayMetrics(registry);
   const vendors = options.vendors ?? GATEWAY_VENDORS;
   const ingestOnce = createIngest({
@@ -113,6 +118,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     expiryMs: config.presence.openimExpiry,
     presenceModel: (provider) => findVendor(provider, vendors)?.presence,
     replicaAcks: config.redis.replicaAcks,
+    ...(redirectRetry ? { deadlineMs: CLUSTER_INGEST_DEADLINE_MS, redirectRetry } : {}),
   });
   const ingest: typeof ingestOnce = (event, ingestOptions) => {
     if (refused) {
@@ -149,7 +155,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   /** The queue first, then QUIT, which lets commands in flight (BullMQ's own start-up ones too) finish. */
   async function closeRedis() {
     await Promise.all(queues.map((queue) => closeDeliveryQueue(queue)));
-    for (const connection of [redis, queueRedis]) {
+    for (const connection of [redis, queueRedis, ...(redirectRetry ? [redirectRetry] : [])]) {
       try {
         await connection.quit();
       } catch {

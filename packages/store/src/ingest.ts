@@ -95,12 +95,26 @@ export interface CreateIngestOptions {
   /** The longest `WAIT` for replicas. @default 500 */
   replicaTimeoutMs?: number;
   /**
-   * With replicaAcks, how long the whole ingest (the script and `WAIT`) may
-   * take before it is a STORE_UNAVAILABLE error, however slow Redis is:
-   * Tencent waits 2 s, and an answer after that is no answer. @default 1200
+   * How long the whole ingest (the script, and `WAIT` with replicaAcks) may
+   * take before it is a STORE_UNAVAILABLE error, however slow Redis or the
+   * cluster client's queues are: Tencent waits 2 s, and an answer after that is
+   * no answer. Without it, the connection's own command timeout bounds the
+   * script alone. @default 1200 with replicaAcks, else none
    */
-  replicaDeadlineMs?: number;
+  deadlineMs?: number;
+  /**
+   * A cluster connection without auto-pipelining, to send the call again when
+   * `redis` (auto-pipelined) could not: a pipeline mixing several slots of a
+   * node is not retried by the cluster client when only some of them moved or
+   * are moving (MOVED, ASK, TRYAGAIN). Those replies say the call did not
+   * run, so sending it again is safe.
+   */
+  redirectRetry?: RedisClient;
 }
+
+/** Replies and client errors after which the call surely did not run: a slot moved, is moving, or has no master. */
+const NOT_RUN =
+  /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) |^All (the )?keys in (the pipeline|a pipeline command) should belong to the same/;
 
 /**
  * Builds the ingest function on a Redis connection. The connection should
@@ -118,17 +132,21 @@ export function createIngest({
   presenceModel,
   replicaAcks = 0,
   replicaTimeoutMs = REPLICA_WAIT_MS,
-  replicaDeadlineMs = 1200,
+  deadlineMs = replicaAcks > 0 ? 1200 : undefined,
+  redirectRetry,
 }: CreateIngestOptions): Ingest {
-  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 4, lua: INGEST_SCRIPT });
+  for (const client of redirectRetry ? [redis, redirectRetry] : [redis]) {
+    if (!(COMMAND in client)) client.defineCommand(COMMAND, { numberOfKeys: 4, lua: INGEST_SCRIPT });
+  }
   const run = redis as ScriptRedis;
+  const retry = redirectRetry as ScriptRedis | undefined;
 
   /**
    * With replicaAcks, a callback is answered for only once enough replicas
    * have what this connection wrote, within what is left of the deadline.
    */
   async function confirmReplicated(stream: string, started: number): Promise<void> {
-    const left = replicaDeadlineMs - (performance.now() - started);
+    const left = (deadlineMs ?? replicaTimeoutMs + WAIT_MARGIN_MS) - (performance.now() - started);
     // WAIT's own timeout, and a margin for its answer to travel back.
     const waitMs = Math.min(replicaTimeoutMs, Math.floor(left - WAIT_MARGIN_MS));
     const unconfirmed = (reason: string, cause?: unknown) =>
@@ -137,18 +155,10 @@ export function createIngest({
       });
     if (waitMs <= 0) throw unconfirmed("Redis was too slow to ask its replicas in time");
     let acked: number;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      acked = await Promise.race([
-        replicasAcked(redis, stream, replicaAcks, waitMs),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("Command timed out")), waitMs + WAIT_MARGIN_MS);
-        }),
-      ]);
+      acked = await within(replicasAcked(redis, stream, replicaAcks, waitMs), waitMs + WAIT_MARGIN_MS);
     } catch (err) {
       throw unconfirmed(describeStoreFailure(err).reason, err);
-    } finally {
-      clearTimeout(timer);
     }
     if (acked < replicaAcks) throw replicasShort(acked, replicaAcks, waitMs, "the event");
   }
@@ -173,10 +183,10 @@ export function createIngest({
     // Every key of the call in the user's partition: one hash slot, so one atomic call on a cluster too.
     const p = keys.partitionOf(event.tenant, event.userId);
     const stream = keys.ingest(p);
-    const started = replicaAcks > 0 ? performance.now() : 0;
+    const started = deadlineMs === undefined ? 0 : performance.now();
     let reply: [string, string?];
     try {
-      reply = await run[COMMAND](
+      const args = [
         keys.seen(p, event.id),
         keys.presenceIn(p, event.tenant, event.userId),
         stream,
@@ -194,7 +204,12 @@ export function createIngest({
         options.raw ? JSON.stringify(options.raw) : "",
         options.onlyIfOnlineAt === undefined ? "" : String(options.onlyIfOnlineAt),
         SEEN_TTL_SECONDS,
-      );
+      ] as const;
+      const first = run[COMMAND](...args);
+      const call = retry
+        ? first.catch((err: Error) => (NOT_RUN.test(err.message ?? "") ? retry[COMMAND](...args) : Promise.reject(err)))
+        : first;
+      reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
     } catch (err) {
       const { reason, mayHaveLanded } = describeStoreFailure(err);
       const taken = mayHaveLanded ? "the event may or may not have been queued" : "the event was not queued";
@@ -215,4 +230,15 @@ export function createIngest({
     }
     return { outcome: outcome as IngestOutcome };
   };
+}
+
+/** The promise's outcome, or a "Command timed out" error (as ioredis words it) once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("Command timed out")), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
