@@ -41,6 +41,14 @@ export interface DispatcherDeps {
   blockMs?: number;
   /** How long `WAIT` waits for `redis.replicaAcks` replicas to have a batch's jobs. @default 1000 */
   replicaTimeoutMs?: number;
+  /**
+   * After a batch smaller than half of `batchSize`, how long a partition's loop
+   * waits before reading again, so that under a steady flow entries are handed
+   * off in batches rather than one or two at a time (each hand-off costs
+   * several round trips). The first event after a quiet spell waits for
+   * nothing. @default 10
+   */
+  lingerMs?: number;
 }
 
 export interface IngestDispatcher {
@@ -85,6 +93,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
   const blockMs = deps.blockMs ?? 1_000;
   const replicaAcks = config.redis?.replicaAcks ?? 0;
   const replicaTimeoutMs = deps.replicaTimeoutMs ?? 1_000;
+  const lingerMs = deps.lingerMs ?? 10;
   const jobOptions = deliveryJobOptions(config.delivery);
   const log = logger.child({ stage: "dispatch", consumer });
 
@@ -201,6 +210,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         const entries = reply?.[0]?.[1] ?? [];
         if (ownPending && entries.length === 0) ownPending = false;
         await dispatch(p, entries);
+        if (entries.length > 0 && entries.length < batchSize / 2 && lingerMs > 0 && !stopping) await sleep(lingerMs);
       } catch (err) {
         if (stopping) break;
         ownPending = true;
@@ -278,6 +288,8 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     },
   };
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Resolves with the promise's value, or false once `ms` have passed. */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | false> {

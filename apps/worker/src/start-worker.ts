@@ -25,7 +25,7 @@ export interface StartWorkerOptions {
   /** ms since the epoch. @default Date.now */
   clock?: () => number;
   /** Dispatcher timing: how long an orphaned entry waits before it is claimed, how often to look, how long a read blocks. */
-  dispatcher?: Pick<DispatcherDeps, "claimIdleMs" | "claimIntervalMs" | "blockMs" | "replicaTimeoutMs">;
+  dispatcher?: Pick<DispatcherDeps, "claimIdleMs" | "claimIntervalMs" | "blockMs" | "replicaTimeoutMs" | "lingerMs">;
 }
 
 export interface RunningWorker {

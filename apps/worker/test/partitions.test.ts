@@ -133,6 +133,35 @@ describe("partitions", () => {
   });
 });
 
+describe("the dispatcher under a steady flow", () => {
+  it("lingers after a small batch, so events trickling in are handed off a batch at a time", async () => {
+    const prefix = `${filePrefix}:${++harnesses}`;
+    const keys = redisKeys(prefix);
+    const sink = await startSink();
+    stops.push(() => sink.close());
+    const { logger, lines } = captureLogger();
+    const worker = await startWorker({
+      config: makeConfig(prefix, [{ id: "presence", url: sink.url }]),
+      logger,
+      registry: new Registry(),
+      redisUrl: REDIS_URL,
+      dispatcher: { blockMs: 200, lingerMs: 100 },
+    });
+    stops.push(() => worker.close());
+    // One user: one partition, one loop; an event every 2 ms for about a quarter of a second.
+    const events = Array.from({ length: 100 }, () => makeEvent({ userId: "steady" }));
+    for (const event of events) {
+      await publish(redis, keys, event);
+      await sleep(2);
+    }
+    await waitFor(() => sink.requests.length === events.length, { what: "every delivery" });
+    const batches = lines.filter((l) => l.msg === "dispatched").map((l) => l.entries as number);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(events.length);
+    // Without the pause, nearly every event would be a hand-off of its own.
+    expect(batches.length).toBeLessThan(10);
+  });
+});
+
 describe("redis.replicaAcks", () => {
   it("acks an ingest entry only once a replica has its delivery jobs", async () => {
     const prefix = `${filePrefix}:${++harnesses}`;
