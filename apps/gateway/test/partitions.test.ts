@@ -4,7 +4,7 @@ import { PartitionCountError, redisKeys } from "@imrelay/store";
 import { Redis } from "ioredis";
 import { Registry } from "prom-client";
 import { afterAll, describe, expect, it } from "vitest";
-import { startGateway } from "../src/run-gateway.js";
+import { type LayoutRefusal, startGateway } from "../src/run-gateway.js";
 import { dropPrefix, fixtureJson, memoryLogger, newPrefix, newRedis, post, testConfig } from "./helpers.js";
 import { freePort, startRedis, stopRedis } from "./private-redis.js";
 
@@ -62,7 +62,7 @@ describe("the partition count", () => {
     await admin.client("PAUSE", 6000, "ALL");
     admin.disconnect();
     const log = memoryLogger();
-    let fatal: PartitionCountError | undefined;
+    let fatal: LayoutRefusal | undefined;
     const gateway = await startGateway({
       config: config({ url: `redis://127.0.0.1:${port}`, partitions: 4 }, keyPrefix),
       logger: log.logger,
