@@ -12,9 +12,6 @@ import {
   redisKeys,
 } from "@imrelay/store";
 
-/** Why a gateway refuses to work with the Redis it reached. */
-export type LayoutRefusal = PartitionCountError | RedisModeError;
-
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { opsRoutes } from "./admin/ops-routes.js";
@@ -27,6 +24,9 @@ import { createExpirySweeper } from "./presence/expiry.js";
 import { registerQueueMetrics } from "./queue-metrics.js";
 import { CLUSTER_INGEST_DEADLINE_MS, createIngestRedis, whenReady } from "./redis.js";
 import { createServer } from "./server.js";
+
+/** Why a gateway refuses to work with the Redis it reached. */
+export type LayoutRefusal = PartitionCountError | RedisModeError;
 
 export interface StartGatewayOptions {
   config: ImrelayConfig;
