@@ -33,11 +33,6 @@ export function createIngestRedis(
       ...options,
     },
     {
-      // Commands to one node in the same tick go in one write: on a cluster the gateway's commands are
-      // spread over several sockets, and without it each callback costs a write (and a read in Redis)
-      // of its own. Commands queue behind a node's pipeline in flight, so the ingest puts a deadline on
-      // each callback (`createIngest`'s deadlineMs) rather than trusting the command timeout alone.
-      enableAutoPipelining: true,
       clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
       retryDelayOnFailover: 100,
       retryDelayOnClusterDown: 100,

@@ -105,11 +105,6 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     });
   }
 
-  // On a cluster, a connection without auto-pipelining, for the calls a moving slot sends back.
-  const redirectRetry = config.redis.cluster
-    ? createIngestRedis(config.redis, {}, { enableAutoPipelining: false })
-    : undefined;
-  redirectRetry?.on("error", () => {}); // the ingest connection already reports outages
   const metrics = gatewayMetrics(registry);
   const vendors = options.vendors ?? GATEWAY_VENDORS;
   const ingestOnce = createIngest({
@@ -118,7 +113,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     expiryMs: config.presence.openimExpiry,
     presenceModel: (provider) => findVendor(provider, vendors)?.presence,
     replicaAcks: config.redis.replicaAcks,
-    ...(redirectRetry ? { deadlineMs: CLUSTER_INGEST_DEADLINE_MS, redirectRetry } : {}),
+    ...(config.redis.cluster ? { deadlineMs: CLUSTER_INGEST_DEADLINE_MS } : {}),
   });
   const ingest: typeof ingestOnce = (event, ingestOptions) => {
     if (refused) {
@@ -155,7 +150,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   /** The queue first, then QUIT, which lets commands in flight (BullMQ's own start-up ones too) finish. */
   async function closeRedis() {
     await Promise.all(queues.map((queue) => closeDeliveryQueue(queue)));
-    for (const connection of [redis, queueRedis, ...(redirectRetry ? [redirectRetry] : [])]) {
+    for (const connection of [redis, queueRedis]) {
       try {
         await connection.quit();
       } catch {

@@ -1,8 +1,10 @@
 import { readFileSync } from "node:fs";
 import { type AdapterEvent, CallbackError, type ImrelayEvent, type PresenceModel } from "@imrelay/core";
-import type { RedisClient } from "./connection.js";
-import type { RedisKeys } from "./keys.js";
+import type { Cluster, Redis } from "ioredis";
+import { isCluster, type RedisClient } from "./connection.js";
+import { allPartitions, type RedisKeys } from "./keys.js";
 import { REPLICA_WAIT_MS, replicasAcked, replicasShort } from "./replicas.js";
+import { keySlot } from "./slot.js";
 import { describeStoreFailure } from "./store-failure.js";
 import { joinEventJson } from "./stream-entry.js";
 
@@ -102,19 +104,7 @@ export interface CreateIngestOptions {
    * script alone. @default 1200 with replicaAcks, else none
    */
   deadlineMs?: number;
-  /**
-   * A cluster connection without auto-pipelining, to send the call again when
-   * `redis` (auto-pipelined) could not: a pipeline mixing several slots of a
-   * node is not retried by the cluster client when only some of them moved or
-   * are moving (MOVED, ASK, TRYAGAIN). Those replies say the call did not
-   * run, so sending it again is safe.
-   */
-  redirectRetry?: RedisClient;
 }
-
-/** Replies and client errors after which the call surely did not run: a slot moved, is moving, or has no master. */
-const NOT_RUN =
-  /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) |^All (the )?keys in (the pipeline|a pipeline command) should belong to the same/;
 
 /**
  * Builds the ingest function on a Redis connection. The connection should
@@ -133,19 +123,19 @@ export function createIngest({
   replicaAcks = 0,
   replicaTimeoutMs = REPLICA_WAIT_MS,
   deadlineMs = replicaAcks > 0 ? 1200 : undefined,
-  redirectRetry,
 }: CreateIngestOptions): Ingest {
-  for (const client of redirectRetry ? [redis, redirectRetry] : [redis]) {
+  const define = (client: RedisClient) => {
     if (!(COMMAND in client)) client.defineCommand(COMMAND, { numberOfKeys: 4, lua: INGEST_SCRIPT });
-  }
-  const run = redis as ScriptRedis;
-  const retry = redirectRetry as ScriptRedis | undefined;
+    return client as ScriptRedis;
+  };
+  const run = define(redis);
+  const masterOf = isCluster(redis) ? partitionMasters(redis, keys) : undefined;
 
   /**
    * With replicaAcks, a callback is answered for only once enough replicas
    * have what this connection wrote, within what is left of the deadline.
    */
-  async function confirmReplicated(stream: string, started: number): Promise<void> {
+  async function confirmReplicated(stream: string, started: number, on: RedisClient): Promise<void> {
     const left = (deadlineMs ?? replicaTimeoutMs + WAIT_MARGIN_MS) - (performance.now() - started);
     // WAIT's own timeout, and a margin for its answer to travel back.
     const waitMs = Math.min(replicaTimeoutMs, Math.floor(left - WAIT_MARGIN_MS));
@@ -156,7 +146,7 @@ export function createIngest({
     if (waitMs <= 0) throw unconfirmed("Redis was too slow to ask its replicas in time");
     let acked: number;
     try {
-      acked = await within(replicasAcked(redis, stream, replicaAcks, waitMs), waitMs + WAIT_MARGIN_MS);
+      acked = await within(replicasAcked(on, stream, replicaAcks, waitMs), waitMs + WAIT_MARGIN_MS);
     } catch (err) {
       throw unconfirmed(describeStoreFailure(err).reason, err);
     }
@@ -185,6 +175,8 @@ export function createIngest({
     const stream = keys.ingest(p);
     const started = deadlineMs === undefined ? 0 : performance.now();
     let reply: [string, string?];
+    /** The connection the script ran on, when not `redis`: WAIT must go there. */
+    let wrote: RedisClient = redis;
     try {
       const args = [
         keys.seen(p, event.id),
@@ -205,18 +197,31 @@ export function createIngest({
         options.onlyIfOnlineAt === undefined ? "" : String(options.onlyIfOnlineAt),
         SEEN_TTL_SECONDS,
       ] as const;
-      const first = run[COMMAND](...args);
-      const call = retry
-        ? first.catch((err: Error) => (NOT_RUN.test(err.message ?? "") ? retry[COMMAND](...args) : Promise.reject(err)))
-        : first;
-      reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
+      // On a cluster, straight to the connection of the partition's master when the client's slot map
+      // names it (no cluster routing per callback); anything else, or any failure there (MOVED, ASK,
+      // TRYAGAIN, a lost connection), goes the cluster client's way, which follows redirections and
+      // refreshes its map. A second run of a call that did run is a duplicate (the seen key), never a second event.
+      const direct = masterOf?.(p);
+      if (direct) {
+        const first = define(direct)
+          [COMMAND](...args)
+          .then((r) => {
+            wrote = direct;
+            return r;
+          });
+        const call = first.catch(() => run[COMMAND](...args));
+        reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
+      } else {
+        const call = run[COMMAND](...args);
+        reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
+      }
     } catch (err) {
       const { reason, mayHaveLanded } = describeStoreFailure(err);
       const taken = mayHaveLanded ? "the event may or may not have been queued" : "the event was not queued";
       throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${taken}`, { cause: err });
     }
     const [outcome, gatewayJson] = reply;
-    if (replicaAcks > 0 && outcome !== "skipped") await confirmReplicated(stream, started);
+    if (replicaAcks > 0 && outcome !== "skipped") await confirmReplicated(stream, started, wrote);
     if (outcome === "queued" && gatewayJson) {
       // Parsed only if someone reads it: the callback path never does, and it is hot.
       let parsed: ImrelayEvent | undefined;
@@ -241,4 +246,27 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error("Command timed out")), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The connection of the master that holds each partition's slot, as the
+ * cluster client's own slot map says; undefined while the map has none, or
+ * that connection is not ready.
+ */
+function partitionMasters(cluster: Cluster, keys: RedisKeys): (p: number) => Redis | undefined {
+  const slots = allPartitions(keys).map((p) => keySlot(keys.ingest(p)));
+  let byAddress = new Map<string, Redis>();
+  const lookUp = (address: string) => {
+    let node = byAddress.get(address);
+    if (!node || node.status === "end") {
+      byAddress = new Map(cluster.nodes("master").map((n) => [`${n.options.host}:${n.options.port}`, n]));
+      node = byAddress.get(address);
+    }
+    return node;
+  };
+  return (p) => {
+    const address = cluster.slots[slots[p]!]?.[0];
+    const node = address ? lookUp(address) : undefined;
+    return node?.status === "ready" ? node : undefined;
+  };
 }
