@@ -7,9 +7,11 @@
 //   --duration <s> --warmup <s> --connections <n> --rounds <n> --delivery <n> --storm <n>
 //   --storm-connections <n> --presence-users <n> --presence-connections <n>
 //   --isolation <n> --offered <n/s> --rate-duration <s> --backlog <n>
-//   --only ingest,delivery,storm,presence,isolation,ratelimit,backlog --profile (CPU-profile the ingest servers and the delivery worker)
+//   --only ingest,delivery,storm,presence,isolation,ratelimit,backlog,cluster --profile (CPU-profile the ingest servers and the delivery worker)
 //   --cli <path> (another imrelay CLI build) --compare <path> (also measure that build's ingest)
 //   --cold-storm (storm a gateway that has not served a callback yet) --out <dir> (where the report goes)
+//   --cluster (also run ingest and storm against a local 3-master Redis Cluster, beside the single node)
+//   --partitions <n> (redis.partitions of the imrelay under test; default the config's default, 16)
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -18,6 +20,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { startCluster } from "./lib/cluster.mjs";
 import {
   cpuSeconds,
   freePort,
@@ -60,6 +63,8 @@ const { values: flags } = parseArgs({
     cli: { type: "string" },
     compare: { type: "string" },
     "cold-storm": { type: "boolean", default: false },
+    cluster: { type: "boolean", default: false },
+    partitions: { type: "string" },
   },
 });
 const quick = flags.quick;
@@ -85,9 +90,12 @@ const opts = {
   rateDuration: Number(flags["rate-duration"] ?? (quick ? 5 : 10)),
   // Worker memory: callbacks queued with no worker running (and a tenth of it, to compare).
   backlog: Number(flags.backlog ?? (quick ? 10_000 : 100_000)),
-  sections: (flags.only ?? "ingest,delivery,storm,presence,isolation,ratelimit,backlog").split(","),
+  sections: (
+    flags.only ?? `ingest,delivery,storm,presence,isolation,ratelimit,backlog${flags.cluster ? ",cluster" : ""}`
+  ).split(","),
   profile: flags.profile,
   coldStorm: flags["cold-storm"],
+  partitions: flags.partitions === undefined ? undefined : Number(flags.partitions),
 };
 // --cli runs another build of the imrelay CLI (a patched copy, to measure a change before making it).
 const cli = resolve(flags.cli ?? join(root, "apps/cli/bin/imrelay.js"));
@@ -128,7 +136,7 @@ function writeConfig(name, endpoints) {
     .join("\n");
   writeFileSync(
     path,
-    `redis: { url: "${redis.url}", prefix: bench }
+    `redis: { url: "${redis.url}", prefix: bench${opts.partitions ? `, partitions: ${opts.partitions}` : ""} }
 gateway: { host: 127.0.0.1, port: 0 }
 admin: { token: "${ADMIN_TOKEN}" }
 tenants:
@@ -147,6 +155,26 @@ delivery:
 }
 const configPath = writeConfig("bench", [{ id: "sink", url: `${sinkUrl}/hooks` }]);
 const imrelayEnv = { IMRELAY_CONFIG: configPath, REDIS_URL: redis.url, LOG_LEVEL: "warn", NODE_ENV: "production" };
+/** Where imrelay's Redis is: the single node, or (section 8) a cluster with the same handle. */
+const single = {
+  name: "single node",
+  env: imrelayEnv,
+  pids: [redis.proc.pid],
+  flush: () => redis.flush(),
+  usedMemory: () => redis.usedMemory(),
+};
+
+/** What the bench's Redis holds under a key pattern, summed over its partitions (SCAN, then one read each). */
+async function sumOver(pattern, read) {
+  let total = 0;
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    for (const key of keys) total += await read(key);
+    cursor = next;
+  } while (cursor !== "0");
+  return total;
+}
 
 const children = new Set();
 async function cleanup() {
@@ -177,12 +205,12 @@ async function startBaseline(file) {
 
 async function startImrelay(
   role,
-  { profile = false, build = cli, name = `imrelay-${role}`, config = configPath } = {},
+  { profile = false, build = cli, name = `imrelay-${role}`, config, target = single } = {},
 ) {
   const port = await freePort();
   const nodeArgs = profile ? profileArgs(name) : [];
   const proc = start(`imrelay ${role}`, process.execPath, [...nodeArgs, build, role, "--port", String(port)], {
-    env: { ...imrelayEnv, IMRELAY_CONFIG: config },
+    env: { ...target.env, ...(config ? { IMRELAY_CONFIG: config } : {}) },
     cwd: root,
   });
   children.add(proc);
@@ -257,14 +285,14 @@ async function runClient(config, { pids = [], timeoutMs, script = "client.mjs" }
 
 // ---------------------------------------------------------------- 1. ingest
 
-async function ingestRun(label, started) {
-  await redis.flush();
+async function ingestRun(label, started, target = single) {
+  await target.flush();
   const { proc, url } = await started();
   try {
     log(`ingest: ${label} at ${opts.connections} connections for ${opts.duration} s`);
     const r = await runClient(
       { url, connections: opts.connections, duration: opts.duration, warmup: opts.warmup, marker: true },
-      { pids: [proc.pid, redis.proc.pid] },
+      { pids: [proc.pid, ...target.pids] },
     );
     log(`  ${round(r.okPerSecond)} callbacks/s, p99 ${r.latencyMs.p99} ms`);
     return {
@@ -272,7 +300,11 @@ async function ingestRun(label, started) {
       ...r,
       peakRss: memory(proc.pid).peakRss,
       serverCpu: r.cpu[0],
-      redisCpu: r.cpu[1],
+      redisCpu: round(
+        r.cpu.slice(1).reduce((a, b) => a + b, 0),
+        2,
+      ),
+      redisCpuByNode: r.cpu.slice(1),
       clientCpu: round(r.clientCpuS / r.elapsedS, 2),
       cpu: undefined,
     };
@@ -341,14 +373,23 @@ async function ingestSection() {
 
 // ---------------------------------------------------------------- 2. delivery
 
-/** Polls the sink until `want` unique deliveries arrived, or nothing new came for `stallMs`. */
-async function waitForSink(want, { stallMs = 30_000, limitMs = 600_000 } = {}) {
+/**
+ * Polls the sink until `want` unique deliveries arrived, or nothing new came for `stallMs`.
+ * With `pids`, also the CPU those processes used from the first delivery seen to the last, and
+ * how many deliveries came in between (so start-up is not counted).
+ */
+async function waitForSink(want, { stallMs = 30_000, limitMs = 600_000, pids } = {}) {
   const began = Date.now();
   let last = -1;
   let lastChange = Date.now();
+  let first;
   for (;;) {
     const s = await sinkCall("GET", "/stats");
-    if (s.unique >= want) return { ...s, drained: true };
+    if (pids && !first && s.unique > 0) first = { unique: s.unique, cpu: pids.map(cpuSeconds) };
+    if (s.unique >= want) {
+      const cpu = first ? pids.map((pid, i) => cpuSeconds(pid) - first.cpu[i]) : undefined;
+      return { ...s, drained: true, ...(cpu ? { cpuS: cpu, cpuDeliveries: s.unique - first.unique } : {}) };
+    }
     if (s.total !== last) {
       last = s.total;
       lastChange = Date.now();
@@ -448,14 +489,14 @@ async function deliverySection() {
       { timeoutMs: 300_000 },
     );
     const queued = await redis.usedMemory();
-    const backlog = await redis.client.xlen("bench:ingest");
+    const backlog = await sumOver("bench:*:ingest", (key) => redis.client.xlen(key));
     log(`  ${fill.ok} accepted, ${backlog} in the stream; starting the worker`);
     const t0 = now();
     worker = await startImrelay("worker", { profile: opts.profile });
-    const s = await waitForSink(fill.ok);
+    const s = await waitForSink(fill.ok, { pids: [worker.proc.pid, redis.proc.pid] });
     await sleep(1000);
     const after = await redis.usedMemory();
-    const completedKept = await redis.client.zcard("bench:deliveries:completed");
+    const completedKept = await sumOver("bench:*:deliveries:completed", (key) => redis.client.zcard(key));
     const spanS = (s.lastAt - s.firstAt) / 1000;
     const imrelay = {
       delivered: s.unique,
@@ -466,8 +507,13 @@ async function deliverySection() {
       spanS,
       fromWorkerStartS: (s.lastAt - t0) / 1000,
       workerPeakRss: memory(worker.proc.pid).peakRss,
+      // CPU per delivery once deliveries flow: less disturbed by other load on the machine than the rate.
+      workerUsPerDelivery: s.cpuS ? round((s.cpuS[0] / s.cpuDeliveries) * 1e6, 1) : null,
+      redisUsPerDelivery: s.cpuS ? round((s.cpuS[1] / s.cpuDeliveries) * 1e6, 1) : null,
     };
-    log(`  imrelay: ${round(imrelay.perSecond)} deliveries/s (${s.unique} in ${round(spanS, 2)} s)`);
+    log(
+      `  imrelay: ${round(imrelay.perSecond)} deliveries/s (${s.unique} in ${round(spanS, 2)} s); CPU per delivery: worker ${imrelay.workerUsPerDelivery} µs, Redis ${imrelay.redisUsPerDelivery} µs`,
+    );
     await stopChild(worker.proc);
     worker = undefined;
 
@@ -542,21 +588,22 @@ function diffHistogram(after, before) {
   return { total, over100ms: total - d("0.1"), over1s: total - d("1"), over2s: total - d("2") };
 }
 
-async function stormSection() {
+async function stormSection(target = single) {
   const n = opts.storm;
-  await redis.flush();
+  await target.flush();
   await sinkCall("POST", "/reset");
-  const before = await redis.usedMemory();
-  const gateway = await startImrelay("gateway");
-  const worker = await startImrelay("worker");
+  const before = await target.usedMemory();
+  const gateway = await startImrelay("gateway", { target });
+  const worker = await startImrelay("worker", { target });
   let peakRedis = before;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      peakRedis = Math.max(peakRedis, await redis.usedMemory());
+      peakRedis = Math.max(peakRedis, await target.usedMemory());
       await sleep(250);
     }
   })();
+  let commandsBefore;
   try {
     // A storm hits a gateway that has been running: warm it (JIT, connections, Lua script cache) first,
     // let those deliveries land, then count from zero.
@@ -569,7 +616,8 @@ async function stormSection() {
       await sinkCall("POST", "/reset");
     }
     const serverBefore = await ackHistogram(gateway.url);
-    log(`storm: ${n} TimeOut callbacks at ${opts.stormConnections} connections`);
+    commandsBefore = await target.commandsProcessed?.();
+    log(`storm: ${n} TimeOut callbacks at ${opts.stormConnections} connections (${target.name})`);
     const t0 = now();
     const r = await runClient(
       {
@@ -580,7 +628,7 @@ async function stormSection() {
         timeout: 10,
         timeline: true,
       },
-      { pids: [gateway.proc.pid, worker.proc.pid, redis.proc.pid], timeoutMs: 600_000 },
+      { pids: [gateway.proc.pid, worker.proc.pid, ...target.pids], timeoutMs: 600_000 },
     );
     const sentAt = now();
     log(`  ${r.ok}/${n} answered OK, ${r.overDeadline} over 2 s, p99 ${r.latencyMs.p99} ms; draining`);
@@ -588,6 +636,8 @@ async function stormSection() {
     await sleep(2000); // late duplicates would show up here
     const final = await sinkCall("GET", "/stats");
     const serverAfter = await ackHistogram(gateway.url);
+    const commandsAfter = await target.commandsProcessed?.();
+    const keysHeld = await target.keyCounts?.();
     const gatewayMem = memory(gateway.proc.pid);
     const workerMem = memory(worker.proc.pid);
     sampling = false;
@@ -620,11 +670,18 @@ async function stormSection() {
       gatewayPeakRss: gatewayMem.peakRss,
       workerPeakRss: workerMem.peakRss,
       redisPeakBytes: peakRedis,
-      redisBytesAfterDrain: await redis.usedMemory(),
+      redisBytesAfterDrain: await target.usedMemory(),
+      ...(commandsBefore && commandsAfter
+        ? { commandsByNode: commandsAfter.map((after, i) => after - commandsBefore[i]), keysByNode: keysHeld }
+        : {}),
       cpu: {
         gateway: r.cpu[0],
         worker: r.cpu[1],
-        redis: r.cpu[2],
+        redis: round(
+          r.cpu.slice(2).reduce((a, b) => a + b, 0),
+          2,
+        ),
+        redisByNode: r.cpu.slice(2),
         client: round(r.clientCpuS / r.elapsedS, 2),
         other: r.foreignCpu,
       },
@@ -704,7 +761,7 @@ async function presenceSection() {
 // ---------------------------------------------------------------- 5. head-of-line isolation
 
 /** BullMQ's active list: the delivery jobs workers hold right now (each holds a slot of `delivery.concurrency`). */
-const activeJobs = () => redis.client.llen("bench:deliveries:active");
+const activeJobs = () => sumOver("bench:*:deliveries:active", (key) => redis.client.llen(key));
 
 /**
  * Queues n events with no worker running, then starts one worker with `config` and watches the main (fast)
@@ -950,7 +1007,7 @@ async function backlogRun(n) {
       { timeoutMs: 600_000 },
     );
     await stopChild(gateway.proc);
-    const backlog = await redis.client.xlen("bench:ingest");
+    const backlog = await sumOver("bench:*:ingest", (key) => redis.client.xlen(key));
     const redisBytes = await redis.usedMemory();
     log(`  ${fill.ok} accepted, ${backlog} in the stream; starting the worker`);
     const cpu0 = [cpuSeconds(redis.proc.pid), cpuSeconds(sink.pid), machineBusySeconds()];
@@ -1010,6 +1067,93 @@ async function backlogSection() {
   };
 }
 
+// ---------------------------------------------------------------- 8. cluster
+
+/** Each number's share of their sum. */
+const shares = (list) => list.map((x) => round(x / list.reduce((a, b) => a + b, 0), 3));
+
+/**
+ * Ingest and storm against a local 3-master Redis Cluster (even slot ranges, no replicas), beside
+ * the single node in the same run: ingest alternates the two over the rounds; the storm compares
+ * with section 3's (or runs the single node's here when section 3 was not asked for).
+ */
+async function clusterSection() {
+  const c = await startCluster(3);
+  log(`cluster: 3 masters on ${c.seeds}`);
+  const cluster = {
+    name: "cluster, 3 masters",
+    env: { ...imrelayEnv, REDIS_URL: "", REDIS_CLUSTER_NODES: c.seeds },
+    pids: c.pids,
+    flush: () => c.flush(),
+    usedMemory: () => c.usedMemory(),
+    commandsProcessed: () => c.commandsProcessed(),
+    keyCounts: () => c.keyCounts(),
+  };
+  try {
+    const rounds = { single: [], cluster: [] };
+    for (let turn = 1; turn <= opts.rounds; turn++) {
+      rounds.single.push(
+        await ingestRun("imrelay gateway, single node", () =>
+          startImrelay("gateway", { profile: opts.profile, name: "imrelay-gateway-single" }),
+        ),
+      );
+      rounds.cluster.push(
+        await ingestRun(
+          "imrelay gateway, cluster",
+          () => startImrelay("gateway", { target: cluster, profile: opts.profile, name: "imrelay-gateway-cluster" }),
+          cluster,
+        ),
+      );
+    }
+    const quietest = (list) => [...list].sort((a, b) => a.foreignCpu - b.foreignCpu)[0];
+    const ingest = { single: quietest(rounds.single), cluster: quietest(rounds.cluster) };
+    const ingestRatio = ingest.cluster.okPerSecond / ingest.single.okPerSecond;
+    const singleStorm = report.storm && !report.storm.error ? report.storm : await stormSection(single);
+    const clusterStorm = await stormSection(cluster);
+    const stormRatio = clusterStorm.okPerSecond / singleStorm.okPerSecond;
+    const commandShares = shares(clusterStorm.commandsByNode ?? []);
+    const keyShares = shares(clusterStorm.keysByNode ?? []);
+    // What one callback costs each process, from the quietest ingest rounds: the basis of the scaling estimate.
+    const perCallbackUs = (run, cpu) => round((cpu / run.okPerSecond) * 1e6, 1);
+    const cost = {
+      singleRedisUs: perCallbackUs(ingest.single, ingest.single.redisCpu),
+      clusterRedisUsPerMaster: (ingest.cluster.redisCpuByNode ?? []).map((cpu) => perCallbackUs(ingest.cluster, cpu)),
+      clusterRedisUsTotal: perCallbackUs(ingest.cluster, ingest.cluster.redisCpu),
+      gatewayUs: perCallbackUs(ingest.single, ingest.single.serverCpu),
+      clusterGatewayUs: perCallbackUs(ingest.cluster, ingest.cluster.serverCpu),
+      stormWorkerUs: round(((clusterStorm.cpu.worker * clusterStorm.sendS) / clusterStorm.ok) * 1e6, 1),
+    };
+    return {
+      masters: 3,
+      rounds: Object.fromEntries(
+        Object.entries(rounds).map(([key, list]) => [
+          key,
+          list.map((r) => ({ okPerSecond: round(r.okPerSecond), p99: r.latencyMs?.p99, foreignCpu: r.foreignCpu })),
+        ]),
+      ),
+      ingest,
+      ingestRatio: round(ingestRatio, 2),
+      storm: { single: singleStorm, cluster: clusterStorm },
+      stormRatio: round(stormRatio, 2),
+      spread: { commandShares, keyShares },
+      cost,
+      targets: {
+        ingest: { want: ">= 0.7x single node", pass: ingestRatio >= 0.7 },
+        storm: {
+          want: ">= 0.7x single node, every callback answered and delivered",
+          pass: stormRatio >= 0.7 && clusterStorm.targets.answered.pass && clusterStorm.targets.exactlyOnce.pass,
+        },
+        spread: {
+          want: "each master >= 20 % of keys and commands",
+          pass: commandShares.length === 3 && [...commandShares, ...keyShares].every((x) => x >= 0.2),
+        },
+      },
+    };
+  } finally {
+    await c.close();
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 const report = {
@@ -1030,11 +1174,12 @@ try {
   for (const [name, section] of [
     ["ingest", ingestSection],
     ["delivery", deliverySection],
-    ["storm", stormSection],
+    ["storm", () => stormSection(single)],
     ["presence", presenceSection],
     ["isolation", isolationSection],
     ["ratelimit", rateLimitSection],
     ["backlog", backlogSection],
+    ["cluster", clusterSection],
   ]) {
     if (!opts.sections.includes(name)) continue;
     try {

@@ -63,6 +63,8 @@ Rate = deliveries ÷ (last − first arrival at the sink).
 | throughput ≥ 1.0× the queue ceiling | ${num(s.ratioQueue, 2)}× | ${verdict(s.targets.queueCeiling)} |
 | throughput ≥ 0.5× the raw HTTP ceiling | ${num(s.ratioRawHttp, 2)}× | ${verdict(s.targets.rawHttpCeiling)} |
 
+CPU per delivery while deliveries flow: worker ${num(w.workerUsPerDelivery, 1)} µs, Redis ${num(w.redisUsPerDelivery, 1)} µs.
+
 Redis memory: ${num(s.redis.bytesPerQueuedEvent)} B per queued event (stream entry + dedupe key + presence hash, worker stopped);
 ${num(s.redis.bytesPerEventAfterDrain)} B per event still held after the drain (24 h dedupe keys, presence, ${num(s.redis.completedJobsKept)} completed jobs kept).
 `;
@@ -206,6 +208,44 @@ ${row(s.big)}
 `;
 }
 
+function cluster(s) {
+  if (s.error) return `## 8. Redis Cluster\n\nFailed: \`${s.error}\`\n`;
+  const { ingest: i, storm: st, spread, cost } = s;
+  const row = (label, r) =>
+    `| ${label} | ${num(r.okPerSecond)} | ${ms(r.latencyMs?.p50)} | ${ms(r.latencyMs?.p99)} | ${pct(r.serverCpu)} | ${pct(r.redisCpu)}${r.redisCpuByNode?.length > 1 ? ` (${r.redisCpuByNode.map(pct).join(" + ")})` : ""} | ${pct(r.foreignCpu)} |`;
+  const stormRow = (label, r) =>
+    `| ${label} | ${num(r.okPerSecond)} | ${num(r.ok)} of ${num(r.callbacks)} | ${num(r.overDeadline)} | ${ms(r.latencyMs?.p99)} | ${num(r.delivered)} / ${num(r.duplicates)} / ${num(r.missing)} | ${num(r.drainAfterLastAckS, 1)} s | ${pct(r.cpu.redis)} | ${pct(r.cpu.other)} |`;
+  return `## 8. Redis Cluster
+
+The same gateway and worker against a local Redis Cluster of ${s.masters} masters (even slot ranges, no replicas,
+persistence off) beside the single node, in the same run. Ingest alternates the two over ${s.rounds.single.length} round(s),
+quietest round shown; the storm beside it is section 3's. On one machine a cluster cannot be faster than one node:
+its masters share the same cores, and the client, gateway and worker keep theirs.
+
+| ingest | callbacks/s | ack p50 | ack p99 | gateway CPU | Redis CPU | other CPU |
+|---|---:|---:|---:|---:|---:|---:|
+${row("single node", i.single)}
+${row(`cluster, ${s.masters} masters`, i.cluster)}
+
+| storm (${num(st.cluster.callbacks)} callbacks) | callbacks/s | answered 200 | over 2 s | ack p99 | delivered / duplicates / missing | drained after last ack | Redis CPU | other CPU |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+${stormRow("single node", st.single)}
+${stormRow(`cluster, ${s.masters} masters`, st.cluster)}
+
+Spread over the masters during the cluster storm: commands ${spread.commandShares.map(pct).join(" / ")}, keys held after it ${spread.keyShares.map(pct).join(" / ")}.
+
+Cost of one callback (CPU, from the quietest ingest rounds): Redis ${num(cost.singleRedisUs, 1)} µs on the single node,
+${num(cost.clusterRedisUsTotal, 1)} µs summed over the cluster's masters (${cost.clusterRedisUsPerMaster.map((x) => `${num(x, 1)} µs`).join(" + ")});
+gateway ${num(cost.gatewayUs, 1)} µs (single node), ${num(cost.clusterGatewayUs, 1)} µs (cluster); worker ${num(cost.stormWorkerUs, 1)} µs per delivered event (cluster storm).
+
+| target | measured | |
+|---|---|---|
+| ingest ≥ 0.7× single node | ${num(s.ingestRatio, 2)}× | ${verdict(s.targets.ingest)} |
+| storm ≥ 0.7× single node, all answered and delivered | ${num(s.stormRatio, 2)}× | ${verdict(s.targets.storm)} |
+| each master ≥ 20 % of keys and commands | ${verdict(s.targets.spread)} | |
+`;
+}
+
 /** The markdown report of one bench run. */
 export function renderMarkdown(report) {
   const m = report.machine;
@@ -223,5 +263,6 @@ export function renderMarkdown(report) {
   if (report.isolation) parts.push(isolation(report.isolation));
   if (report.ratelimit) parts.push(rateLimit(report.ratelimit));
   if (report.backlog) parts.push(backlog(report.backlog));
+  if (report.cluster) parts.push(cluster(report.cluster));
   return `${parts.join("\n")}`;
 }

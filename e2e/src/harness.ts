@@ -12,6 +12,34 @@ import { stringify } from "yaml";
 export const ROOT = resolve(import.meta.dirname, "../..");
 const CLI = join(ROOT, "apps/cli/bin/imrelay.js");
 
+/** Runs `imrelay <args>` to its end; resolves with its exit code and everything it printed. */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  { cwd = mkdtempSync(join(tmpdir(), "imrelay-cwd-")), timeoutMs = 30_000 }: { cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env: { ...(process.env as Record<string, string>), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8");
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8");
+    });
+    // A command that should have stopped by itself and did not is killed, and reads as a failure.
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolveRun({ code: code ?? 1, out });
+    });
+  });
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createNetServer();

@@ -1,3 +1,4 @@
+import { redisKeys } from "@imrelay/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   dropPrefix,
@@ -92,6 +93,12 @@ function eventsOf(sink: typeof all, userId: string) {
   return [...byId.values()];
 }
 
+/** The held set of a user's partition (the config's default partition count). */
+const heldSetOf = (userId: string) => {
+  const keys = redisKeys(prefix);
+  return keys.held(keys.partitionOf(TENANT, userId));
+};
+
 const line = (e: Delivered) => `${e.provider} ${e.status} seq ${e.sequence} changed ${e.changed}`;
 
 async function tencent(via: Relay, userId: string, action: "Login" | "Logout") {
@@ -182,7 +189,7 @@ describe("offline grace across gateway processes", () => {
     await Promise.all([gatewayA.stop(), gatewayB.stop()]);
     await sleep(GRACE_MS + 1_000);
     expect(eventsOf(all, "restart")).toHaveLength(1);
-    expect(await redis.zcard(`${prefix}:held`)).toBe(1);
+    expect(await redis.zcard(heldSetOf("restart"))).toBe(1);
 
     gatewayA = await startRelay({ command: "gateway", config });
     await waitFor(() => eventsOf(flips, "restart").length === 2, 15_000, "the offline at flips");
@@ -190,7 +197,7 @@ describe("offline grace across gateway processes", () => {
       "tencent online seq 1 changed true",
       "tencent offline seq 2 changed true",
     ]);
-    expect(await redis.zcard(`${prefix}:held`)).toBe(0);
+    expect(await redis.zcard(heldSetOf("restart"))).toBe(0);
     gatewayB = await startRelay({ command: "gateway", config });
   });
 });

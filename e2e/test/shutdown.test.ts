@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { connect } from "node:net";
+import { redisKeys } from "@imrelay/store";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   dropPrefix,
@@ -253,7 +254,8 @@ describe("SIGTERM to a gateway with a callback in flight", () => {
     expect(second).toMatchObject({ status: 503, body: { ActionStatus: "FAIL", ErrorCode: 1 } });
     expect(String(second?.body.ErrorInfo)).toContain("shutting down");
     expect(second?.headers).toContain("connection: close");
-    const events = await redis.xrange(`${prefix}:ingest`, "-", "+");
+    const keys = redisKeys(prefix);
+    const events = await redis.xrange(keys.ingest(keys.partitionOf("acme", "in-flight")), "-", "+");
     expect(events.map(([, fields]) => JSON.parse(fields[1]!).userId)).toEqual(["in-flight"]);
     expect(await exitOf(relay.child, 20_000)).toMatchObject({ code: 0, signal: null });
   });

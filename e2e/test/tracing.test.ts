@@ -1,3 +1,4 @@
+import { redisKeys } from "@imrelay/store";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   dropPrefix,
@@ -84,7 +85,10 @@ async function callback(relay: Relay) {
 
 /** The delivery job's data as BullMQ keeps it (completed jobs stay an hour). */
 async function jobData(prefix: string, eventId: string) {
-  const data = await redis.hget(`${prefix}:deliveries:${eventId}.presence`, "data");
+  // The job is in the delivery queue of the user's partition (the config's default count).
+  const keys = redisKeys(prefix);
+  const queuePrefix = keys.partitionPrefix(keys.partitionOf("acme", USER));
+  const data = await redis.hget(`${queuePrefix}:deliveries:${eventId}.presence`, "data");
   return JSON.parse(data ?? "null") as { traceparent?: string } | null;
 }
 

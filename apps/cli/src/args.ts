@@ -15,11 +15,14 @@ Options:
   -c, --config <file>   the config file (else $IMRELAY_CONFIG, else ./imrelay.config.yaml)
   -p, --port <port>     the gateway's port (overrides gateway.port); a worker serves
                         /metrics and /healthz on it
+      --partitions <list> (worker, start) serve only those partitions, e.g. 0-7
+                        (default: all of them)
   -h, --help            print this help
   -v, --version         print imrelay's version
 
 With no config file, 'start' runs a demo tenant whose endpoint is a built-in sink that logs what it receives.
-REDIS_URL overrides redis.url; IMRELAY_ADMIN_TOKEN turns the admin API on.
+REDIS_URL overrides redis.url, REDIS_CLUSTER_NODES (host:port,…) redis.cluster.nodes;
+IMRELAY_ADMIN_TOKEN turns the admin API on.
 SIGTERM or SIGINT stops it: new callbacks are refused, work in flight finishes or is handed back,
 and it exits within shutdownTimeoutMs (default 10000); a second signal exits at once.
 SIGHUP rereads the config file: its tenants and endpoints take effect without a restart; an invalid
@@ -29,7 +32,7 @@ file is logged with every bad field and the running config stays.`;
 export type CliArgs =
   | { kind: "help" }
   | { kind: "version" }
-  | { kind: "run"; command: Command; config?: string; port?: number }
+  | { kind: "run"; command: Command; config?: string; port?: number; partitions?: string }
   /** A bad command line; `message` names what was wrong. */
   | { kind: "usage-error"; message: string };
 
@@ -84,6 +87,7 @@ export function parseCliArgs(argv: string[]): CliArgs {
     command: command as Command,
     ...(values.config !== undefined ? { config: values.config } : {}),
     ...(port !== undefined ? { port } : {}),
+    ...(values.partitions !== undefined ? { partitions: values.partitions } : {}),
   };
 }
 
@@ -95,6 +99,7 @@ function parse(argv: string[]) {
     options: {
       config: { type: "string", short: "c" },
       port: { type: "string", short: "p" },
+      partitions: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
     },

@@ -3,6 +3,7 @@ import {
   ConfigError,
   configHash,
   createConfigSource,
+  DEFAULT_PARTITIONS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   type ImrelayConfig,
   liveConfig,
@@ -10,7 +11,7 @@ import {
   parseConfig,
 } from "@imrelay/config";
 import { startGateway } from "@imrelay/gateway";
-import { redisKeys } from "@imrelay/store";
+import { PartitionCountError, RedisModeError } from "@imrelay/store";
 import { VENDORS } from "@imrelay/vendors";
 import { startWorker } from "@imrelay/worker";
 import { Registry } from "prom-client";
@@ -18,6 +19,7 @@ import { type Command, parseCliArgs, USAGE } from "./args.js";
 import { configMetrics } from "./config-metrics.js";
 import { type DemoSink, demoConfig, startDemoSink } from "./demo.js";
 import { createLogger } from "./logger.js";
+import { parsePartitionList } from "./partition-list.js";
 import { gatewayPart, privateRedisPart, workerPart } from "./parts.js";
 import { DEFAULT_REDIS_URL, ensureRedis, type PrivateRedis, RedisUnavailableError } from "./redis-default.js";
 import { configReloader, listenForHangup } from "./reload.js";
@@ -59,7 +61,21 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   if (args.command === "check-config") return checkConfig(loaded);
-  return run(args.command, loaded, args.port);
+  let partitions: number[] | undefined;
+  if (args.partitions !== undefined) {
+    if (args.command === "gateway") {
+      console.error("imrelay: --partitions is for 'worker' and 'start': a gateway takes callbacks of every partition");
+      return 2;
+    }
+    const count = loaded?.config.redis.partitions ?? DEFAULT_PARTITIONS;
+    const parsed = parsePartitionList(args.partitions, count);
+    if ("error" in parsed) {
+      console.error(`imrelay: ${parsed.error}`);
+      return 2;
+    }
+    partitions = parsed.partitions;
+  }
+  return run(args.command, loaded, args.port, partitions);
 }
 
 function checkConfig(loaded: { path: string; config: ImrelayConfig } | undefined): number {
@@ -75,7 +91,7 @@ function checkConfig(loaded: { path: string; config: ImrelayConfig } | undefined
 
 /** What a config would run, with every secret left out. */
 export function describeConfig(path: string, config: ImrelayConfig): string {
-  const lines = [`config ${path} is valid`, `redis: ${redactUrl(config.redis.url)} (prefix "${config.redis.prefix}")`];
+  const lines = [`config ${path} is valid`, ...describeRedis(config.redis)];
   lines.push(`gateway: http://${config.gateway.host}:${config.gateway.port}`);
   lines.push(
     `admin API: ${config.admin.token ? "on (bearer token set)" : "off (set IMRELAY_ADMIN_TOKEN to turn it on)"}`,
@@ -113,7 +129,25 @@ export function describeConfig(path: string, config: ImrelayConfig): string {
   return lines.join("\n");
 }
 
+/** The Redis lines of `check-config`: the mode, where, and the partitions. */
+function describeRedis(redis: ImrelayConfig["redis"]): string[] {
+  const layout = `${redis.partitions} partitions, prefix "${redis.prefix}"`;
+  const acks =
+    redis.replicaAcks > 0
+      ? `replicaAcks ${redis.replicaAcks}: a callback is answered 200 once ${redis.replicaAcks} replica${redis.replicaAcks > 1 ? "s have" : " has"} its event`
+      : "replicaAcks 0: a callback is answered 200 once its master has it";
+  if (redis.cluster) {
+    return [
+      `redis: cluster mode, ${redis.cluster.nodes.length} seed node${redis.cluster.nodes.length > 1 ? "s" : ""}: ${redis.cluster.nodes.map(redactUrl).join(", ")}`,
+      `  ${layout}; ${acks}`,
+    ];
+  }
+  return [`redis: single node ${redactUrl(redis.url ?? "")}`, `  ${layout}; ${acks}`];
+}
+
 function redactUrl(url: string): string {
+  // A bare host:port seed node is not a URL to parse, and holds no secret.
+  if (!/^[a-z]+:\/\//i.test(url)) return url;
   try {
     const u = new URL(url);
     if (u.password) u.password = "***";
@@ -128,6 +162,7 @@ async function run(
   command: Exclude<Command, "check-config">,
   loaded: { path: string; config: ImrelayConfig } | undefined,
   port: number | undefined,
+  partitions: number[] | undefined,
 ): Promise<number> {
   const logger = createLogger();
   // Listening from the start: a signal while Redis or the demo sink is still starting stops it too.
@@ -135,7 +170,7 @@ async function run(
   const lifecycle = signalLifecycle({ logger, timeoutMs });
   const hangup = listenForHangup({ logger, stopping: () => lifecycle.stopping });
   try {
-    const started = start(command, loaded, port, logger, lifecycle, hangup);
+    const started = start(command, loaded, port, partitions, logger, lifecycle, hangup);
     const code = await Promise.race([started, lifecycle.stopped]);
     return await (code ?? lifecycle.stopped);
   } finally {
@@ -148,6 +183,7 @@ async function start(
   command: Exclude<Command, "check-config">,
   loaded: { path: string; config: ImrelayConfig } | undefined,
   port: number | undefined,
+  partitions: number[] | undefined,
   logger: ReturnType<typeof createLogger>,
   lifecycle: Lifecycle,
   hangup: ReturnType<typeof listenForHangup>,
@@ -186,7 +222,7 @@ async function start(
   let config = override(fileConfig);
 
   let redis: PrivateRedis | undefined;
-  if (!process.env.REDIS_URL && config.redis.url === DEFAULT_REDIS_URL) {
+  if (!process.env.REDIS_URL && !config.redis.cluster && config.redis.url === DEFAULT_REDIS_URL) {
     try {
       redis = await ensureRedis(logger);
     } catch (err) {
@@ -217,16 +253,34 @@ async function start(
   const stops: Array<() => Promise<void>> = [];
   try {
     if ((command === "start" || command === "worker") && !lifecycle.stopping) {
-      const worker = await startWorker({ config, logger, registry, tracer: tracing.tracer });
+      const worker = await startWorker({
+        config,
+        logger,
+        registry,
+        tracer: tracing.tracer,
+        ...(partitions ? { partitions } : {}),
+      });
       stops.push(() => worker.close());
       lifecycle.add(workerPart(worker, logger));
     }
     if ((command === "start" || command === "gateway") && !lifecycle.stopping) {
-      const gateway = await startGateway({ config, logger, registry, tracer: tracing.tracer });
+      const gateway = await startGateway({
+        config,
+        logger,
+        registry,
+        tracer: tracing.tracer,
+        // Redis, reached after start-up, holds another layout: stop, and exit 1.
+        onFatal: (err) => lifecycle.fail(err.code),
+      });
       stops.unshift(() => gateway.close());
       lifecycle.add(gatewayPart(gateway));
       logger.info(
-        { port: gateway.port, keys: redisKeys(config.redis.prefix).prefix },
+        {
+          port: gateway.port,
+          prefix: config.redis.prefix,
+          redis: config.redis.cluster ? "cluster" : "single node",
+          partitions: config.redis.partitions,
+        },
         `imrelay ${command} listening on http://${config.gateway.host}:${gateway.port}`,
       );
     } else if (command === "worker" && !lifecycle.stopping) {
@@ -238,13 +292,17 @@ async function start(
       logger.info(
         {
           concurrency: config.delivery.concurrency,
+          partitions: partitions ?? `all ${config.redis.partitions}`,
           ...(http ? { metrics: `http://${config.gateway.host}:${http.port}/metrics` } : {}),
         },
         "imrelay worker running",
       );
     }
   } catch (err) {
-    logger.error({ err }, "imrelay failed to start");
+    // A refusal the operator must act on is said in its own words; anything else with its stack.
+    if (err instanceof PartitionCountError || err instanceof RedisModeError)
+      logger.fatal({ code: err.code }, `imrelay refused to start: ${err.message}`);
+    else logger.error({ err }, "imrelay failed to start");
     for (const stop of stops) await stop().catch(() => {});
     await tracing.shutdown();
     await redis?.stop();

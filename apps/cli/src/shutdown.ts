@@ -27,6 +27,8 @@ export interface Lifecycle {
    * second signal came.
    */
   readonly stopped: Promise<number>;
+  /** Stops every part as a signal would, but the exit code is 1: something found after start-up refuses to run. */
+  fail(reason: string): void;
 }
 
 export interface LifecycleOptions {
@@ -63,9 +65,11 @@ export function signalLifecycle({ logger, timeoutMs, signals = ["SIGTERM", "SIGI
     resolveStopped = resolve;
   });
   let done = false;
+  let failed = false;
   const finish = (code: number) => {
     if (done) return;
     done = true;
+    if (failed && code === 0) code = 1;
     for (const signal of signals) process.off(signal, onSignal);
     resolveStopped(code);
   };
@@ -85,7 +89,7 @@ export function signalLifecycle({ logger, timeoutMs, signals = ["SIGTERM", "SIGI
     );
   }
 
-  async function shutdown(signal: NodeJS.Signals) {
+  async function shutdown(signal: string) {
     const started = Date.now();
     const budget = abandonBudget(timeoutMs);
     logger.info(
@@ -138,6 +142,12 @@ export function signalLifecycle({ logger, timeoutMs, signals = ["SIGTERM", "SIGI
       if (stopping) void part.close().catch(() => {});
     },
     stopped,
+    fail(reason) {
+      failed = true;
+      if (stopping) return;
+      stopping = true;
+      void shutdown(reason);
+    },
   };
 }
 

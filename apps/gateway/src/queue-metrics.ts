@@ -1,20 +1,21 @@
-import type { RedisKeys } from "@imrelay/store";
+import type { RedisClient, RedisKeys } from "@imrelay/store";
+import { allPartitions } from "@imrelay/store";
 import type { Queue } from "bullmq";
-import type { Redis } from "ioredis";
 import { Gauge, type Registry } from "prom-client";
 
 const STATES = ["waiting", "active", "delayed", "failed"] as const;
 
 /**
- * Queue depths, read from Redis at scrape time (not on the hot path):
- * `imrelay_queue_jobs{state}`, `imrelay_ingest_backlog`, the accepted
- * events the dispatcher has not fanned out yet, and `imrelay_offline_held`,
- * the offlines held inside `presence.offlineGrace` right now (across gateways). A scrape while Redis is down
- * leaves the gauges at their last value rather than failing `/metrics`.
+ * Queue depths, read from Redis at scrape time (not on the hot path), summed
+ * over the partitions: `imrelay_queue_jobs{state}`, `imrelay_ingest_backlog`,
+ * the accepted events the dispatcher has not fanned out yet, and
+ * `imrelay_offline_held`, the offlines held inside `presence.offlineGrace`
+ * right now (across gateways). A scrape while Redis is down leaves the gauges
+ * at their last value rather than failing `/metrics`.
  */
 export function registerQueueMetrics(
   registry: Registry,
-  { queue, redis, keys }: { queue: Queue; redis: Redis; keys: RedisKeys },
+  { queues, redis, keys }: { queues: readonly Queue[]; redis: RedisClient; keys: RedisKeys },
 ) {
   if (registry.getSingleMetric("imrelay_queue_jobs")) return;
   new Gauge({
@@ -24,8 +25,12 @@ export function registerQueueMetrics(
     registers: [registry],
     async collect() {
       try {
-        const counts = await queue.getJobCounts(...STATES);
-        for (const state of STATES) this.set({ state }, counts[state] ?? 0);
+        const counts = await Promise.all(queues.map((queue) => queue.getJobCounts(...STATES)));
+        for (const state of STATES)
+          this.set(
+            { state },
+            counts.reduce((sum, c) => sum + (c[state] ?? 0), 0),
+          );
       } catch {}
     },
   });
@@ -35,7 +40,8 @@ export function registerQueueMetrics(
     registers: [registry],
     async collect() {
       try {
-        this.set(await redis.xlen(keys.ingest));
+        const lengths = await Promise.all(allPartitions(keys).map((p) => redis.xlen(keys.ingest(p))));
+        this.set(lengths.reduce((a, b) => a + b, 0));
       } catch {}
     },
   });
@@ -45,7 +51,8 @@ export function registerQueueMetrics(
     registers: [registry],
     async collect() {
       try {
-        this.set(await redis.zcard(keys.held));
+        const held = await Promise.all(allPartitions(keys).map((p) => redis.zcard(keys.held(p))));
+        this.set(held.reduce((a, b) => a + b, 0));
       } catch {}
     },
   });

@@ -1,11 +1,15 @@
 import type { Server } from "node:http";
 import type { ImrelayConfig } from "@imrelay/config";
+import { CallbackError } from "@imrelay/core";
 import {
+  checkRedisLayout,
   closeRedis as closeConnection,
   closeDeliveryQueue,
-  createDeliveryQueue,
+  createDeliveryQueues,
   createIngest,
   type Ingest,
+  PartitionCountError,
+  RedisModeError,
   redisKeys,
 } from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
@@ -20,8 +24,11 @@ import { gatewayMetrics } from "./metrics.js";
 import { createExpirySweeper } from "./presence/expiry.js";
 import { createGraceSweeper } from "./presence/grace.js";
 import { registerQueueMetrics } from "./queue-metrics.js";
-import { createIngestRedis, whenReady } from "./redis.js";
+import { CLUSTER_INGEST_DEADLINE_MS, createIngestRedis, whenReady } from "./redis.js";
 import { createServer } from "./server.js";
+
+/** Why a gateway refuses to work with the Redis it reached. */
+export type LayoutRefusal = PartitionCountError | RedisModeError;
 
 export interface StartGatewayOptions {
   config: ImrelayConfig;
@@ -35,6 +42,13 @@ export interface StartGatewayOptions {
   vendors?: readonly Vendor[];
   /** Traces callbacks and their enqueue (README "Tracing"). @default none: no spans, no cost */
   tracer?: Tracer | undefined;
+  /**
+   * Called when Redis, first reached after start-up, holds data written with
+   * another `redis.partitions` (or is a cluster node configured as one node):
+   * the gateway has stopped taking callbacks and should be closed. (When Redis
+   * answers at start-up, `startGateway` throws instead.)
+   */
+  onFatal?: (err: LayoutRefusal) => void;
 }
 
 export interface RunningGateway {
@@ -73,8 +87,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     { redact: { paths: GATEWAY_REDACT_PATHS, censor: "[redacted]" } },
   );
   const clock = options.clock ?? Date.now;
-  const keys = redisKeys(config.redis.prefix);
-  const redis = createIngestRedis(config.redis.url);
+  const keys = redisKeys(config.redis.prefix, config.redis.partitions);
+  const redis = createIngestRedis(config.redis);
   let lastRedisError = 0;
   redis.on("error", (err: Error) => {
     // A Redis outage raises an error per reconnect attempt: say it, not hundreds of times.
@@ -82,13 +96,34 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     lastRedisError = Date.now();
     logger.warn({ redisError: err.message }, "Redis connection error; callbacks answer 503 until it is back");
   });
-  // The admin API and dashboard read the delivery queue on a connection of their own, off the ingest path;
+  // The admin API and dashboard read the delivery queues on a connection of their own, off the ingest path;
   // like the ingest one it fails at once while Redis is away, so an admin call says 503 instead of waiting.
-  const queueRedis = createIngestRedis(config.redis.url, { commandTimeout: QUEUE_COMMAND_TIMEOUT_MS });
+  const queueRedis = createIngestRedis(config.redis, { commandTimeout: QUEUE_COMMAND_TIMEOUT_MS });
   queueRedis.on("error", () => {}); // the ingest connection already reports outages
+  /** Set when Redis turns out not to be what the config says: every callback is refused from then on. */
+  let refused: LayoutRefusal | undefined;
   const ready = await Promise.all([whenReady(redis, REDIS_START_WAIT_MS), whenReady(queueRedis, REDIS_START_WAIT_MS)]);
+  if (ready[0]) {
+    try {
+      await checkRedisLayout(redis, keys);
+    } catch (err) {
+      redis.disconnect();
+      queueRedis.disconnect();
+      throw err;
+    }
+  }
   if (!ready.every(Boolean)) {
     logger.warn("Redis is not answering yet; the gateway listens and answers 503 until it is");
+  }
+  if (!ready[0]) {
+    redis.once("ready", () => {
+      checkRedisLayout(redis, keys).catch((err: unknown) => {
+        if (!(err instanceof PartitionCountError || err instanceof RedisModeError)) return;
+        refused = err;
+        logger.fatal({ code: err.code }, err.message);
+        options.onFatal?.(err);
+      });
+    });
   }
 
   const metrics = gatewayMetrics(registry);
@@ -100,19 +135,22 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     expiryMs: config.presence.openimExpiry,
     presenceModel: (provider) => findVendor(provider, vendors)?.presence,
     offlineGraceMs: config.presence.offlineGrace,
+    replicaAcks: config.redis.replicaAcks,
+    ...(config.redis.cluster ? { deadlineMs: CLUSTER_INGEST_DEADLINE_MS } : {}),
   });
-  // The sweeper would find a hold within sweepInterval anyway; told, it releases it when its grace ends.
-  const ingest: Ingest =
-    config.presence.offlineGrace > 0
-      ? async (event, ingestOptions) => {
-          const result = await ingestOnce(event, ingestOptions);
-          if (result.outcome === "held") graceSweeper.wake(Date.parse(event.receivedAt) + config.presence.offlineGrace);
-          return result;
-        }
-      : ingestOnce;
-  const queue = createDeliveryQueue(queueRedis, keys, config);
-  registerQueueMetrics(registry, { queue, redis, keys });
-  const ops = opsRoutes({ queue, connection: queueRedis });
+  const ingest: Ingest = async (event, ingestOptions) => {
+    if (refused) {
+      const what = refused.code === "PARTITIONS_MISMATCH" ? "redis.partitions does not" : "Redis settings do not";
+      throw new CallbackError("STORE_UNAVAILABLE", `the gateway's ${what} match Redis: the event was not queued`);
+    }
+    const result = await ingestOnce(event, ingestOptions);
+    // The sweeper would find a hold within sweepInterval anyway; told, it releases it when its grace ends.
+    if (result.outcome === "held") graceSweeper.wake(Date.parse(event.receivedAt) + config.presence.offlineGrace);
+    return result;
+  };
+  const queues = createDeliveryQueues(queueRedis, keys, config);
+  registerQueueMetrics(registry, { queues, redis, keys });
+  const ops = opsRoutes({ queues, connection: queueRedis });
   const listener = createServer({
     config,
     redis,
@@ -133,7 +171,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   /** The queue first, then QUIT, which lets commands in flight (BullMQ's own start-up ones too) finish. */
   async function closeRedis() {
-    await closeDeliveryQueue(queue);
+    await Promise.all(queues.map((queue) => closeDeliveryQueue(queue)));
     await Promise.all([closeConnection(redis), closeConnection(queueRedis)]);
   }
 

@@ -2,11 +2,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { ImrelayConfig } from "@imrelay/config";
 import { findTenant } from "@imrelay/config";
-import type { RedisKeys } from "@imrelay/store";
+import type { RedisClient, RedisKeys } from "@imrelay/store";
 import { createIngest, type Ingest } from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
 import express, { type ErrorRequestHandler, type Express } from "express";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { adminError } from "./admin/auth.js";
@@ -25,12 +24,13 @@ import { inFlightRequests } from "./http/in-flight.js";
 import { createRateLimiter } from "./http/rate-limit.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { type GatewayMetrics, gatewayMetrics } from "./metrics.js";
+import { redisReadiness } from "./readiness.js";
 
 /** Everything the gateway's HTTP server uses, passed in. */
 export interface GatewayDeps {
   config: ImrelayConfig;
   /** The ingest connection; should fail fast (`createIngestRedis`). Also used for presence reads and readyz. */
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   logger: Logger;
   registry: Registry;
@@ -74,31 +74,15 @@ export type GatewayListener = ((req: IncomingMessage, res: ServerResponse) => vo
 /** What a vendor reads when it calls a gateway that is stopping. */
 const SHUTTING_DOWN_MESSAGE = "imrelay is shutting down; send the callback again";
 
-/** How long readyz waits for Redis to answer PING. */
+/** How long readyz waits for Redis to answer. */
 const READY_TIMEOUT_MS = 500;
-
-function pingWithin(redis: Redis, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    redis.ping().then(
-      (pong) => {
-        clearTimeout(timer);
-        resolve(pong === "PONG");
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(false);
-      },
-    );
-  });
-}
 
 /**
  * The gateway's HTTP handling: vendor callback routes, health, metrics and
  * the admin API. No listening, no timers: `startGateway` does that.
  *
  * @example
- * const listener = createServer({ config, redis: createIngestRedis(config.redis.url), keys: redisKeys(config.redis.prefix), logger, registry });
+ * const listener = createServer({ config, redis: createIngestRedis(config.redis), keys: redisKeys(config.redis.prefix, config.redis.partitions), logger, registry });
  * http.createServer(listener).listen(8080);
  */
 export function createServer(deps: GatewayDeps): GatewayListener {
@@ -118,6 +102,7 @@ export function createServer(deps: GatewayDeps): GatewayListener {
       expiryMs: config.presence.openimExpiry,
       presenceModel: (provider) => findVendor(provider, vendors)?.presence,
       offlineGraceMs: config.presence.offlineGrace,
+      replicaAcks: config.redis.replicaAcks,
     });
 
   const app = express();
@@ -164,8 +149,8 @@ export function createServer(deps: GatewayDeps): GatewayListener {
       res.status(503).json({ status: "shutting_down" });
       return;
     }
-    const ready = await pingWithin(redis, READY_TIMEOUT_MS);
-    res.status(ready ? 200 : 503).json(ready ? { status: "ok" } : { status: "unavailable", redis: "not answering" });
+    const { ready, reason } = await redisReadiness(redis, READY_TIMEOUT_MS);
+    res.status(ready ? 200 : 503).json(ready ? { status: "ok" } : { status: "unavailable", redis: reason });
   });
   app.get("/metrics", async (_req, res) => {
     res.setHeader("content-type", registry.contentType);

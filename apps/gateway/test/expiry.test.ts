@@ -8,6 +8,7 @@ import { createExpirySweeper } from "../src/presence/expiry.js";
 import { createIngestRedis, whenReady } from "../src/redis.js";
 import {
   dropPrefix,
+  expiryKey,
   fakeClock,
   fixtureJson,
   metricValue,
@@ -30,7 +31,7 @@ const config = testConfig(
 const keys = redisKeys(prefix);
 const json = { "content-type": "application/json" };
 let gw: TestGateway;
-const redisB = createIngestRedis(config.redis.url);
+const redisB = createIngestRedis(config.redis);
 
 function sweeper(redis = gw.redis, registry = gw.registry) {
   return createExpirySweeper({
@@ -88,7 +89,9 @@ describe("OpenIM presence expiry", () => {
     });
     expect(expired!.id).toMatch(/^evt_/);
     expect((await readPresence({ redis: gw.redis, keys }, "acme", "quiet")).online).toBe(false);
-    expect(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", "quiet", "openim", "web"]))).toBeNull();
+    expect(
+      await gw.redis.zscore(expiryKey(keys, "acme", "quiet"), JSON.stringify(["acme", "quiet", "openim", "web"])),
+    ).toBeNull();
     expect(await metricValue(gw.registry, "imrelay_presence_expired_total", { tenant: "acme" })).toBe(1);
     expect(await sweep.sweepOnce()).toBe(0);
     expect(await events("quiet")).toHaveLength(2);
@@ -98,14 +101,16 @@ describe("OpenIM presence expiry", () => {
     // Control characters (a newline) are refused at the adapter (userIdProblem), so they never reach the sweeper.
     const odd = 'a:b"\\c,["d"]';
     await online(odd, SEQ);
-    await gw.redis.zadd(keys.expiry, SEQ, "not a member this gateway wrote");
+    await gw.redis.zadd(keys.expiry(0), SEQ, "not a member this gateway wrote");
     clock.set(SEQ + EXPIRY);
     expect(await sweeper().sweepOnce()).toBe(1);
     const [, expired] = await events(odd);
     expect(expired).toMatchObject({ userId: odd, reason: "expired", platform: "web" });
     expect((await readPresence({ redis: gw.redis, keys }, "acme", odd)).online).toBe(false);
-    expect(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", odd, "openim", "web"]))).toBeNull();
-    expect(await gw.redis.zscore(keys.expiry, "not a member this gateway wrote")).toBeNull();
+    expect(
+      await gw.redis.zscore(expiryKey(keys, "acme", odd), JSON.stringify(["acme", odd, "openim", "web"])),
+    ).toBeNull();
+    expect(await gw.redis.zscore(keys.expiry(0), "not a member this gateway wrote")).toBeNull();
   });
 
   it("waits for the later deadline when a renewal came in between", async () => {
@@ -143,9 +148,11 @@ describe("OpenIM presence expiry", () => {
     clock.set(SEQ + EXPIRY);
     expect(await sweeper().sweepOnce()).toBe(0);
     expect((await readPresence({ redis: gw.redis, keys }, "acme", "back")).online).toBe(true);
-    expect(Number(await gw.redis.zscore(keys.expiry, JSON.stringify(["acme", "back", "openim", "windows"])))).toBe(
-      SEQ + 1 + EXPIRY,
-    );
+    expect(
+      Number(
+        await gw.redis.zscore(expiryKey(keys, "acme", "back"), JSON.stringify(["acme", "back", "openim", "windows"])),
+      ),
+    ).toBe(SEQ + 1 + EXPIRY);
   });
 
   it("sweeps on its own every sweepInterval once started, until stopped", async () => {

@@ -5,7 +5,7 @@ import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { type ImrelayConfig, type ImrelayConfigInput, parseConfig } from "@imrelay/config";
 import { type AdapterEvent, eventId, type ImrelayEvent, isoTime, type Platform, type Provider } from "@imrelay/core";
-import { joinEventJson, type RedisKeys, redisKeys } from "@imrelay/store";
+import { allPartitions, joinEventJson, type RedisClient, type RedisKeys, redisKeys } from "@imrelay/store";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { Registry } from "prom-client";
@@ -29,7 +29,7 @@ export function testConfig(input: Partial<ImrelayConfigInput> & Pick<ImrelayConf
 }
 
 /** Deletes every key under a prefix. */
-export async function dropPrefix(redis: Redis, prefix: string) {
+export async function dropPrefix(redis: RedisClient, prefix: string) {
   let cursor = "0";
   do {
     const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
@@ -38,9 +38,21 @@ export async function dropPrefix(redis: Redis, prefix: string) {
   } while (cursor !== "0");
 }
 
-/** The events on the ingest stream, oldest first, with their raw field when present. */
-export async function streamEvents(redis: Redis, keys: RedisKeys): Promise<Array<ImrelayEvent & { _raw?: unknown }>> {
-  const entries = await redis.xrange(keys.ingest, "-", "+");
+/** Stream entry ids in order: milliseconds, then sequence. */
+const byEntryId = ([a]: [string, string[]], [b]: [string, string[]]) => {
+  const [ams, aseq] = a.split("-").map(Number);
+  const [bms, bseq] = b.split("-").map(Number);
+  return ams! - bms! || aseq! - bseq!;
+};
+
+/** The events on every partition's ingest stream, oldest first, with their raw field when present. */
+export async function streamEvents(
+  redis: RedisClient,
+  keys: RedisKeys,
+): Promise<Array<ImrelayEvent & { _raw?: unknown }>> {
+  const entries = (await Promise.all(allPartitions(keys).map((p) => redis.xrange(keys.ingest(p), "-", "+"))))
+    .flat()
+    .sort(byEntryId);
   return entries.map(([, fields]) => {
     const map = new Map<string, string>();
     for (let i = 0; i < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
@@ -74,7 +86,7 @@ export interface TestGateway {
   url: string;
   config: ImrelayConfig;
   keys: RedisKeys;
-  redis: Redis;
+  redis: RedisClient;
   registry: Registry;
   log: ReturnType<typeof memoryLogger>;
   close(): Promise<void>;
@@ -82,10 +94,10 @@ export interface TestGateway {
 
 /** `createServer` on a loopback port 0 with a fresh fail-fast Redis connection. */
 export async function startTestGateway(config: ImrelayConfig, extra: Partial<GatewayDeps> = {}): Promise<TestGateway> {
-  const redis = extra.redis ?? createIngestRedis(config.redis.url);
+  const redis = extra.redis ?? createIngestRedis(config.redis);
   redis.on("error", () => {});
   if (redis.status !== "ready") await new Promise((r) => redis.once("ready", r));
-  const keys = redisKeys(config.redis.prefix);
+  const keys = redisKeys(config.redis.prefix, config.redis.partitions);
   const registry = extra.registry ?? new Registry();
   const log = memoryLogger();
   const app = createServer({ config, redis, keys, logger: log.logger, registry, ...extra });
@@ -235,4 +247,9 @@ export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
     pause: () => child.kill("SIGSTOP"),
     resume: () => child.kill("SIGCONT"),
   };
+}
+
+/** The expiry set of a user's partition, where the ingest script scores that user's renewing platforms. */
+export function expiryKey(keys: RedisKeys, tenant: string, userId: string): string {
+  return keys.expiry(keys.partitionOf(tenant, userId));
 }

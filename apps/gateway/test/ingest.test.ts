@@ -3,7 +3,7 @@ import { createIngest, redisKeys } from "@imrelay/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { presenceModelOf } from "../src/callbacks/vendor.js";
 import { createIngestRedis, whenReady } from "../src/redis.js";
-import { adapterEvent, dropPrefix, newPrefix, REDIS_URL, streamEvents } from "./helpers.js";
+import { adapterEvent, dropPrefix, expiryKey, newPrefix, REDIS_URL, streamEvents } from "./helpers.js";
 
 const prefix = newPrefix();
 const keys = redisKeys(prefix);
@@ -57,7 +57,7 @@ describe("the ingest script", () => {
     expect((await ingest(event)).outcome).toBe("queued");
     expect((await ingest(event)).outcome).toBe("duplicate");
     expect((await streamEvents(redis, keys)).filter((e) => e.userId === userId)).toHaveLength(1);
-    expect(await redis.ttl(keys.seen(event.id))).toBeGreaterThan(86_000);
+    expect(await redis.ttl(keys.seen(keys.partitionOf(event.tenant, event.userId), event.id))).toBeGreaterThan(86_000);
   });
 
   it("treats an offline with the same millisecond as a stored online as stale", async () => {
@@ -103,11 +103,11 @@ describe("the ingest script", () => {
     const userId = user();
     const member = JSON.stringify([tenant, userId, "openim", "android"]);
     await ingest(adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "android", at: T0 }));
-    expect(Number(await redis.zscore(keys.expiry, member))).toBe(T0 + EXPIRY);
+    expect(Number(await redis.zscore(expiryKey(keys, tenant, userId), member))).toBe(T0 + EXPIRY);
     await ingest(
       adapterEvent({ tenant, userId, provider: "openim", status: "offline", platform: "android", at: T0 + 1 }),
     );
-    expect(await redis.zscore(keys.expiry, member)).toBeNull();
+    expect(await redis.zscore(expiryKey(keys, tenant, userId), member)).toBeNull();
   });
 
   it("turns an OpenIM online for an online platform into a renewal that moves the expiry and keeps since", async () => {
@@ -118,7 +118,7 @@ describe("the ingest script", () => {
       adapterEvent({ tenant, userId, provider: "openim", status: "online", platform: "web", at: T0 + 600_000 }),
     );
     expect(renewal).toEqual({ outcome: "renewal" });
-    expect(Number(await redis.zscore(keys.expiry, member))).toBe(T0 + 600_000 + EXPIRY);
+    expect(Number(await redis.zscore(expiryKey(keys, tenant, userId), member))).toBe(T0 + 600_000 + EXPIRY);
     expect(await redis.hget(keys.presence(tenant, userId), "openim:web")).toBe(`1|${T0 + 600_000}|${T0}`);
     expect(await redis.hget(keys.presence(tenant, userId), "seq")).toBe("1");
   });
@@ -133,7 +133,7 @@ describe("the ingest script", () => {
     // OpenIM's two senders can deliver the older renewal last: still not news, and not stale.
     expect(await ingest(online(T0 + 100))).toEqual({ outcome: "renewal" });
     expect(await redis.hget(keys.presence(tenant, userId), "openim:web")).toBe(`1|${T0 + 200}|${T0}`);
-    expect(Number(await redis.zscore(keys.expiry, member))).toBe(T0 + 200 + EXPIRY);
+    expect(Number(await redis.zscore(expiryKey(keys, tenant, userId), member))).toBe(T0 + 200 + EXPIRY);
     expect((await streamEvents(redis, keys)).filter((e) => e.userId === userId)).toHaveLength(1);
   });
 

@@ -244,13 +244,19 @@ describe("secrets during the run", () => {
       await stack.call("/v1/unrecognized", { headers: admin }),
       await stack.call("/v1/tenants/acme/users/u1/presence", { headers: admin }),
       await stack.call("/admin/queues", { headers: { authorization: basic } }),
-      await stack.call("/admin/queues/api/queues?activeQueue=deliveries&status=failed", {
-        headers: { authorization: basic },
-      }),
       await stack.call("/v1/deliveries", { headers: { authorization: `Bearer ${ADMIN_TOKEN}x` } }),
       await stack.call("/metrics"),
     ];
-    expect(reads.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 401, 200]);
+    expect(reads.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 401, 200]);
+    // The dashboard's view of every partition's dead letters.
+    for (let p = 0; p < 16; p++) {
+      const queue = `p${String(p).padStart(2, "0")}-deliveries`;
+      const read = await stack.call(`/admin/queues/api/queues?activeQueue=${queue}&status=failed`, {
+        headers: { authorization: basic },
+      });
+      expect(read.status).toBe(200);
+      reads.push(read);
+    }
     const failed = reads[0]!.json as { total: number; deliveries: Array<{ lastResponse: { status: number } }> };
     expect(failed.total).toBe(QUEUED);
     expect(failed.deliveries.map((d) => d.lastResponse.status)).toEqual([500, 500, 500, 500]);

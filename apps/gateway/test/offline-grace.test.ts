@@ -56,7 +56,7 @@ const config = testConfig(
   prefix,
 );
 let gw: TestGateway;
-const redisB = createIngestRedis(config.redis.url);
+const redisB = createIngestRedis(config.redis);
 
 function sweeper(redis = gw.redis, registry = gw.registry, sweepClock: () => number = clock, sweepInterval = 5_000) {
   return createGraceSweeper({
@@ -118,7 +118,8 @@ const summary = async (userId: string) =>
     changed: e.changed,
     online: e.presence.online,
   }));
-const heldScore = async (userId: string) => gw.redis.zscore(gw.keys.held, heldMember({ tenant: "acme", userId }));
+const heldScore = async (userId: string) =>
+  gw.redis.zscore(gw.keys.held(gw.keys.partitionOf("acme", userId)), heldMember({ tenant: "acme", userId }));
 const holds = (outcome: string) => metricValue(gw.registry, "imrelay_offline_holds_total", { tenant: "acme", outcome });
 
 beforeAll(async () => {
@@ -326,7 +327,11 @@ describe("offline grace", () => {
     await tencent("odd", "Login", T + 2_000, "Android");
     expect((await summary("odd")).map((e) => e.sequence)).toEqual([1, 2, 3]);
     await gw.redis.hset(gw.keys.presence("acme", "odd"), "held", '{"e":"x"}');
-    await gw.redis.zadd(gw.keys.held, T, heldMember({ tenant: "acme", userId: "odd" }));
+    await gw.redis.zadd(
+      gw.keys.held(gw.keys.partitionOf("acme", "odd")),
+      T,
+      heldMember({ tenant: "acme", userId: "odd" }),
+    );
     clock.set(T + 60_000);
     expect(await sweeper().sweepOnce()).toBe(0);
     expect(await heldScore("odd")).toBeNull();

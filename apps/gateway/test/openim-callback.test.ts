@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   dropPrefix,
+  expiryKey,
   fakeClock,
   fixture,
   fixtureJson,
@@ -134,7 +135,9 @@ describe("OpenIM callbacks", () => {
       sequence: 2,
       presence: { online: false, platforms: [] },
     });
-    expect(await gw.redis.zscore(gw.keys.expiry, "open\nlate\nweb")).toBeNull();
+    expect(
+      await gw.redis.zscore(expiryKey(gw.keys, "open", "late"), JSON.stringify(["open", "late", "openim", "web"])),
+    ).toBeNull();
   });
 
   it("counts renewals of an online platform and does not queue them", async () => {
@@ -148,9 +151,14 @@ describe("OpenIM callbacks", () => {
     expect(await events("renewing")).toHaveLength(1);
     expect(await metricValue(gw.registry, "imrelay_renewals_suppressed_total", { tenant: "open" })).toBe(2);
     expect(await metricValue(gw.registry, "imrelay_callbacks_total", { tenant: "open", outcome: "renewal" })).toBe(2);
-    expect(Number(await gw.redis.zscore(gw.keys.expiry, JSON.stringify(["open", "renewing", "openim", "web"])))).toBe(
-      SEQ + 1_200_000 + gw.config.presence.openimExpiry,
-    );
+    expect(
+      Number(
+        await gw.redis.zscore(
+          expiryKey(gw.keys, "open", "renewing"),
+          JSON.stringify(["open", "renewing", "openim", "web"]),
+        ),
+      ),
+    ).toBe(SEQ + 1_200_000 + gw.config.presence.openimExpiry);
     clock.set(SEQ + 50);
   });
 

@@ -385,7 +385,10 @@ describe("who may use the admin API", () => {
     expect(page.text).toContain("<html");
     const api = await stack.call("/admin/queues/api/queues", { headers: admin });
     expect(api.status).toBe(200);
-    expect((api.json.queues as Array<{ name: string }>).map((q) => q.name)).toEqual(["deliveries"]);
+    // One delivery queue per partition, told apart by the partition.
+    expect((api.json.queues as Array<{ name: string }>).map((q) => q.name)).toEqual(
+      Array.from({ length: 16 }, (_, p) => `p${String(p).padStart(2, "0")}-deliveries`),
+    );
   });
 
   it("never shows the admin token, a Sign or an endpoint secret in any answer it gave", () => {

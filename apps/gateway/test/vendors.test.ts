@@ -1,7 +1,7 @@
 import { signAgoraBody } from "@imrelay/agora-adapter";
 import { CallbackError, defineVendor, eventId, isoTime } from "@imrelay/core";
 import { neteaseRequest } from "@imrelay/netease-adapter";
-import { redisKeys } from "@imrelay/store";
+import { allPartitions, redisKeys } from "@imrelay/store";
 import { VENDORS } from "@imrelay/vendors";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -251,7 +251,8 @@ describe("NetEase and Agora/Easemob through the gateway", () => {
     await waitFor(() => verified(sink).filter((e) => e.data.userId === "olga").length === 2, "olga online twice");
     const redis = newRedis();
     try {
-      expect(await redis.zcard(redisKeys(prefix).expiry)).toBe(0);
+      const keys = redisKeys(prefix);
+      for (const p of allPartitions(keys)) expect(await redis.zcard(keys.expiry(p))).toBe(0);
     } finally {
       redis.disconnect();
     }

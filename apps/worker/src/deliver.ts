@@ -6,12 +6,12 @@ import {
   disableEndpoint,
   isEndpointDisabled,
   type LastResponse,
+  type RedisClient,
   type RedisKeys,
   type TakeRateTurn,
 } from "@imrelay/store";
 import type { Span, Tracer } from "@opentelemetry/api";
 import { DelayedError, type Job } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { DeliveryError, UnrecoverableDeliveryError } from "./errors.js";
@@ -30,7 +30,7 @@ export interface DeliveryResult {
 export interface DeliveryProcessorDeps {
   config: Pick<ImrelayConfig, "tenants" | "delivery">;
   /** For the run-time disabled hash. */
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   logger: Logger;
   metrics: WorkerMetrics;

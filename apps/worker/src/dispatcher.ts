@@ -2,29 +2,38 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
 import {
+  allPartitions,
   type DeliveryJobData,
   deliveryJobOptions,
   parseIngestEntry,
+  type RedisClient,
   type RedisKeys,
+  replicasAcked,
   type StreamEntry,
   within,
 } from "@imrelay/store";
 import type { Queue } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { type DeliveryJob, fanOut } from "./fan-out.js";
 import type { WorkerMetrics } from "./metrics.js";
 
 export interface DispatcherDeps {
-  config: Pick<ImrelayConfig, "tenants" | "delivery">;
-  /** For acks and claims; the blocking reads get their own duplicate of it. */
-  redis: Redis;
-  queue: Queue<DeliveryJobData, unknown, string>;
+  config: Pick<ImrelayConfig, "tenants" | "delivery"> & { redis?: Pick<ImrelayConfig["redis"], "replicaAcks"> };
+  /**
+   * For acks, claims and `WAIT`: the connection the delivery queues write on
+   * (WAIT counts the writes of its own connection). The blocking reads get
+   * duplicates of it, one per partition.
+   */
+  redis: RedisClient;
+  /** The delivery queue of each partition read, by partition (`createDeliveryQueues`). */
+  queues: ReadonlyArray<Queue<DeliveryJobData, unknown, string>>;
   keys: RedisKeys;
   logger: Logger;
   /** Where events an endpoint's filter turned away are counted. */
   metrics?: Pick<WorkerMetrics, "eventsFiltered">;
-  /** This dispatcher's name in the consumer group. @default host-pid-random */
+  /** The partitions whose streams this dispatcher reads. @default every partition */
+  partitions?: readonly number[];
+  /** This dispatcher's name in the consumer groups. @default host-pid-random */
   consumer?: string;
   /** Entries pending this long with another consumer are taken over (it died). @default 30000 */
   claimIdleMs?: number;
@@ -34,12 +43,22 @@ export interface DispatcherDeps {
   batchSize?: number;
   /** How long one read waits for new entries; close() waits at most this long. @default 1000 */
   blockMs?: number;
+  /** How long `WAIT` waits for `redis.replicaAcks` replicas to have a batch's jobs. @default 1000 */
+  replicaTimeoutMs?: number;
+  /**
+   * After a batch smaller than half of `batchSize`, how long a partition's loop
+   * waits before reading again, so that under a steady flow entries are handed
+   * off in batches rather than one or two at a time (each hand-off costs
+   * several round trips). The first event after a quiet spell waits for
+   * nothing. @default 10
+   */
+  lingerMs?: number;
 }
 
 export interface IngestDispatcher {
-  /** Creates the consumer group if needed and starts reading. */
+  /** Creates the consumer groups if needed and starts reading. */
   start(): Promise<void>;
-  /** Finishes the batch in hand, stops reading, and leaves the group if it holds nothing pending. */
+  /** Finishes the batches in hand, stops reading, and leaves each group it holds nothing pending in. */
   close(): Promise<void>;
   readonly consumer: string;
 }
@@ -47,83 +66,112 @@ export interface IngestDispatcher {
 type ReadReply = [stream: string, entries: StreamEntry[]][] | null;
 type ClaimReply = [next: string, entries: StreamEntry[], deleted?: string[]];
 
+/** How often a failing partition's error is logged at most, so an outage says so without a line per partition per second. */
+const ERROR_LOG_EVERY_MS = 10_000;
+
 /**
- * Moves events from the ingest stream to delivery jobs: one job per (event,
- * endpoint), added in one `addBulk` per batch, then the entries are acked and
- * deleted. A dispatcher that dies between the two leaves its entries pending;
- * another claims them after `claimIdleMs` and adds the same deterministic job
- * ids again, which BullMQ ignores — so an event is queued once, never lost.
+ * Moves events from the partitions' ingest streams to delivery jobs: one job
+ * per (event, endpoint), added to the partition's own queue in one `addBulk`
+ * per batch, then the entries are acked and deleted. A dispatcher that dies
+ * between the two leaves its entries pending; another claims them after
+ * `claimIdleMs` and adds the same deterministic job ids again, which BullMQ
+ * ignores — so an event is queued once, never lost. With `redis.replicaAcks`,
+ * the entries are acked only once that many replicas have the jobs, so a
+ * failover of the partition's master loses no event either.
+ *
+ * Each partition is read by a loop of its own on a connection of its own:
+ * on a Redis Cluster, one XREADGROUP may name only streams of one slot.
  *
  * @example
- * const dispatcher = createDispatcher({ config, redis, queue, keys, logger });
+ * const dispatcher = createDispatcher({ config, redis, queues, keys, logger });
  * await dispatcher.start();
  * await dispatcher.close();
  */
 export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
-  const { config, redis, queue, keys, logger } = deps;
+  const { config, redis, queues, keys, logger } = deps;
   const consumer = deps.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const partitions = deps.partitions ?? allPartitions(keys);
   const claimIdleMs = deps.claimIdleMs ?? 30_000;
   const claimIntervalMs = deps.claimIntervalMs ?? 5_000;
   const batchSize = deps.batchSize ?? 256;
   const blockMs = deps.blockMs ?? 1_000;
+  const replicaAcks = config.redis?.replicaAcks ?? 0;
+  const replicaTimeoutMs = deps.replicaTimeoutMs ?? 1_000;
+  const lingerMs = deps.lingerMs ?? 10;
   const jobOptions = deliveryJobOptions(config.delivery);
   const log = logger.child({ stage: "dispatch", consumer });
 
-  let blocking: Redis | undefined;
-  let loop: Promise<void> | undefined;
+  const readers: RedisClient[] = [];
+  let loops: Promise<void>[] = [];
   let stopping = false;
-  let wake: (() => void) | undefined;
+  const wakes = new Set<() => void>();
+  let lastErrorLog = 0;
 
-  async function ensureGroup(): Promise<void> {
+  async function ensureGroup(p: number): Promise<void> {
     try {
       // From 0, not $: events the gateway queued before any worker ran must be delivered too.
-      await redis.xgroup("CREATE", keys.ingest, keys.ingestGroup, "0", "MKSTREAM");
+      await redis.xgroup("CREATE", keys.ingest(p), keys.ingestGroup, "0", "MKSTREAM");
     } catch (err) {
       if (!String((err as Error).message).includes("BUSYGROUP")) throw err;
     }
   }
 
-  async function dispatch(entries: StreamEntry[]): Promise<void> {
+  async function dispatch(p: number, entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    const stream = keys.ingest(p);
     const jobs: DeliveryJob[] = [];
     for (const entry of entries) {
       const parsed = parseIngestEntry(entry);
       if (!parsed.ok) {
         // An entry that cannot be read now never will be: keeping it would only block the group.
         if (parsed.reason !== "deleted")
-          log.error({ entryId: entry[0], reason: parsed.reason }, "dropping unreadable ingest entry");
+          log.error({ partition: p, entryId: entry[0], reason: parsed.reason }, "dropping unreadable ingest entry");
         continue;
       }
       const { event, raw, traceparent } = parsed;
       const tenant = findTenant(config, event.tenant);
       if (!tenant) {
-        log.warn({ entryId: entry[0], tenant: event.tenant, eventId: event.id }, "dropping event of unknown tenant");
+        log.warn(
+          { partition: p, entryId: entry[0], tenant: event.tenant, eventId: event.id },
+          "dropping event of unknown tenant",
+        );
         continue;
       }
       const fanned = fanOut({ event, raw, traceparent, tenant, jobOptions });
       jobs.push(...fanned.jobs);
       for (const endpoint of fanned.filtered) deps.metrics?.eventsFiltered.inc({ tenant: event.tenant, endpoint });
     }
-    if (jobs.length > 0) await queue.addBulk(jobs);
+    if (jobs.length > 0) {
+      await queues[p]!.addBulk(jobs);
+      if (replicaAcks > 0) {
+        const acked = await replicasAcked(redis, stream, replicaAcks, replicaTimeoutMs);
+        if (acked < replicaAcks) {
+          // Not acked: the entries stay pending with this consumer and are handed off again (same job ids).
+          throw new Error(
+            `only ${acked} of ${replicaAcks} replicas confirmed the delivery jobs within ${replicaTimeoutMs} ms (redis.replicaAcks)`,
+          );
+        }
+      }
+    }
     const ids = entries.map(([id]) => id);
     const results = await redis
       .pipeline()
-      .xack(keys.ingest, keys.ingestGroup, ...ids)
-      .xdel(keys.ingest, ...ids)
+      .xack(stream, keys.ingestGroup, ...ids)
+      .xdel(stream, ...ids)
       .exec();
     const failed = results?.find(([err]) => err);
     if (failed) throw failed[0];
-    log.debug({ entries: entries.length, jobs: jobs.length }, "dispatched");
+    log.debug({ partition: p, entries: entries.length, jobs: jobs.length }, "dispatched");
   }
 
   /** Takes over entries another (dead) consumer read and never acked. */
-  async function claimIdle(): Promise<void> {
+  async function claimIdle(p: number): Promise<void> {
     let cursor = "0-0";
     // Bounded, so a huge backlog of orphans cannot starve fresh entries.
     for (let round = 0; round < 16 && !stopping; round++) {
       const [next, entries] = (await redis.call(
         "XAUTOCLAIM",
-        keys.ingest,
+        keys.ingest(p),
         keys.ingestGroup,
         consumer,
         claimIdleMs,
@@ -132,15 +180,16 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         batchSize,
       )) as ClaimReply;
       if (entries.length > 0) {
-        log.warn({ entries: entries.length }, "claimed ingest entries a stopped dispatcher left pending");
-        await dispatch(entries);
+        log.warn({ partition: p, entries: entries.length }, "claimed ingest entries a stopped dispatcher left pending");
+        await dispatch(p, entries);
       }
       if (next === "0-0") return;
       cursor = next;
     }
   }
 
-  async function run(reader: Redis): Promise<void> {
+  async function run(p: number, reader: RedisClient): Promise<void> {
+    const stream = keys.ingest(p);
     // After a failure, this consumer's own pending entries ("0") are read again before new ones (">").
     let ownPending = true;
     let lastClaim = 0;
@@ -148,7 +197,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       try {
         if (Date.now() - lastClaim >= claimIntervalMs) {
           lastClaim = Date.now();
-          await claimIdle();
+          await claimIdle(p);
         }
         const id = ownPending ? "0" : ">";
         const block = ownPending ? [] : ["BLOCK", blockMs];
@@ -161,35 +210,43 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
           batchSize,
           ...block,
           "STREAMS",
-          keys.ingest,
+          stream,
           id,
         )) as ReadReply;
         const entries = reply?.[0]?.[1] ?? [];
         if (ownPending && entries.length === 0) ownPending = false;
-        await dispatch(entries);
+        await dispatch(p, entries);
+        if (entries.length > 0 && entries.length < batchSize / 2 && lingerMs > 0 && !stopping) await sleep(lingerMs);
       } catch (err) {
         if (stopping) break;
         ownPending = true;
         if (String((err as Error).message).includes("NOGROUP")) {
           // A Redis that restarted without its data has the gateway's new stream but not our group.
-          const recreated = await ensureGroup().then(
+          const recreated = await ensureGroup(p).then(
             () => true,
             () => false,
           );
           if (recreated) {
-            log.warn("the ingest consumer group was gone (did Redis restart empty?); created it again");
+            log.warn(
+              { partition: p },
+              "the ingest consumer group was gone (did Redis restart empty?); created it again",
+            );
             continue;
           }
         }
-        log.error({ err }, "dispatching from the ingest stream failed; retrying in 1 s");
+        if (Date.now() - lastErrorLog >= ERROR_LOG_EVERY_MS) {
+          lastErrorLog = Date.now();
+          log.error({ err, partition: p }, "dispatching from the ingest stream failed; retrying in 1 s");
+        }
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 1_000);
-          wake = () => {
+          const wake = () => {
             clearTimeout(timer);
+            wakes.delete(wake);
             resolve();
           };
+          const timer = setTimeout(wake, 1_000);
+          wakes.add(wake);
         });
-        wake = undefined;
       }
     }
   }
@@ -197,42 +254,51 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
   return {
     consumer,
     async start() {
-      if (loop) return;
-      await ensureGroup();
+      if (loops.length > 0) return;
+      await Promise.all(partitions.map((p) => ensureGroup(p)));
       stopping = false;
-      blocking = redis.duplicate();
-      blocking.on("error", (err) => log.warn({ err: err.message }, "dispatcher redis connection error"));
-      loop = run(blocking);
+      loops = partitions.map((p) => {
+        const reader = redis.duplicate();
+        reader.on("error", (err: Error) => {
+          if (Date.now() - lastErrorLog < ERROR_LOG_EVERY_MS) return;
+          lastErrorLog = Date.now();
+          log.warn({ err: err.message }, "dispatcher redis connection error");
+        });
+        readers.push(reader);
+        return run(p, reader);
+      });
     },
     async close() {
-      if (!loop) return;
+      if (loops.length === 0) return;
       stopping = true;
-      wake?.();
-      // The batch in hand finishes; a read or a write stuck on a Redis outage must not hold shutdown
+      for (const wake of [...wakes]) wake();
+      // The batches in hand finish; a read or a write stuck on a Redis outage must not hold shutdown
       // forever, and with Redis away nothing in hand can finish: its entries stay pending, and
       // another dispatcher claims them.
-      const away = redis.status !== "ready" || blocking?.status !== "ready";
+      const away = redis.status !== "ready" || readers.some((reader) => reader.status !== "ready");
       const finished =
         !away &&
         (await within(
-          loop.then(() => true),
+          Promise.all(loops).then(() => true),
           blockMs + 2_000,
         ));
-      loop = undefined;
-      blocking?.disconnect();
-      blocking = undefined;
+      loops = [];
+      for (const reader of readers.splice(0)) reader.disconnect();
       // Leaving is tidiness: not worth waiting for a Redis that is away.
       if (!finished || redis.status !== "ready") return;
       try {
         // A consumer with nothing pending is only clutter in XINFO; one with pending entries stays for a claim.
-        const leave = async () => {
-          const pending = (await redis.xpending(keys.ingest, keys.ingestGroup, "-", "+", 1, consumer)) as unknown[];
-          if (pending.length === 0) await redis.xgroup("DELCONSUMER", keys.ingest, keys.ingestGroup, consumer);
+        const leave = async (p: number) => {
+          const stream = keys.ingest(p);
+          const pending = (await redis.xpending(stream, keys.ingestGroup, "-", "+", 1, consumer)) as unknown[];
+          if (pending.length === 0) await redis.call("XGROUP", "DELCONSUMER", stream, keys.ingestGroup, consumer);
         };
-        await within(leave(), 2_000);
+        await within(Promise.all(partitions.map(leave)), 2_000);
       } catch (err) {
         log.warn({ err: (err as Error).message }, "could not leave the ingest consumer group");
       }
     },
   };
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,7 +1,14 @@
 import type { ImrelayConfig } from "@imrelay/config";
-import { closeDeliveryQueue, closeRedis, createDeliveryQueue, redisKeys } from "@imrelay/store";
+import {
+  allPartitions,
+  checkRedisLayout,
+  closeDeliveryQueue,
+  closeRedis,
+  createDeliveryQueues,
+  createRedisClient,
+  redisKeys,
+} from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
-import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
@@ -13,12 +20,14 @@ export interface StartWorkerOptions {
   logger: Logger;
   /** The worker's metrics are registered here (once, so the gateway may share it). */
   registry: Registry;
-  /** @default config.redis.url */
+  /** A Redis node to use instead of the config's (`redis.url` or `redis.cluster`). */
   redisUrl?: string;
+  /** The partitions this worker dispatches and delivers. @default every partition */
+  partitions?: readonly number[];
   /** ms since the epoch. @default Date.now */
   clock?: () => number;
   /** Dispatcher timing: how long an orphaned entry waits before it is claimed, how often to look, how long a read blocks. */
-  dispatcher?: Pick<DispatcherDeps, "claimIdleMs" | "claimIntervalMs" | "blockMs">;
+  dispatcher?: Pick<DispatcherDeps, "claimIdleMs" | "claimIntervalMs" | "blockMs" | "replicaTimeoutMs" | "lingerMs">;
   /** Traces each delivery attempt (README "Tracing"). @default none: no spans, no cost */
   tracer?: Tracer | undefined;
 }
@@ -38,9 +47,11 @@ export interface RunningWorker {
 }
 
 /**
- * Runs a worker process's whole share: the dispatcher (ingest stream → jobs)
- * and the delivery worker, on connections of its own. Any number may run
- * against one Redis.
+ * Runs a worker process's whole share: the dispatcher (ingest streams → jobs)
+ * and the delivery workers, for every partition (or those given), on
+ * connections of its own. Any number may run against one Redis or cluster.
+ * Refuses to start (PartitionCountError) when Redis holds data written with
+ * another `redis.partitions`.
  *
  * @example
  * const worker = await startWorker({ config, logger, registry });
@@ -48,18 +59,32 @@ export interface RunningWorker {
  */
 export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
   const { config, logger, registry, clock } = options;
-  const keys = redisKeys(config.redis.prefix);
+  const keys = redisKeys(config.redis.prefix, config.redis.partitions);
+  const partitions = options.partitions ?? allPartitions(keys);
+  const unknown = partitions.filter((p) => !Number.isInteger(p) || p < 0 || p >= keys.partitions);
+  if (unknown.length > 0) {
+    throw new RangeError(`no partition ${unknown.join(", ")}: partitions are 0 to ${keys.partitions - 1}`);
+  }
   // BullMQ requires maxRetriesPerRequest: null: its blocking commands must wait out a reconnect.
-  const connection = new Redis(options.redisUrl ?? config.redis.url, { maxRetriesPerRequest: null });
-  connection.on("error", (err) => logger.warn({ err: err.message }, "worker redis connection error"));
+  const connection = createRedisClient(options.redisUrl ? { url: options.redisUrl } : config.redis, {
+    maxRetriesPerRequest: null,
+  });
+  connection.on("error", (err: Error) => logger.warn({ err: err.message }, "worker redis connection error"));
   const log = logger.child({ component: "worker" });
+  try {
+    await checkRedisLayout(connection, keys);
+  } catch (err) {
+    connection.disconnect();
+    throw err;
+  }
 
-  const queue = createDeliveryQueue(connection, keys, config);
+  const queues = createDeliveryQueues(connection, keys, config);
   const metrics = workerMetrics(registry);
   const delivery = createDeliveryWorker({
     config,
     connection,
     keys,
+    partitions,
     logger: log,
     metrics,
     tracer: options.tracer,
@@ -69,16 +94,18 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     ...options.dispatcher,
     config,
     redis: connection,
-    queue,
+    queues,
     keys,
+    partitions,
     logger: log,
     metrics,
   });
+  const closeQueues = () => Promise.all(queues.map((queue) => closeDeliveryQueue(queue)));
   try {
     await dispatcher.start();
   } catch (err) {
     await delivery.close();
-    await closeDeliveryQueue(queue);
+    await closeQueues();
     connection.disconnect();
     throw err;
   }
@@ -90,7 +117,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
         // Dispatcher first: nothing new is queued while the deliveries in hand finish.
         await dispatcher.close();
         await delivery.close();
-        await closeDeliveryQueue(queue);
+        await closeQueues();
         await closeRedis(connection);
       })();
       return closing;

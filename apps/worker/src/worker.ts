@@ -1,8 +1,7 @@
 import type { ImrelayConfig } from "@imrelay/config";
-import { type DeliveryJobState, type RedisKeys, redisKeys } from "@imrelay/store";
+import { allPartitions, type DeliveryJobState, type RedisClient, type RedisKeys, redisKeys } from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
 import { type Job, UnrecoverableError, Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { createDeliveryAgent } from "./agent.js";
@@ -10,14 +9,19 @@ import { deliveryBackoff, type Jitter } from "./backoff.js";
 import { createDeliveryProcessor, type DeliveryResult } from "./deliver.js";
 import type { WorkerMetrics } from "./metrics.js";
 
+/** How often the delivery workers' errors are logged at most. */
+const ERROR_LOG_EVERY_MS = 10_000;
+
 export interface DeliveryWorkerDeps {
   config: Pick<ImrelayConfig, "tenants" | "delivery" | "redis">;
   /** Needs `maxRetriesPerRequest: null` (BullMQ duplicates it for its blocking reads). */
-  connection: Redis;
+  connection: RedisClient;
   logger: Logger;
   metrics: WorkerMetrics;
-  /** @default redisKeys(config.redis.prefix) */
+  /** @default redisKeys(config.redis.prefix, config.redis.partitions) */
   keys?: RedisKeys;
+  /** The partitions whose queues this worker serves. @default every partition */
+  partitions?: readonly number[];
   /** ms since the epoch. @default Date.now */
   clock?: () => number;
   /** @default ±20 % */
@@ -31,7 +35,8 @@ export interface DeliveryWorkerDeps {
 }
 
 export interface DeliveryWorker {
-  worker: Worker<DeliveryJobState, DeliveryResult>;
+  /** One BullMQ worker per partition served, in the order of `partitions`. */
+  workers: Array<Worker<DeliveryJobState, DeliveryResult>>;
   /**
    * Takes no new jobs, waits for in-flight deliveries to finish, then closes
    * the HTTP agent. While Redis is away it waits for nothing: deliveries in
@@ -60,7 +65,7 @@ export interface DeliveryWorker {
  */
 export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const { config, connection, logger, metrics } = deps;
-  const keys = deps.keys ?? redisKeys(config.redis.prefix);
+  const keys = deps.keys ?? redisKeys(config.redis.prefix, config.redis.partitions);
   const ownAgent = deps.dispatcher
     ? undefined
     : createDeliveryAgent({
@@ -92,38 +97,49 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     }
   };
 
-  const worker = new Worker<DeliveryJobState, DeliveryResult>(keys.deliveryQueue, tracked, {
-    connection,
-    prefix: keys.prefix,
-    concurrency: config.delivery.concurrency,
-    lockDuration: config.delivery.lockDuration,
-    // A dead worker's job is found by the first check after its lock ran out, so checking far
-    // less often than the lock lasts would add up to a whole interval to every takeover.
-    stalledInterval: config.delivery.stalledInterval,
-    maxStalledCount: 3,
-    autorun: deps.autorun ?? true,
-    settings: { backoffStrategy: deliveryBackoff(config.delivery.retrySchedule, deps.jitter) },
-  });
-  worker.on("error", (err) => logger.error({ err }, "delivery worker error"));
-  worker.on("failed", (job, err) => {
-    if (!job) return;
-    const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-    if (final) {
-      logger.error(
-        {
-          tenant: job.data.tenant,
-          endpoint: job.data.endpointId,
-          eventId: job.data.event.id,
-          jobId: job.id,
-          reason: err.message,
-        },
-        "delivery is a dead letter",
-      );
-    }
+  const partitions = deps.partitions ?? allPartitions(keys);
+  const concurrency = shareOut(config.delivery.concurrency, partitions.length);
+  // A Redis outage or failover makes every partition's worker report the same error: say it once in a while.
+  let lastErrorLog = 0;
+  const workers = partitions.map((p, i) => {
+    const worker = new Worker<DeliveryJobState, DeliveryResult>(keys.deliveryQueue, tracked, {
+      connection,
+      prefix: keys.partitionPrefix(p),
+      concurrency: concurrency[i]!,
+      lockDuration: config.delivery.lockDuration,
+      // A dead worker's job is found by the first check after its lock ran out, so checking far
+      // less often than the lock lasts would add up to a whole interval to every takeover.
+      stalledInterval: config.delivery.stalledInterval,
+      maxStalledCount: 3,
+      autorun: deps.autorun ?? true,
+      settings: { backoffStrategy: deliveryBackoff(config.delivery.retrySchedule, deps.jitter) },
+    });
+    worker.on("error", (err) => {
+      if (Date.now() - lastErrorLog < ERROR_LOG_EVERY_MS) return;
+      lastErrorLog = Date.now();
+      logger.error({ err: err.message, partition: p }, "delivery worker error (logged at most every 10 s)");
+    });
+    worker.on("failed", (job, err) => {
+      if (!job) return;
+      const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (final) {
+        logger.error(
+          {
+            tenant: job.data.tenant,
+            endpoint: job.data.endpointId,
+            eventId: job.data.event.id,
+            jobId: job.id,
+            reason: err.message,
+          },
+          "delivery is a dead letter",
+        );
+      }
+    });
+    return worker;
   });
 
   return {
-    worker,
+    workers,
     async close() {
       // With Redis away a graceful close would wait for Redis without end: BullMQ waits for its
       // blocking connection to report "end", which a connection between two reconnects never does,
@@ -136,7 +152,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
           `Redis is unavailable: ${inFlight.size} deliveries in flight are left for another worker to take over once their lock runs out`,
         );
       }
-      await worker.close(redisAway);
+      await Promise.all(workers.map((worker) => worker.close(redisAway)));
       if (redisAway) await ownAgent?.destroy();
       else await ownAgent?.close();
     },
@@ -159,4 +175,17 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       return { handedBack, kept };
     },
   };
+}
+
+/**
+ * `total` split into `parts` shares as even as can be, each at least 1: a
+ * worker process's `delivery.concurrency` over the partitions' queues it serves.
+ *
+ * @example
+ * shareOut(50, 16); // [4, 4, 3, 3, …] (two 4s, fourteen 3s)
+ */
+export function shareOut(total: number, parts: number): number[] {
+  const base = Math.floor(total / parts);
+  const extra = total - base * parts;
+  return Array.from({ length: parts }, (_, i) => Math.max(1, base + (i < extra ? 1 : 0)));
 }

@@ -3,7 +3,8 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from "node:net";
 import { type ImrelayConfig, parseConfig } from "@imrelay/config";
 import { ImrelayEvent } from "@imrelay/core";
-import { type RedisKeys, redisKeys } from "@imrelay/store";
+import { createDeliveryQueues, type DeliveryJobState, type RedisKeys, redisKeys } from "@imrelay/store";
+import type { Job, Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { type Logger, pino } from "pino";
 
@@ -46,11 +47,51 @@ export function makeEvent(overrides: Partial<ImrelayEvent> = {}): ImrelayEvent {
   });
 }
 
-/** XADDs an event the way the gateway does: `e` the event JSON, `r` the raw JSON when given. */
+/** The ingest stream of the event's partition, where the gateway would have put it. */
+export function streamOf(keys: RedisKeys, event: Pick<ImrelayEvent, "tenant" | "userId">): string {
+  return keys.ingest(keys.partitionOf(event.tenant, event.userId));
+}
+
+/** XADDs an event the way the gateway does, to its partition's stream: `e` the event JSON, `r` the raw JSON when given. */
 export async function publish(redis: Redis, keys: RedisKeys, event: ImrelayEvent, raw?: unknown): Promise<string> {
   const fields = ["e", JSON.stringify(event)];
   if (raw !== undefined) fields.push("r", JSON.stringify(raw));
-  return (await redis.xadd(keys.ingest, "*", ...fields)) as string;
+  return (await redis.xadd(streamOf(keys, event), "*", ...fields)) as string;
+}
+
+/** Entries left on every partition's ingest stream, and how many of them are read and not acked. */
+export async function ingestBacklog(redis: Redis, keys: RedisKeys): Promise<{ entries: number; pending: number }> {
+  let entries = 0;
+  let pending = 0;
+  for (let p = 0; p < keys.partitions; p++) {
+    entries += await redis.xlen(keys.ingest(p));
+    const summary = (await redis.xpending(keys.ingest(p), keys.ingestGroup).catch(() => [0])) as [number];
+    pending += Number(summary[0]);
+  }
+  return { entries, pending };
+}
+
+/** Every partition's delivery queue, read as one, so a test finds a job without knowing its partition. */
+export function deliveryQueues(redis: Redis, keys: RedisKeys) {
+  const queues = createDeliveryQueues(redis, keys) as unknown as Array<Queue<DeliveryJobState>>;
+  const getJob = async (id: string): Promise<Job<DeliveryJobState> | undefined> => {
+    for (const queue of queues) {
+      const job = await queue.getJob(id);
+      if (job) return job;
+    }
+    return undefined;
+  };
+  return {
+    queues,
+    /** The queue the dispatcher puts the event's jobs on. */
+    of: (event: Pick<ImrelayEvent, "tenant" | "userId">) => queues[keys.partitionOf(event.tenant, event.userId)]!,
+    getJob,
+    getJobState: async (id: string) => (await (await getJob(id))?.getState()) ?? "unknown",
+    getFailed: async () => (await Promise.all(queues.map((queue) => queue.getFailed()))).flat(),
+    close: async () => {
+      await Promise.all(queues.map((queue) => queue.close()));
+    },
+  };
 }
 
 export interface SinkRequest {

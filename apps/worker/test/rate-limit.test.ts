@@ -1,5 +1,5 @@
 import type { ImrelayConfig } from "@imrelay/config";
-import { createDeliveryQueue, createRateLimiter, type DeliveryJobState, deliveryJobId } from "@imrelay/store";
+import { createDeliveryQueues, createRateLimiter, type DeliveryJobState, deliveryJobId } from "@imrelay/store";
 import type { Job, Queue } from "bullmq";
 import { Registry } from "prom-client";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -70,9 +70,13 @@ async function twoWorkers(withSlow = true) {
     });
     stops.push(() => worker.close());
   }
-  const queue = createDeliveryQueue(redis, keys) as unknown as Queue<DeliveryJobState>;
-  stops.push(() => queue.close());
-  return { keys, sink, queue, registries };
+  const queues = createDeliveryQueues(redis, keys) as unknown as Array<Queue<DeliveryJobState>>;
+  stops.push(async () => {
+    await Promise.all(queues.map((queue) => queue.close()));
+  });
+  /** The delivery queue of an event's partition. */
+  const queueOf = (event: { tenant: string; userId: string }) => queues[keys.partitionOf(event.tenant, event.userId)]!;
+  return { keys, sink, queueOf, registries };
 }
 
 const at = (sink: Sink, path: string) => sink.requests.filter((r) => r.url === path).map((r) => r.at);
@@ -132,7 +136,10 @@ describe("endpoint rate limit", () => {
     expect(new Set(ids)).toEqual(new Set(slowEvents.map((event) => event.id)));
     expect(ids).toHaveLength(SLOW_EVENTS);
     for (const event of slowEvents) {
-      const job = (await h.queue.getJob(deliveryJobId(event.id, "slow"))) as Job<DeliveryJobState, DeliveryResult>;
+      const job = (await h.queueOf(event).getJob(deliveryJobId(event.id, "slow"))) as Job<
+        DeliveryJobState,
+        DeliveryResult
+      >;
       expect(await job.getState()).toBe("completed");
       expect(job.attemptsMade).toBe(1);
       expect(job.returnvalue.attempt).toBe(1);

@@ -10,6 +10,7 @@ import { startWorker } from "../src/index.js";
 import {
   captureLogger,
   cleanupPrefix,
+  deliveryQueues,
   makeConfig,
   makeEvent,
   newRedis,
@@ -18,6 +19,7 @@ import {
   redisKeys,
   sleep,
   startSink,
+  streamOf,
   waitFor,
 } from "./helpers.js";
 
@@ -84,7 +86,7 @@ describe("recovery", () => {
       dispatcher: { blockMs: 200 },
     });
     stops.push(() => worker.close());
-    const queue = createDeliveryQueue(redis, keys);
+    const queue = deliveryQueues(redis, keys);
     stops.push(() => queue.close());
 
     const jobId = deliveryJobId(event.id, "presence");
@@ -156,23 +158,19 @@ describe("recovery", () => {
     const sink = await startSink();
     stops.push(() => sink.close());
     const config = makeConfig(prefix, [{ id: "presence", url: sink.url }]);
-    const events = [makeEvent(), makeEvent(), makeEvent()];
+    // One user's events: one partition, one stream.
+    const events = [makeEvent({ userId: "u" }), makeEvent({ userId: "u" }), makeEvent({ userId: "u" })];
+    const stream = streamOf(keys, events[0]!);
 
     // The dead dispatcher: joined the group, read every entry, queued the first event's job, never acked.
-    await redis.xgroup("CREATE", keys.ingest, keys.ingestGroup, "0", "MKSTREAM");
+    await redis.xgroup("CREATE", stream, keys.ingestGroup, "0", "MKSTREAM");
     for (const event of events) await publish(redis, keys, event);
-    const read = (await redis.xreadgroup(
-      "GROUP",
-      keys.ingestGroup,
-      "dead",
-      "COUNT",
-      10,
-      "STREAMS",
-      keys.ingest,
-      ">",
-    )) as [string, unknown[]][];
+    const read = (await redis.xreadgroup("GROUP", keys.ingestGroup, "dead", "COUNT", 10, "STREAMS", stream, ">")) as [
+      string,
+      unknown[],
+    ][];
     expect(read[0]![1]).toHaveLength(3);
-    const queue = createDeliveryQueue(redis, keys) as unknown as Queue<DeliveryJobData>;
+    const queue = createDeliveryQueue(redis, keys, keys.partitionOf("acme", "u")) as unknown as Queue<DeliveryJobData>;
     stops.push(() => queue.close());
     const first = events[0]!;
     await queue.add(
@@ -193,7 +191,7 @@ describe("recovery", () => {
     await waitFor(() => new Set(sink.requests.map((request) => request.headers["webhook-id"])).size === 3, {
       what: "every event to be delivered",
     });
-    await waitFor(async () => (await redis.xlen(keys.ingest)) === 0, { what: "the entries to be acked and deleted" });
+    await waitFor(async () => (await redis.xlen(stream)) === 0, { what: "the entries to be acked and deleted" });
     // Long enough for another claim round to re-add anything it would.
     await sleep(800);
     const counts = new Map<string, number>();
@@ -202,7 +200,7 @@ describe("recovery", () => {
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
     expect(Object.fromEntries(counts)).toEqual(Object.fromEntries(events.map((event) => [event.id, 1])));
-    expect((await redis.xpending(keys.ingest, keys.ingestGroup))[0]).toBe(0);
+    expect((await redis.xpending(stream, keys.ingestGroup))[0]).toBe(0);
   });
 
   it("delivers events that were queued before any worker had created the consumer group", async () => {

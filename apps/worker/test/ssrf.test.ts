@@ -1,11 +1,12 @@
-import { createDeliveryQueue, type DeliveryJobState, deliveryJobId } from "@imrelay/store";
-import type { Job, Queue } from "bullmq";
+import { type DeliveryJobState, deliveryJobId } from "@imrelay/store";
+import type { Job } from "bullmq";
 import { Registry } from "prom-client";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { addressRange, guardedLookup, isPublicAddress, startWorker } from "../src/index.js";
 import {
   captureLogger,
   cleanupPrefix,
+  deliveryQueues,
   makeConfig,
   makeEvent,
   newRedis,
@@ -95,7 +96,7 @@ describe("the SSRF guard", () => {
     const registry = new Registry();
     const worker = await startWorker({ config, logger, registry, redisUrl: REDIS_URL, dispatcher: { blockMs: 200 } });
     stops.push(() => worker.close());
-    const queue = createDeliveryQueue(redis, keys) as unknown as Queue<DeliveryJobState>;
+    const queue = deliveryQueues(redis, keys);
     stops.push(() => queue.close());
 
     const event = makeEvent();

@@ -63,7 +63,12 @@ export function parseConfig(
   throw new ConfigError("CONFIG_INVALID", `${source} is not valid:`, problems);
 }
 
-/** `IMRELAY_ADMIN_TOKEN` fills an empty `admin.token`; `REDIS_URL` replaces `redis.url`. Returns the fields replaced. */
+/**
+ * `IMRELAY_ADMIN_TOKEN` fills an empty `admin.token`; `REDIS_CLUSTER_NODES`
+ * (comma-separated) replaces `redis.cluster.nodes`, else `REDIS_URL` replaces
+ * `redis.url`: the environment names the one Redis to use, node or cluster,
+ * whatever the file says. Returns the fields replaced.
+ */
 function applyEnvOverrides(config: Record<string, unknown>, env: Record<string, string | undefined>): string[] {
   const overridden: string[] = [];
   const admin = (config.admin ?? {}) as { token?: unknown };
@@ -72,9 +77,18 @@ function applyEnvOverrides(config: Record<string, unknown>, env: Record<string, 
     config.admin = { ...admin, token: env.IMRELAY_ADMIN_TOKEN };
     overridden.push("admin.token");
   }
-  if (env.REDIS_URL) {
-    config.redis = { ...(config.redis as object | undefined), url: env.REDIS_URL };
-    overridden.push("redis.url");
+  const redis = { ...(config.redis as object | undefined) } as Record<string, unknown>;
+  const clusterNodes = env.REDIS_CLUSTER_NODES?.split(",")
+    .map((node) => node.trim())
+    .filter(Boolean);
+  if (clusterNodes?.length) {
+    delete redis.url;
+    config.redis = { ...redis, cluster: { nodes: clusterNodes } };
+    overridden.push("redis.cluster", "redis.url");
+  } else if (env.REDIS_URL) {
+    delete redis.cluster;
+    config.redis = { ...redis, url: env.REDIS_URL };
+    overridden.push("redis.url", "redis.cluster");
   }
   return overridden;
 }

@@ -16,6 +16,13 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return ms;
 });
 
+/** Where Redis is when the config says nothing. */
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+/** How many partitions a relay has when the config does not say. */
+export const DEFAULT_PARTITIONS = 16;
+/** The most partitions a relay may have (each needs a hash tag found at start-up). */
+export const MAX_PARTITIONS = 1024;
+
 const isMapping = (value: unknown) => typeof value === "object" && value !== null && !Array.isArray(value);
 
 function readTrustProxyText(text: string): boolean | number | undefined {
@@ -180,17 +187,51 @@ export function configSchema(vendors: readonly ConfigVendor[] = VENDORS) {
     .object({
       redis: z
         .object({
+          /** One Redis node. @default "redis://127.0.0.1:6379" (when `cluster` is not set) */
           url: z
             .string()
             .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
-            .default("redis://127.0.0.1:6379"),
+            .optional(),
+          /** A Redis Cluster instead of `url`: its seed nodes (the client learns the rest). */
+          cluster: z
+            .object({
+              nodes: z
+                .array(
+                  z
+                    .string()
+                    .regex(
+                      /^(rediss?:\/\/([^@/\s]+@)?)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}\/?$/,
+                      "must be redis://host:port (or rediss://, or a bare host:port)",
+                    ),
+                )
+                .min(1, "name at least one seed node"),
+            })
+            .strict()
+            .optional(),
           /** Prefix of every key imrelay writes. @default "imrelay" */
           prefix: z
             .string()
             .regex(/^[A-Za-z0-9_.:-]+$/)
             .default("imrelay"),
+          /**
+           * How many partitions events, presence and delivery queues are spread over;
+           * stored at first start, and a different count later is refused. @default 16
+           */
+          partitions: z.number().int().min(1).max(MAX_PARTITIONS).default(DEFAULT_PARTITIONS),
+          /** > 0: a callback is answered 200 only once this many replicas have its event. @default 0 */
+          replicaAcks: z.number().int().min(0).max(16).default(0),
         })
         .strict()
+        .superRefine((redis, ctx) => {
+          if (redis.url !== undefined && redis.cluster !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["cluster"],
+              message: "set redis.url (one node) or redis.cluster.nodes (a cluster), not both",
+            });
+          }
+        })
+        .transform((redis) => (redis.cluster ? redis : { ...redis, url: redis.url ?? DEFAULT_REDIS_URL }))
         .prefault({}),
       gateway: z
         .object({

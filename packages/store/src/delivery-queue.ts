@@ -1,9 +1,11 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import { type JobsOptions, Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 import { BACKOFF_TYPE, type DELIVERY_JOB_NAME, type DeliveryJobData } from "./delivery-job.js";
-import type { RedisKeys } from "./keys.js";
+import { allPartitions, type RedisKeys } from "./keys.js";
 import { within } from "./within.js";
+
+export type DeliveryQueue = Queue<DeliveryJobData, unknown, typeof DELIVERY_JOB_NAME>;
 
 /**
  * The options of every delivery job. Failed jobs are kept: they are the dead
@@ -22,29 +24,49 @@ export function deliveryJobOptions(delivery: Pick<ImrelayConfig["delivery"], "re
 }
 
 /**
- * The delivery queue (`keys.deliveryQueue` under BullMQ prefix `keys.prefix`),
- * for adding jobs, listing dead letters and replaying them. The connection
- * stays the caller's: closing the queue does not close it.
+ * Partition `p`'s delivery queue (`keys.deliveryQueue` under BullMQ prefix
+ * `keys.partitionPrefix(p)`, which carries the partition's hash tag, so on a
+ * cluster the queue lives beside its partition's stream), for adding jobs,
+ * listing dead letters and replaying them. The connection stays the caller's:
+ * closing the queue does not close it.
  *
  * @example
- * const queue = createDeliveryQueue(redis, redisKeys("imrelay"), config);
+ * const queue = createDeliveryQueue(redis, redisKeys("imrelay"), 3, config);
  * const deadLetters = await queue.getFailed(0, 49);
  * await deadLetters[0]?.retry("failed", { resetAttemptsMade: true });
  */
 export function createDeliveryQueue(
-  connection: Redis,
+  connection: RedisClient,
   keys: RedisKeys,
+  partition: number,
   config?: Pick<ImrelayConfig, "delivery">,
-): Queue<DeliveryJobData, unknown, typeof DELIVERY_JOB_NAME> {
+): DeliveryQueue {
   return new Queue<DeliveryJobData, unknown, typeof DELIVERY_JOB_NAME>(keys.deliveryQueue, {
     connection,
-    prefix: keys.prefix,
+    prefix: keys.partitionPrefix(partition),
     ...(config ? { defaultJobOptions: deliveryJobOptions(config.delivery) } : {}),
   });
 }
 
 /** How long closing a queue waits for BullMQ's start-up commands on a connection that is up. */
 const QUEUE_CLOSE_WAIT_MS = 2000;
+
+/**
+ * The delivery queue of every partition (or of those given), index = partition.
+ *
+ * @example
+ * const queues = createDeliveryQueues(redis, keys, config);
+ * const failed = await Promise.all(queues.map((q) => q.getFailedCount()));
+ */
+export function createDeliveryQueues(
+  connection: RedisClient,
+  keys: RedisKeys,
+  config?: Pick<ImrelayConfig, "delivery">,
+): DeliveryQueue[] {
+  // Each queue listens on the shared connection; sixteen or more are expected, not a leak.
+  connection.setMaxListeners(Math.max(connection.getMaxListeners(), 8 + 4 * keys.partitions));
+  return allPartitions(keys).map((p) => createDeliveryQueue(connection, keys, p, config));
+}
 
 /**
  * Closes a delivery queue safely at any moment of its life: BullMQ's

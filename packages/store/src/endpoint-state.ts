@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 import type { RedisKeys } from "./keys.js";
 
 /** An endpoint disabled at run time (410 Gone, or the admin API). */
@@ -23,7 +23,7 @@ export function disabledField(tenant: string, endpointId: string): string {
  * await disableEndpoint(redis, keys, "acme", "presence", "410 Gone");
  */
 export async function disableEndpoint(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   tenant: string,
   endpointId: string,
@@ -41,7 +41,7 @@ export async function disableEndpoint(
  * await enableEndpoint(redis, keys, "acme", "presence"); // true
  */
 export async function enableEndpoint(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   tenant: string,
   endpointId: string,
@@ -57,7 +57,7 @@ export async function enableEndpoint(
  * await listDisabledEndpoints(redis, keys); // [{ tenant: "acme", endpointId: "presence", at: "…", reason: "410 Gone" }]
  */
 export async function listDisabledEndpoints(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   tenant?: string,
 ): Promise<DisabledEndpoint[]> {
@@ -86,7 +86,7 @@ export async function listDisabledEndpoints(
 
 /** Is the endpoint disabled at run time? (Config `enabled: false` is checked by the caller.) */
 export async function isEndpointDisabled(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   tenant: string,
   endpointId: string,

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 import type { RedisKeys } from "./keys.js";
 
 /** The release script, loaded once; its header says its keys and arguments. */
@@ -51,7 +51,7 @@ export type ReleaseHeld = (user: HeldUser, now: number) => Promise<ReleaseResult
 
 const COMMAND = "imrelayReleaseHeld";
 
-type ScriptRedis = Redis & {
+type ScriptRedis = RedisClient & {
   [COMMAND](...args: Array<string | number>): Promise<[string, string?, string?]>;
 };
 
@@ -62,14 +62,16 @@ type ScriptRedis = Redis & {
  * const release = createReleaseHeld({ redis, keys });
  * const { outcome } = await release({ tenant: "acme", userId: "alice" }, Date.now());
  */
-export function createReleaseHeld({ redis, keys }: { redis: Redis; keys: RedisKeys }): ReleaseHeld {
+export function createReleaseHeld({ redis, keys }: { redis: RedisClient; keys: RedisKeys }): ReleaseHeld {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 3, lua: RELEASE_HELD_SCRIPT });
   const run = redis as ScriptRedis;
   return async (user, now) => {
+    // The user's partition: its held set, the presence hash and its stream share one hash slot.
+    const p = keys.partitionOf(user.tenant, user.userId);
     const [outcome, eventJson, gatewayJson] = await run[COMMAND](
-      keys.held,
-      keys.presence(user.tenant, user.userId),
-      keys.ingest,
+      keys.held(p),
+      keys.presenceIn(p, user.tenant, user.userId),
+      keys.ingest(p),
       heldMember(user),
       now,
     );

@@ -1,10 +1,16 @@
 import { readFileSync } from "node:fs";
 import { type AdapterEvent, CallbackError, type ImrelayEvent, type PresenceModel } from "@imrelay/core";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
+import { isCluster, type RedisClient } from "./connection.js";
 import { heldMember } from "./held.js";
-import type { RedisKeys } from "./keys.js";
+import { allPartitions, type RedisKeys } from "./keys.js";
+import { REPLICA_WAIT_MS, replicasAcked, replicasShort } from "./replicas.js";
+import { keySlot } from "./slot.js";
 import { describeStoreFailure } from "./store-failure.js";
 import { joinEventJson } from "./stream-entry.js";
+
+/** Time kept for WAIT's answer to come back, beyond WAIT's own timeout. */
+const WAIT_MARGIN_MS = 200;
 
 /** How long an event id stays taken, so a vendor re-send within it collapses. */
 export const SEEN_TTL_SECONDS = 86_400;
@@ -58,7 +64,7 @@ export type Ingest = (event: AdapterEvent, options?: IngestOptions) => Promise<I
 
 const COMMAND = "imrelayIngest";
 
-type ScriptRedis = Redis & {
+type ScriptRedis = RedisClient & {
   [COMMAND](...args: Array<string | number>): Promise<[string, string?, string?]>;
 };
 
@@ -102,7 +108,7 @@ export function parseExpiryMember(member: string): PresenceEntryKey | undefined 
 }
 
 export interface CreateIngestOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   /** How long a renewing vendor's entry stays online without a renewal, in ms. */
   expiryMs: number;
@@ -110,6 +116,22 @@ export interface CreateIngestOptions {
   presenceModel: (provider: string) => PresenceModel | undefined;
   /** `presence.offlineGrace` in ms: how long an offline that takes a user's last platform offline is held. @default 0 (off) */
   offlineGraceMs?: number;
+  /**
+   * Replicas of the event's master that must have it before ingest resolves
+   * (`WAIT` after the script); fewer within `replicaTimeoutMs` is a
+   * STORE_UNAVAILABLE error. @default 0
+   */
+  replicaAcks?: number;
+  /** The longest `WAIT` for replicas. @default 500 */
+  replicaTimeoutMs?: number;
+  /**
+   * How long the whole ingest (the script, and `WAIT` with replicaAcks) may
+   * take before it is a STORE_UNAVAILABLE error, however slow Redis or the
+   * cluster client's queues are: Tencent waits 2 s, and an answer after that is
+   * no answer. Without it, the connection's own command timeout bounds the
+   * script alone. @default 1200 with replicaAcks, else none
+   */
+  deadlineMs?: number;
 }
 
 /**
@@ -127,9 +149,38 @@ export function createIngest({
   expiryMs,
   presenceModel,
   offlineGraceMs = 0,
+  replicaAcks = 0,
+  replicaTimeoutMs = REPLICA_WAIT_MS,
+  deadlineMs = replicaAcks > 0 ? 1200 : undefined,
 }: CreateIngestOptions): Ingest {
-  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 5, lua: INGEST_SCRIPT });
-  const run = redis as ScriptRedis;
+  const define = (client: RedisClient) => {
+    if (!(COMMAND in client)) client.defineCommand(COMMAND, { numberOfKeys: 5, lua: INGEST_SCRIPT });
+    return client as ScriptRedis;
+  };
+  const run = define(redis);
+  const masterOf = isCluster(redis) ? partitionMasters(redis, keys) : undefined;
+
+  /**
+   * With replicaAcks, a callback is answered for only once enough replicas
+   * have what this connection wrote, within what is left of the deadline.
+   */
+  async function confirmReplicated(stream: string, started: number, on: RedisClient): Promise<void> {
+    const left = (deadlineMs ?? replicaTimeoutMs + WAIT_MARGIN_MS) - (performance.now() - started);
+    // WAIT's own timeout, and a margin for its answer to travel back.
+    const waitMs = Math.min(replicaTimeoutMs, Math.floor(left - WAIT_MARGIN_MS));
+    const unconfirmed = (reason: string, cause?: unknown) =>
+      new CallbackError("STORE_UNAVAILABLE", `${reason}: the event was queued, its replication is unknown`, {
+        cause,
+      });
+    if (waitMs <= 0) throw unconfirmed("Redis was too slow to ask its replicas in time");
+    let acked: number;
+    try {
+      acked = await within(replicasAcked(on, stream, replicaAcks, waitMs), waitMs + WAIT_MARGIN_MS);
+    } catch (err) {
+      throw unconfirmed(describeStoreFailure(err).reason, err);
+    }
+    if (acked < replicaAcks) throw replicasShort(acked, replicaAcks, waitMs, "the event");
+  }
 
   return async (event, options = {}) => {
     const full = event as AdapterEvent & Partial<ImrelayEvent>;
@@ -150,14 +201,20 @@ export function createIngest({
     const device = model?.devices && event.connectionId ? event.connectionId : "";
     // The grace is counted on the gateway's clock, not the vendor's: a late or skewed vendor time must not shorten it.
     const receivedAtMs = Date.parse(event.receivedAt);
+    // Every key of the call in the user's partition: one hash slot, so one atomic call on a cluster too.
+    const p = keys.partitionOf(event.tenant, event.userId);
+    const stream = keys.ingest(p);
+    const started = deadlineMs === undefined ? 0 : performance.now();
     let reply: [string, string?, string?];
+    /** The connection the script ran on, when not `redis`: WAIT must go there. */
+    let wrote: RedisClient = redis;
     try {
-      reply = await run[COMMAND](
-        keys.seen(event.id),
-        keys.presence(event.tenant, event.userId),
-        keys.ingest,
-        keys.expiry,
-        keys.held,
+      const args = [
+        keys.seen(p, event.id),
+        keys.presenceIn(p, event.tenant, event.userId),
+        stream,
+        keys.expiry(p),
+        keys.held(p),
         json,
         event.provider,
         event.platform,
@@ -175,13 +232,32 @@ export function createIngest({
         offlineGraceMs,
         Number.isFinite(receivedAtMs) ? receivedAtMs : occurredAtMs,
         offlineGraceMs > 0 ? heldMember(event) : "",
-      );
+      ] as const;
+      // On a cluster, straight to the connection of the partition's master when the client's slot map
+      // names it (no cluster routing per callback); anything else, or any failure there (MOVED, ASK,
+      // TRYAGAIN, a lost connection), goes the cluster client's way, which follows redirections and
+      // refreshes its map. A second run of a call that did run is a duplicate (the seen key), never a second event.
+      const direct = masterOf?.(p);
+      if (direct) {
+        const first = define(direct)
+          [COMMAND](...args)
+          .then((r) => {
+            wrote = direct;
+            return r;
+          });
+        const call = first.catch(() => run[COMMAND](...args));
+        reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
+      } else {
+        const call = run[COMMAND](...args);
+        reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
+      }
     } catch (err) {
       const { reason, mayHaveLanded } = describeStoreFailure(err);
       const taken = mayHaveLanded ? "the event may or may not have been queued" : "the event was not queued";
       throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${taken}`, { cause: err });
     }
     const [outcome, gatewayJson, hold] = reply;
+    if (replicaAcks > 0 && outcome !== "skipped") await confirmReplicated(stream, started, wrote);
     if ((outcome === "queued" || outcome === "held") && gatewayJson) {
       // Parsed only if someone reads it: the callback path never does, and it is hot.
       let parsed: ImrelayEvent | undefined;
@@ -195,5 +271,39 @@ export function createIngest({
       };
     }
     return { outcome: outcome as IngestOutcome };
+  };
+}
+
+/** The promise's outcome, or a "Command timed out" error (as ioredis words it) once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("Command timed out")), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The connection of the master that holds each partition's slot, as the
+ * cluster client's own slot map says; undefined while the map has none, or
+ * that connection is not ready.
+ */
+function partitionMasters(cluster: Cluster, keys: RedisKeys): (p: number) => Redis | undefined {
+  const slots = allPartitions(keys).map((p) => keySlot(keys.ingest(p)));
+  let byAddress = new Map<string, Redis>();
+  const lookUp = (address: string) => {
+    let node = byAddress.get(address);
+    if (!node || node.status === "end") {
+      byAddress = new Map(cluster.nodes("master").map((n) => [`${n.options.host}:${n.options.port}`, n]));
+      node = byAddress.get(address);
+    }
+    return node;
+  };
+  return (p) => {
+    const address = cluster.slots[slots[p]!]?.[0];
+    const node = address ? lookUp(address) : undefined;
+    return node?.status === "ready" ? node : undefined;
   };
 }

@@ -1,6 +1,7 @@
 import { isoTime, type Platform, type PresencePlatform } from "@imrelay/core";
-import type { Redis } from "ioredis";
+import { isCluster, type RedisClient } from "./connection.js";
 import { HELD_FIELD, type RedisKeys } from "./keys.js";
+import { keySlot } from "./slot.js";
 
 /** A user's presence as the admin API shows it. */
 export interface UserPresence {
@@ -58,7 +59,7 @@ export function presenceFromHash(tenant: string, userId: string, hash: Record<st
  * const p = await readPresence({ redis, keys }, "acme", "alice"); // { online: true, platforms: [...], sequence: 3, ... }
  */
 export async function readPresence(
-  { redis, keys }: { redis: Redis; keys: RedisKeys },
+  { redis, keys }: { redis: RedisClient; keys: RedisKeys },
   tenant: string,
   userId: string,
 ): Promise<UserPresence> {
@@ -66,23 +67,54 @@ export async function readPresence(
 }
 
 /**
- * Reads many users' presence in one pipeline (one round trip).
+ * Reads many users' presence: one pipeline (one round trip) per Redis node.
+ * A cluster client sends a pipeline to one node only, so users are grouped by
+ * the master that holds their partition; a group that meets a moving slot
+ * (a reshard) is read again one partition at a time.
  *
  * @example
  * const users = await readPresenceMany({ redis, keys }, "acme", ["alice", "bob"]);
  */
 export async function readPresenceMany(
-  { redis, keys }: { redis: Redis; keys: RedisKeys },
+  { redis, keys }: { redis: RedisClient; keys: RedisKeys },
   tenant: string,
   userIds: string[],
 ): Promise<UserPresence[]> {
   if (userIds.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const userId of userIds) pipeline.hgetall(keys.presence(tenant, userId));
-  const replies = (await pipeline.exec()) ?? [];
-  return userIds.map((userId, i) => {
-    const [err, hash] = replies[i] ?? [new Error("no reply"), null];
-    if (err) throw err;
-    return presenceFromHash(tenant, userId, (hash ?? {}) as Record<string, string>);
+  const hashes = new Array<Record<string, string>>(userIds.length);
+  const hashKeys = new Array<string>(userIds.length);
+  const byPartition = new Map<number, number[]>();
+  userIds.forEach((userId, i) => {
+    const p = keys.partitionOf(tenant, userId);
+    hashKeys[i] = keys.presenceIn(p, tenant, userId);
+    const list = byPartition.get(p);
+    if (list) list.push(i);
+    else byPartition.set(p, [i]);
   });
+  const read = async (indexes: number[]) => {
+    const pipeline = redis.pipeline();
+    for (const i of indexes) pipeline.hgetall(hashKeys[i]!);
+    const replies = (await pipeline.exec()) ?? [];
+    indexes.forEach((i, n) => {
+      const [err, hash] = replies[n] ?? [new Error("no reply"), null];
+      if (err) throw err;
+      hashes[i] = (hash ?? {}) as Record<string, string>;
+    });
+  };
+  const groups = new Map<string, number[]>();
+  for (const p of byPartition.keys()) {
+    const node = isCluster(redis) ? (redis.slots[keySlot(keys.ingest(p))]?.[0] ?? `p${p}`) : "";
+    groups.set(node, [...(groups.get(node) ?? []), p]);
+  }
+  await Promise.all(
+    [...groups.values()].map(async (partitions) => {
+      try {
+        await read(partitions.flatMap((p) => byPartition.get(p)!));
+      } catch (err) {
+        if (!redis.isCluster || partitions.length === 1) throw err;
+        await Promise.all(partitions.map((p) => read(byPartition.get(p)!)));
+      }
+    }),
+  );
+  return userIds.map((userId, i) => presenceFromHash(tenant, userId, hashes[i]!));
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 import type { RedisKeys } from "./keys.js";
 
 /** The limiter script, loaded once; its header says its keys and arguments. */
@@ -14,7 +14,7 @@ export type TakeRateTurn = (tenant: string, endpointId: string, perSecond: numbe
 
 const COMMAND = "imrelayRateTurn";
 
-type ScriptRedis = Redis & { [COMMAND](key: string, intervalUs: number): Promise<number> };
+type ScriptRedis = RedisClient & { [COMMAND](key: string, intervalUs: number): Promise<number> };
 
 /**
  * Builds the endpoint rate limiter on a Redis connection (lua/rate-limit.lua):
@@ -24,7 +24,7 @@ type ScriptRedis = Redis & { [COMMAND](key: string, intervalUs: number): Promise
  * const takeTurn = createRateLimiter({ redis, keys });
  * const waitMs = await takeTurn("acme", "presence", 100); // 0: send now
  */
-export function createRateLimiter({ redis, keys }: { redis: Redis; keys: RedisKeys }): TakeRateTurn {
+export function createRateLimiter({ redis, keys }: { redis: RedisClient; keys: RedisKeys }): TakeRateTurn {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: RATE_LIMIT_SCRIPT });
   const run = redis as ScriptRedis;
   return (tenant, endpointId, perSecond) =>

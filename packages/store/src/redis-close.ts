@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 import { within } from "./within.js";
 
 /**
@@ -10,7 +10,7 @@ import { within } from "./within.js";
  * @example
  * await closeRedis(connection);
  */
-export async function closeRedis(redis: Redis, timeoutMs = 1000): Promise<void> {
+export async function closeRedis(redis: RedisClient, timeoutMs = 1000): Promise<void> {
   if (redis.status === "end") return;
   if (redis.status !== "ready") {
     redis.disconnect();

@@ -87,7 +87,8 @@ export const DELIVERY_OPERATIONS = [listDeliveries, getDelivery, retryDelivery, 
 
 /** What the delivery admin routes need beyond the admin context. */
 export interface DeliveriesDeps {
-  queue: Queue<DeliveryJobState>;
+  /** Every partition's delivery queue: a job may be in any of them. */
+  queues: ReadonlyArray<Queue<DeliveryJobState>>;
 }
 
 /** Is the endpoint of this job disabled (in the config, or at run time)? Retrying it would only fail again. */
@@ -100,46 +101,68 @@ async function disabledReason(ctx: AdminContext, tenant: string, endpointId: str
 
 type Page = { jobs: Job<DeliveryJobState>[]; total: number };
 
+/**
+ * When a job entered its state, as BullMQ orders each state newest first:
+ * finished jobs by when they finished, delayed ones by when they are due,
+ * the others by when they were added or taken.
+ */
+function stateTime(job: Job<DeliveryJobState>, state: ListState): number {
+  if (state === "failed" || state === "completed") return job.finishedOn ?? job.timestamp;
+  if (state === "delayed") return job.timestamp + (job.delay ?? 0);
+  if (state === "active") return job.processedOn ?? job.timestamp;
+  return job.timestamp;
+}
+
+/** Newest first across the partitions' queues; a stable sort keeps each queue's own order on a tie. */
+function newestFirst(jobs: Job<DeliveryJobState>[], state: ListState): Job<DeliveryJobState>[] {
+  return jobs.sort((a, b) => stateTime(b, state) - stateTime(a, state));
+}
+
+const hasData = (job: Job<DeliveryJobState> | undefined): job is Job<DeliveryJobState> => Boolean(job?.data);
+
 async function wholePage(
-  queue: Queue<DeliveryJobState>,
+  queues: DeliveriesDeps["queues"],
   state: ListState,
   offset: number,
   limit: number,
 ): Promise<Page> {
+  const total = (await Promise.all(queues.map((queue) => queue.getJobCountByTypes(state)))).reduce((a, b) => a + b, 0);
   // The range would end at offset - 1, and Redis reads an end of -1 as "to the last": limit=0 would list every job.
-  if (limit === 0) return { jobs: [], total: await queue.getJobCountByTypes(state) };
-  const [jobs, total] = await Promise.all([
-    queue.getJobs([state], offset, offset + limit - 1, false),
-    queue.getJobCountByTypes(state),
-  ]);
-  return { jobs: jobs.filter((job): job is Job<DeliveryJobState> => Boolean(job?.data)), total };
+  if (limit === 0 || offset >= total) return { jobs: [], total };
+  // The page's jobs are among the first offset + limit of some queues: read those, merge, cut.
+  const heads = await Promise.all(queues.map((queue) => queue.getJobs([state], 0, offset + limit - 1, false)));
+  const merged = newestFirst(heads.flat().filter(hasData), state);
+  return { jobs: merged.slice(offset, offset + limit), total };
 }
 
 /**
  * A page of the jobs that match a filter, and how many match. BullMQ keeps no
- * index by tenant or endpoint, so the whole state is read in pages: paging
- * first and filtering after would give short or empty pages, and a total
- * that counts other endpoints' jobs.
+ * index by tenant or endpoint, so every queue's whole state is read in pages:
+ * paging first and filtering after would give short or empty pages, and a
+ * total that counts other endpoints' jobs.
  */
 async function filteredPage(
-  queue: Queue<DeliveryJobState>,
+  queues: DeliveriesDeps["queues"],
   state: ListState,
   offset: number,
   limit: number,
   match: (data: DeliveryJobState) => boolean,
 ): Promise<Page> {
-  const jobs: Job<DeliveryJobState>[] = [];
-  let total = 0;
-  for (let start = 0; ; start += PAGE_MAX) {
-    const page = await queue.getJobs([state], start, start + PAGE_MAX - 1, false);
-    if (page.length === 0) break;
-    for (const job of page) {
-      if (!job?.data || !match(job.data)) continue;
-      if (total >= offset && jobs.length < limit) jobs.push(job);
-      total++;
+  const matching: Job<DeliveryJobState>[] = [];
+  for (const queue of queues) {
+    for (let start = 0; ; start += PAGE_MAX) {
+      const page = await queue.getJobs([state], start, start + PAGE_MAX - 1, false);
+      if (page.length === 0) break;
+      for (const job of page) if (hasData(job) && match(job.data)) matching.push(job);
     }
   }
-  return { jobs, total };
+  return { jobs: newestFirst(matching, state).slice(offset, offset + limit), total: matching.length };
+}
+
+/** The job with this id in whichever partition's queue holds it. */
+async function findJob(queues: DeliveriesDeps["queues"], id: string): Promise<Job<DeliveryJobState> | undefined> {
+  const found = await Promise.all(queues.map((queue) => queue.getJob(id)));
+  return found.find(hasData);
 }
 
 async function retryJob(job: Job<DeliveryJobState>) {
@@ -154,16 +177,16 @@ async function retryJob(job: Job<DeliveryJobState>) {
  * - `POST /v1/deliveries/:id/retry`
  * - `POST /v1/tenants/:tenant/endpoints/:endpoint/recover` `{ since }`: replay every dead letter of an endpoint since a time
  */
-export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: DeliveriesDeps) {
+export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queues }: DeliveriesDeps) {
   const { requireAdmin, requireStore } = ctx;
 
   mountOperation(app, listDeliveries, [requireAdmin, requireStore], async ({ query }, res) => {
     const { state, tenant, endpoint, limit, offset } = query;
     const { jobs, total } =
       tenant === undefined && endpoint === undefined
-        ? await wholePage(queue, state, offset, limit)
+        ? await wholePage(queues, state, offset, limit)
         : await filteredPage(
-            queue,
+            queues,
             state,
             offset,
             limit,
@@ -174,7 +197,7 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
   });
 
   mountOperation(app, getDelivery, [requireAdmin, requireStore], async ({ params }, res) => {
-    const job = await queue.getJob(params.id);
+    const job = await findJob(queues, params.id);
     if (!job) {
       adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${params.id}"`);
       return;
@@ -183,7 +206,7 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
   });
 
   mountOperation(app, retryDelivery, [requireAdmin, requireStore], async ({ params }, res) => {
-    const job = await queue.getJob(params.id);
+    const job = await findJob(queues, params.id);
     if (!job) {
       adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${params.id}"`);
       return;
@@ -216,23 +239,25 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queue }: 
     }
     // Retrying moves jobs out of the failed set, so always read its head until nothing matches in a page.
     let retried = 0;
-    let offset = 0;
-    for (;;) {
-      const page = await queue.getFailed(offset, offset + PAGE_MAX - 1);
-      if (page.length === 0) break;
-      let kept = 0;
-      for (const job of page) {
-        const match =
-          job?.data?.tenant === tenant &&
-          job.data.endpointId === endpointId &&
-          (job.finishedOn ?? job.timestamp) >= since;
-        if (match) {
-          await retryJob(job);
-          retried++;
-        } else kept++;
+    for (const queue of queues) {
+      let offset = 0;
+      for (;;) {
+        const page = await queue.getFailed(offset, offset + PAGE_MAX - 1);
+        if (page.length === 0) break;
+        let kept = 0;
+        for (const job of page) {
+          const match =
+            job?.data?.tenant === tenant &&
+            job.data.endpointId === endpointId &&
+            (job.finishedOn ?? job.timestamp) >= since;
+          if (match) {
+            await retryJob(job);
+            retried++;
+          } else kept++;
+        }
+        offset += kept;
+        if (page.length < PAGE_MAX) break;
       }
-      offset += kept;
-      if (page.length < PAGE_MAX) break;
     }
     res.status(202).json({ tenant, endpointId, since: new Date(since).toISOString(), retried });
   });

@@ -1,6 +1,5 @@
-import type { DeliveryJobState } from "@imrelay/store";
+import type { DeliveryJobState, RedisClient } from "@imrelay/store";
 import type { Queue } from "bullmq";
-import type { Redis } from "ioredis";
 import { mountDeliveryRoutes } from "./deliveries-routes.js";
 import { mountEndpointRoutes } from "./endpoints-routes.js";
 import { mountQueueDashboard } from "./queue-dashboard.js";
@@ -14,15 +13,21 @@ import { mountUnrecognizedRoutes } from "./unrecognized-routes.js";
  * the admin token.
  *
  * @example
- * startGateway({ config, logger, registry, mountAdmin: opsRoutes({ queue, connection: queueRedis }) });
+ * startGateway({ config, logger, registry, mountAdmin: opsRoutes({ queues, connection: queueRedis }) });
  */
-export function opsRoutes({ queue, connection }: { queue: Queue<DeliveryJobState>; connection: Redis }): MountAdmin {
+export function opsRoutes({
+  queues,
+  connection,
+}: {
+  queues: ReadonlyArray<Queue<DeliveryJobState>>;
+  connection: RedisClient;
+}): MountAdmin {
   return (app, adminCtx) => {
-    // These routes use the queue's connection as well as the gateway's.
+    // These routes use the queues' connection as well as the gateway's.
     const ctx = { ...adminCtx, requireStore: storeGuard([adminCtx.redis, connection]) };
-    mountDeliveryRoutes(app, ctx, { queue });
+    mountDeliveryRoutes(app, ctx, { queues });
     mountEndpointRoutes(app, ctx);
     mountUnrecognizedRoutes(app, ctx);
-    mountQueueDashboard(app, ctx, [queue as Queue]);
+    mountQueueDashboard(app, ctx, queues as ReadonlyArray<Queue>);
   };
 }

@@ -1,7 +1,6 @@
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
-import { type RedisKeys, readPresence, readPresenceMany } from "@imrelay/store";
+import { type RedisClient, type RedisKeys, readPresence, readPresenceMany } from "@imrelay/store";
 import type { Express, RequestHandler } from "express";
-import type { Redis } from "ioredis";
 import { adminError } from "./auth.js";
 import { defineOperation, mountOperation } from "./operation.js";
 import {
@@ -64,7 +63,7 @@ export function mountPresenceRoutes(
     requireStore,
   }: {
     config: ImrelayConfig;
-    redis: Redis;
+    redis: RedisClient;
     keys: RedisKeys;
     requireAdmin: RequestHandler;
     requireStore: RequestHandler;

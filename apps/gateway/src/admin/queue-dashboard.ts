@@ -43,11 +43,19 @@ function dashboardAuth(token: string | undefined, bearer: RequestHandler): Reque
   };
 }
 
-/** bull-board at `/admin/queues`, behind the admin token. */
-export function mountQueueDashboard(app: Express, ctx: AdminContext, queues: Queue[]) {
+/**
+ * bull-board at `/admin/queues`, behind the admin token: one row per
+ * partition's queue (`p00-deliveries`, `p01-deliveries`, …), index = partition.
+ */
+export function mountQueueDashboard(app: Express, ctx: AdminContext, queues: ReadonlyArray<Queue>) {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
-  createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter });
+  const width = String(Math.max(queues.length - 1, 0)).length;
+  createBullBoard({
+    // Every partition's queue has the same BullMQ name: the board tells them apart by the partition.
+    queues: queues.map((q, p) => new BullMQAdapter(q, { prefix: `p${String(p).padStart(width, "0")}-` })),
+    serverAdapter,
+  });
   const auth = dashboardAuth(ctx.config.admin.token, ctx.requireAdmin);
   // The page itself loads without Redis; its API calls say 503 rather than wait on BullMQ.
   app.use(`${DASHBOARD_PATH}/api`, auth, ctx.requireStore);

@@ -1,7 +1,6 @@
 import type { ImrelayConfig } from "@imrelay/config";
-import type { RedisKeys } from "@imrelay/store";
+import type { RedisClient, RedisKeys } from "@imrelay/store";
 import type { Express, RequestHandler } from "express";
-import type { Redis } from "ioredis";
 import { requireAdmin } from "./auth.js";
 import { mountOpenApiRoute } from "./openapi.js";
 import { mountPresenceRoutes } from "./presence-routes.js";
@@ -14,7 +13,7 @@ export interface AdminContext {
   /** After `requireAdmin` on routes that use Redis: 503 STORE_UNAVAILABLE at once while Redis is away. */
   requireStore: RequestHandler;
   config: ImrelayConfig;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
 }
 
@@ -33,7 +32,7 @@ export type MountAdmin = (app: Express, ctx: AdminContext) => void;
  */
 export function mountAdminRoutes(
   app: Express,
-  deps: { config: ImrelayConfig; redis: Redis; keys: RedisKeys },
+  deps: { config: ImrelayConfig; redis: RedisClient; keys: RedisKeys },
   extra?: MountAdmin,
 ): AdminContext {
   const ctx: AdminContext = {

@@ -1,5 +1,5 @@
+import type { RedisClient } from "@imrelay/store";
 import type { RequestHandler } from "express";
-import type { Redis } from "ioredis";
 import { adminError } from "./auth.js";
 
 /** What an admin caller reads when Redis is away; the cause stays in the log. */
@@ -50,7 +50,7 @@ export function isStoreUnavailable(err: unknown): boolean {
  * @example
  * app.get("/v1/deliveries", requireAdmin, storeGuard([redis, queueRedis]), listDeliveries);
  */
-export function storeGuard(connections: Redis[]): RequestHandler {
+export function storeGuard(connections: RedisClient[]): RequestHandler {
   return (_req, res, next) => {
     if (connections.every((connection) => connection.status === "ready")) return next();
     adminError(res, 503, "STORE_UNAVAILABLE", STORE_UNAVAILABLE_MESSAGE);

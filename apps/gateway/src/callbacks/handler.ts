@@ -2,9 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
 import { CallbackError, headerValue, isoTime, type VendorResult } from "@imrelay/core";
-import type { HoldOutcome, Ingest, IngestOutcome, RedisKeys } from "@imrelay/store";
+import type { HoldOutcome, Ingest, IngestOutcome, RedisClient, RedisKeys } from "@imrelay/store";
 import type { Span, Tracer } from "@opentelemetry/api";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { CallbackRoute } from "../http/callback-route.js";
 import { isJsonContentType } from "../http/content-type.js";
@@ -20,7 +19,7 @@ import { clampVendorTime } from "./vendor-clock.js";
 
 export interface CallbackContext {
   config: ImrelayConfig;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   ingest: Ingest;
   clock: () => number;

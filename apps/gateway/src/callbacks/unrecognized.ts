@@ -1,7 +1,6 @@
 import { bodyText, CallbackError, type Provider } from "@imrelay/core";
-import type { RedisKeys } from "@imrelay/store";
+import type { RedisClient, RedisKeys } from "@imrelay/store";
 import { describeStoreFailure } from "@imrelay/store";
-import type { Redis } from "ioredis";
 
 /** How many unrecognized callbacks are kept for inspection. */
 export const UNRECOGNIZED_KEEP = 1000;
@@ -56,7 +55,7 @@ export interface UnrecognizedRecord {
  * await keepUnrecognized({ redis, keys }, { tenant, provider: "tencent", reason: "Action Foo", receivedAt, body, query });
  */
 export async function keepUnrecognized(
-  { redis, keys }: { redis: Redis; keys: RedisKeys },
+  { redis, keys }: { redis: RedisClient; keys: RedisKeys },
   record: UnrecognizedRecord,
 ): Promise<void> {
   try {

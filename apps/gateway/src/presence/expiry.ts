@@ -1,8 +1,7 @@
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
 import { type AdapterEvent, eventId, isoTime, type Platform } from "@imrelay/core";
-import type { Ingest } from "@imrelay/store";
-import { parseExpiryMember, type RedisKeys } from "@imrelay/store";
-import type { Redis } from "ioredis";
+import type { Ingest, RedisClient } from "@imrelay/store";
+import { allPartitions, parseExpiryMember, type RedisKeys } from "@imrelay/store";
 import type { Logger } from "pino";
 import { findVendor, GATEWAY_VENDORS, type Vendor, vendorSection } from "../callbacks/vendor.js";
 import type { GatewayMetrics } from "../metrics.js";
@@ -13,7 +12,7 @@ const BATCH = 500;
 const MAX_BATCHES = 20;
 
 export interface ExpirySweeperDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   config: Pick<ImrelayConfig, "tenants" | "presence">;
   ingest: Ingest;
@@ -53,7 +52,7 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
   let running: Promise<number> | undefined;
   let stopped = true;
 
-  async function expire(member: string, deadline: number, now: number): Promise<boolean> {
+  async function expire(p: number, member: string, deadline: number, now: number): Promise<boolean> {
     const entry = parseExpiryMember(member);
     const settings = entry ? findTenant(config, entry.tenant) : undefined;
     const vendor = entry ? findVendor(entry.provider, vendors) : undefined;
@@ -61,7 +60,7 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
     if (!entry || !vendor || !section) {
       // Nobody left to tell (the tenant or its vendor section left the config), or not a member
       // this gateway wrote: drop it, so it can never hold up the members due behind it.
-      await redis.zrem(keys.expiry, member);
+      await redis.zrem(keys.expiry(p), member);
       return false;
     }
     const { tenant, userId, provider, platform, device = null } = entry;
@@ -103,17 +102,27 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
     return true;
   }
 
-  async function sweep(): Promise<number> {
+  /** One partition's due members, in batches; each partition has its own expiry set, in its own slot. */
+  async function sweepPartition(p: number): Promise<number> {
     let emitted = 0;
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
       const now = clock();
-      const due = await redis.zrangebyscore(keys.expiry, "-inf", now, "WITHSCORES", "LIMIT", 0, BATCH);
+      const due = await redis.zrangebyscore(keys.expiry(p), "-inf", now, "WITHSCORES", "LIMIT", 0, BATCH);
       for (let i = 0; i < due.length; i += 2) {
-        if (await expire(due[i]!, Number(due[i + 1]), now)) emitted++;
+        if (await expire(p, due[i]!, Number(due[i + 1]), now)) emitted++;
       }
       if (due.length < BATCH * 2) break;
     }
     return emitted;
+  }
+
+  async function sweep(): Promise<number> {
+    // Partitions side by side (on a cluster they live on different masters); one that fails
+    // (its slot has no master for a moment) holds up none of the others.
+    const results = await Promise.allSettled(allPartitions(keys).map(sweepPartition));
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return results.reduce((sum, r) => sum + (r.status === "fulfilled" ? r.value : 0), 0);
   }
 
   function sweepOnce(): Promise<number> {

@@ -1,6 +1,5 @@
 import type { ImrelayConfig } from "@imrelay/config";
-import { createReleaseHeld, parseHeldMember, type RedisKeys } from "@imrelay/store";
-import type { Redis } from "ioredis";
+import { allPartitions, createReleaseHeld, parseHeldMember, type RedisClient, type RedisKeys } from "@imrelay/store";
 import type { Logger } from "pino";
 import type { GatewayMetrics } from "../metrics.js";
 
@@ -12,7 +11,7 @@ const MAX_BATCHES = 20;
 const MIN_WAIT_MS = 10;
 
 export interface GraceSweeperDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   config: Pick<ImrelayConfig, "presence">;
   clock: () => number;
@@ -53,11 +52,11 @@ export function createGraceSweeper(deps: GraceSweeperDeps): GraceSweeper {
   let running: Promise<number> | undefined;
   let stopped = true;
 
-  async function releaseOne(member: string, now: number): Promise<boolean> {
+  async function releaseOne(p: number, member: string, now: number): Promise<boolean> {
     const user = parseHeldMember(member);
     if (!user) {
       // Not a member this gateway wrote: drop it, so it can never hold up the members due behind it.
-      await redis.zrem(keys.held, member);
+      await redis.zrem(keys.held(p), member);
       return false;
     }
     const { outcome, eventJson } = await release(user, now);
@@ -71,17 +70,27 @@ export function createGraceSweeper(deps: GraceSweeperDeps): GraceSweeper {
     return true;
   }
 
-  async function sweep(): Promise<number> {
+  /** One partition's due holds, in batches; each partition has its own held set, in its own slot. */
+  async function sweepPartition(p: number): Promise<number> {
     let released = 0;
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
       const now = clock();
-      const due = await redis.zrangebyscore(keys.held, "-inf", now, "LIMIT", 0, BATCH);
+      const due = await redis.zrangebyscore(keys.held(p), "-inf", now, "LIMIT", 0, BATCH);
       for (const member of due) {
-        if (await releaseOne(member, now)) released++;
+        if (await releaseOne(p, member, now)) released++;
       }
       if (due.length < BATCH) break;
     }
     return released;
+  }
+
+  async function sweep(): Promise<number> {
+    // Partitions side by side (on a cluster they live on different masters); one that fails
+    // (its slot has no master for a moment) holds up none of the others.
+    const results = await Promise.allSettled(allPartitions(keys).map(sweepPartition));
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return results.reduce((sum, r) => sum + (r.status === "fulfilled" ? r.value : 0), 0);
   }
 
   function sweepOnce(): Promise<number> {
@@ -95,9 +104,10 @@ export function createGraceSweeper(deps: GraceSweeperDeps): GraceSweeper {
   /** Until the earliest hold is due (another gateway's too), but no longer than sweepInterval. */
   async function nextWait(): Promise<number> {
     const interval = config.presence.sweepInterval;
-    const [, score] = await redis.zrange(keys.held, 0, 0, "WITHSCORES");
-    if (score === undefined) return interval;
-    return Math.min(interval, Math.max(MIN_WAIT_MS, Number(score) - clock()));
+    const heads = await Promise.all(allPartitions(keys).map((p) => redis.zrange(keys.held(p), 0, 0, "WITHSCORES")));
+    const scores = heads.filter((head) => head[1] !== undefined).map((head) => Number(head[1]));
+    if (scores.length === 0) return interval;
+    return Math.min(interval, Math.max(MIN_WAIT_MS, Math.min(...scores) - clock()));
   }
 
   function schedule(wait: number) {
