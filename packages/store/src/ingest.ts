@@ -208,6 +208,8 @@ export function createIngest({
     let reply: [string, string?, string?];
     /** The connection the script ran on, when not `redis`: WAIT must go there. */
     let wrote: RedisClient = redis;
+    /** Whether a first, direct attempt that failed may have run all the same. */
+    let earlierMayHaveLanded = false;
     try {
       const args = [
         keys.seen(p, event.id),
@@ -245,7 +247,10 @@ export function createIngest({
             wrote = direct;
             return r;
           });
-        const call = first.catch(() => run[COMMAND](...args));
+        const call = first.catch((err: unknown) => {
+          earlierMayHaveLanded = describeStoreFailure(err).mayHaveLanded;
+          return run[COMMAND](...args);
+        });
         reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
       } else {
         const call = run[COMMAND](...args);
@@ -253,7 +258,10 @@ export function createIngest({
       }
     } catch (err) {
       const { reason, mayHaveLanded } = describeStoreFailure(err);
-      const taken = mayHaveLanded ? "the event may or may not have been queued" : "the event was not queued";
+      const taken =
+        mayHaveLanded || earlierMayHaveLanded
+          ? "the event may or may not have been queued"
+          : "the event was not queued";
       throw new CallbackError("STORE_UNAVAILABLE", `${reason}: ${taken}`, { cause: err });
     }
     const [outcome, gatewayJson, hold] = reply;
