@@ -1,10 +1,11 @@
 import { findTenant, type ImrelayConfig } from "@imrelay/config";
 import { type AdapterEvent, eventId, isoTime, type Platform } from "@imrelay/core";
 import type { Ingest, RedisClient } from "@imrelay/store";
-import { allPartitions, parseExpiryMember, type RedisKeys } from "@imrelay/store";
+import { parseExpiryMember, type RedisKeys } from "@imrelay/store";
 import type { Logger } from "pino";
 import { findVendor, GATEWAY_VENDORS, type Vendor, vendorSection } from "../callbacks/vendor.js";
 import type { GatewayMetrics } from "../metrics.js";
+import { partitionSweep } from "./partition-sweep.js";
 
 /** Members taken per read of the expiry set. */
 const BATCH = 500;
@@ -49,7 +50,6 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
   const vendors = deps.vendors ?? GATEWAY_VENDORS;
   const expiryMs = config.presence.openimExpiry;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<number> | undefined;
   let stopped = true;
 
   async function expire(p: number, member: string, deadline: number, now: number): Promise<boolean> {
@@ -116,22 +116,7 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
     return emitted;
   }
 
-  async function sweep(): Promise<number> {
-    // Partitions side by side (on a cluster they live on different masters); one that fails
-    // (its slot has no master for a moment) holds up none of the others.
-    const results = await Promise.allSettled(allPartitions(keys).map(sweepPartition));
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
-    return results.reduce((sum, r) => sum + (r.status === "fulfilled" ? r.value : 0), 0);
-  }
-
-  function sweepOnce(): Promise<number> {
-    // One sweep at a time per process; a caller during a sweep waits for it.
-    running ??= sweep().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
+  const { sweepOnce, idle } = partitionSweep(keys, sweepPartition);
 
   function schedule() {
     if (stopped) return;
@@ -156,7 +141,7 @@ export function createExpirySweeper(deps: ExpirySweeperDeps): ExpirySweeper {
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      await running?.catch(() => {});
+      await idle();
     },
   };
 }

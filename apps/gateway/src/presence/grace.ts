@@ -2,6 +2,7 @@ import type { ImrelayConfig } from "@imrelay/config";
 import { allPartitions, createReleaseHeld, parseHeldMember, type RedisClient, type RedisKeys } from "@imrelay/store";
 import type { Logger } from "pino";
 import type { GatewayMetrics } from "../metrics.js";
+import { partitionSweep } from "./partition-sweep.js";
 
 /** Members taken per read of the held set. */
 const BATCH = 500;
@@ -49,7 +50,6 @@ export function createGraceSweeper(deps: GraceSweeperDeps): GraceSweeper {
   let timer: NodeJS.Timeout | undefined;
   /** When the timer set fires, on `clock()`. */
   let timerAt = Number.POSITIVE_INFINITY;
-  let running: Promise<number> | undefined;
   let stopped = true;
 
   async function releaseOne(p: number, member: string, now: number): Promise<boolean> {
@@ -84,22 +84,7 @@ export function createGraceSweeper(deps: GraceSweeperDeps): GraceSweeper {
     return released;
   }
 
-  async function sweep(): Promise<number> {
-    // Partitions side by side (on a cluster they live on different masters); one that fails
-    // (its slot has no master for a moment) holds up none of the others.
-    const results = await Promise.allSettled(allPartitions(keys).map(sweepPartition));
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
-    return results.reduce((sum, r) => sum + (r.status === "fulfilled" ? r.value : 0), 0);
-  }
-
-  function sweepOnce(): Promise<number> {
-    // One sweep at a time per process; a caller during a sweep waits for it.
-    running ??= sweep().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
+  const { sweepOnce, idle } = partitionSweep(keys, sweepPartition);
 
   /** Until the earliest hold is due (another gateway's too), but no longer than sweepInterval. */
   async function nextWait(): Promise<number> {
@@ -141,7 +126,7 @@ export function createGraceSweeper(deps: GraceSweeperDeps): GraceSweeper {
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      await running?.catch(() => {});
+      await idle();
     },
     wake(dueAt) {
       if (stopped || dueAt >= timerAt) return;
