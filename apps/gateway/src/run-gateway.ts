@@ -6,7 +6,6 @@ import {
   closeRedis as closeConnection,
   closeDeliveryQueue,
   createDeliveryQueues,
-  createIngest,
   type Ingest,
   PartitionCountError,
   RedisModeError,
@@ -17,14 +16,15 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { opsRoutes } from "./admin/ops-routes.js";
 import type { MountAdmin } from "./admin/routes.js";
-import { findVendor, GATEWAY_VENDORS, type Vendor } from "./callbacks/vendor.js";
+import { GATEWAY_VENDORS, type Vendor } from "./callbacks/vendor.js";
 import { createGatewayHttpServer } from "./http/http-server.js";
+import { createGatewayIngest } from "./ingest.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { gatewayMetrics } from "./metrics.js";
 import { createExpirySweeper } from "./presence/expiry.js";
 import { createGraceSweeper } from "./presence/grace.js";
 import { registerQueueMetrics } from "./queue-metrics.js";
-import { CLUSTER_INGEST_DEADLINE_MS, createIngestRedis, whenReady } from "./redis.js";
+import { createIngestRedis, whenReady } from "./redis.js";
 import { createServer } from "./server.js";
 
 /** Why a gateway refuses to work with the Redis it reached. */
@@ -129,15 +129,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const metrics = gatewayMetrics(registry);
   const vendors = options.vendors ?? GATEWAY_VENDORS;
   const graceSweeper = createGraceSweeper({ redis, keys, config, clock, logger, metrics });
-  const ingestOnce = createIngest({
-    redis,
-    keys,
-    expiryMs: config.presence.openimExpiry,
-    presenceModel: (provider) => findVendor(provider, vendors)?.presence,
-    offlineGraceMs: config.presence.offlineGrace,
-    replicaAcks: config.redis.replicaAcks,
-    ...(config.redis.cluster ? { deadlineMs: CLUSTER_INGEST_DEADLINE_MS } : {}),
-  });
+  const ingestOnce = createGatewayIngest({ redis, keys, config, vendors });
   const ingest: Ingest = async (event, ingestOptions) => {
     if (refused) {
       const what = refused.code === "PARTITIONS_MISMATCH" ? "redis.partitions does not" : "Redis settings do not";

@@ -2,8 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { ImrelayConfig } from "@imrelay/config";
 import { findTenant } from "@imrelay/config";
-import type { RedisClient, RedisKeys } from "@imrelay/store";
-import { createIngest, type Ingest } from "@imrelay/store";
+import type { Ingest, RedisClient, RedisKeys } from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
 import express, { type ErrorRequestHandler, type Express } from "express";
 import type { Logger } from "pino";
@@ -22,6 +21,7 @@ import { callbackRouteMatcher, clientAddress } from "./http/callback-route.js";
 import type { ClientError } from "./http/client-error.js";
 import { inFlightRequests } from "./http/in-flight.js";
 import { createRateLimiter } from "./http/rate-limit.js";
+import { createGatewayIngest } from "./ingest.js";
 import { GATEWAY_REDACT_PATHS } from "./logging.js";
 import { type GatewayMetrics, gatewayMetrics } from "./metrics.js";
 import { redisReadiness } from "./readiness.js";
@@ -38,7 +38,7 @@ export interface GatewayDeps {
   clock?: () => number;
   /** The vendors served. @default the registry's (`@imrelay/vendors`) */
   vendors?: readonly Vendor[];
-  /** @default createIngest({ redis, keys, expiryMs: config.presence.openimExpiry, presenceModel, offlineGraceMs: config.presence.offlineGrace }) */
+  /** @default createGatewayIngest({ redis, keys, config, vendors }) */
   ingest?: Ingest;
   /** @default gatewayMetrics(registry) */
   metrics?: GatewayMetrics;
@@ -94,16 +94,7 @@ export function createServer(deps: GatewayDeps): GatewayListener {
   );
   const metrics = deps.metrics ?? gatewayMetrics(registry);
   const vendors = deps.vendors ?? GATEWAY_VENDORS;
-  const ingest =
-    deps.ingest ??
-    createIngest({
-      redis,
-      keys,
-      expiryMs: config.presence.openimExpiry,
-      presenceModel: (provider) => findVendor(provider, vendors)?.presence,
-      offlineGraceMs: config.presence.offlineGrace,
-      replicaAcks: config.redis.replicaAcks,
-    });
+  const ingest = deps.ingest ?? createGatewayIngest({ redis, keys, config, vendors });
 
   const app = express();
   app.disable("x-powered-by");
