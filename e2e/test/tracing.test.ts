@@ -1,4 +1,4 @@
-import { redisKeys } from "@imrelay/store";
+import { deliveryJobId, findDelivered, redisKeys } from "@imrelay/store";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   dropPrefix,
@@ -84,12 +84,18 @@ async function callback(relay: Relay) {
 }
 
 /** The delivery job's data as BullMQ keeps it (completed jobs stay an hour). */
+/**
+ * What the delivery carried: its job's data, or, for a delivery that succeeded at its first
+ * attempt (sent straight from the stream, no job), its record in the delivered log.
+ */
 async function jobData(prefix: string, eventId: string) {
-  // The job is in the delivery queue of the user's partition (the config's default count).
+  // Both are in the user's partition (the config's default count).
   const keys = redisKeys(prefix);
-  const queuePrefix = keys.partitionPrefix(keys.partitionOf("acme", USER));
-  const data = await redis.hget(`${queuePrefix}:deliveries:${eventId}.presence`, "data");
-  return JSON.parse(data ?? "null") as { traceparent?: string } | null;
+  const p = keys.partitionOf("acme", USER);
+  const data = await redis.hget(`${keys.partitionPrefix(p)}:deliveries:${eventId}.presence`, "data");
+  if (data) return JSON.parse(data) as { traceparent?: string };
+  const record = await findDelivered(redis, keys, p, deliveryJobId(eventId, "presence"));
+  return record && (record.traceparent === undefined ? {} : { traceparent: record.traceparent });
 }
 
 const byName = (spans: ReceivedSpan[], name: string) => spans.filter((span) => span.name === name);

@@ -27,9 +27,11 @@ export const defaultJitter: Jitter = (delayMs) => delayMs * (0.8 + 0.4 * Math.ra
  */
 export function deliveryBackoff(schedule: readonly number[], jitter: Jitter = defaultJitter): BackoffStrategy {
   const lastStep = schedule[schedule.length - 1] ?? 0;
-  return (attemptsMade, _type, err) => {
+  return (attemptsMade, _type, err, job) => {
+    // A job born of a failed first attempt (first-attempts.ts) counts that attempt too.
+    const prior = Number((job?.data as { priorAttempts?: unknown } | undefined)?.priorAttempts) || 0;
     // A replayed dead letter can run past the schedule: it keeps the last step.
-    const base = schedule[Math.min(Math.max(attemptsMade - 1, 0), schedule.length - 1)] ?? 0;
+    const base = schedule[Math.min(Math.max(prior + attemptsMade - 1, 0), schedule.length - 1)] ?? 0;
     const step = Math.max(0, Math.round(jitter(base)));
     const retryAfterMs = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
     if (typeof retryAfterMs !== "number" || !Number.isFinite(retryAfterMs)) return step;

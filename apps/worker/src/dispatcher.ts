@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { findTenant, type ImrelayConfig } from "@imrelay/config";
+import { findEndpoint, findTenant, type ImrelayConfig } from "@imrelay/config";
 import {
   allPartitions,
   type DeliveryJobData,
   deliveryJobOptions,
+  disabledEndpointFields,
+  disabledField,
   parseIngestEntry,
   type RedisClient,
   type RedisKeys,
@@ -14,7 +16,9 @@ import {
 } from "@imrelay/store";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
+import { createEntryAcks } from "./entry-acks.js";
 import { type DeliveryJob, fanOut } from "./fan-out.js";
+import type { FirstAttempts } from "./first-attempts.js";
 import type { WorkerMetrics } from "./metrics.js";
 
 export interface DispatcherDeps {
@@ -35,7 +39,17 @@ export interface DispatcherDeps {
   partitions?: readonly number[];
   /** This dispatcher's name in the consumer groups. @default host-pid-random */
   consumer?: string;
-  /** Entries pending this long with another consumer are taken over (it died). @default 30000 */
+  /**
+   * Sends first attempts straight from the stream (first-attempts.ts); only
+   * failures, rate-limited and disabled endpoints' deliveries become jobs.
+   * @default none: every delivery becomes a job
+   */
+  firstAttempts?: FirstAttempts;
+  /**
+   * Entries pending this long with another consumer are taken over (it died);
+   * the entries a live dispatcher holds are renewed well before.
+   * @default 30000
+   */
   claimIdleMs?: number;
   /** How often to look for such entries. @default 5000 */
   claimIntervalMs?: number;
@@ -58,9 +72,20 @@ export interface DispatcherDeps {
 export interface IngestDispatcher {
   /** Creates the consumer groups if needed and starts reading. */
   start(): Promise<void>;
-  /** Finishes the batches in hand, stops reading, and leaves each group it holds nothing pending in. */
+  /**
+   * Stops reading, lets the first attempts in flight finish and records them,
+   * and leaves each group it holds nothing pending in.
+   */
   close(): Promise<void>;
   readonly consumer: string;
+  /** The ids of the deliveries whose first attempt is in flight here. */
+  inFlight(): string[];
+  /**
+   * Turns the first attempts in flight into jobs (no attempt counted) and
+   * acks their entries, so another worker sends them at once; resolves with
+   * their ids once that is written.
+   */
+  handBack(): Promise<string[]>;
 }
 
 type ReadReply = [stream: string, entries: StreamEntry[]][] | null;
@@ -100,10 +125,13 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
   const lingerMs = deps.lingerMs ?? 10;
   const jobOptions = deliveryJobOptions(config.delivery);
   const log = logger.child({ stage: "dispatch", consumer });
+  const first = deps.firstAttempts;
+  const acks = createEntryAcks({ redis, keys, queues, logger: log, consumer, replicaAcks, replicaTimeoutMs });
 
   const readers: RedisClient[] = [];
   let loops: Promise<void>[] = [];
   let stopping = false;
+  let renewTimer: NodeJS.Timeout | undefined;
   const wakes = new Set<() => void>();
   let lastErrorLog = 0;
 
@@ -116,11 +144,36 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     }
   }
 
-  async function dispatch(p: number, entries: StreamEntry[]): Promise<void> {
+  /**
+   * Would this delivery go out straight from the stream? Not when it must wait its turn at a rate
+   * limit, nor when the endpoint is disabled or gone (the queue turns those into dead letters).
+   */
+  function sendsFirst(job: DeliveryJob, disabled: ReadonlySet<string>): boolean {
+    const { tenant, endpointId } = job.data;
+    const endpoint = findEndpoint(config, tenant, endpointId);
+    return Boolean(
+      endpoint?.enabled && endpoint.rateLimit === undefined && !disabled.has(disabledField(tenant, endpointId)),
+    );
+  }
+
+  /**
+   * `viaQueue`: entries another dispatcher had (claimed from a dead one) or this one read before a
+   * failure may have their jobs queued already; through the queue their job ids collapse, where a
+   * first attempt sent here would send them a second time.
+   */
+  async function dispatch(p: number, entries: StreamEntry[], viaQueue = false): Promise<void> {
     if (entries.length === 0) return;
     const stream = keys.ingest(p);
-    const jobs: DeliveryJob[] = [];
+    const readAt = Date.now();
+    const queued: DeliveryJob[] = [];
+    const direct: Array<{ entry: string; jobs: DeliveryJob[] }> = [];
+    // One read of the run-time disabled set per batch: a disable stops the next batch.
+    const disabled = first && !viaQueue ? await disabledEndpointFields(redis, keys) : undefined;
+    const done: string[] = [];
     for (const entry of entries) {
+      // Its own pending entries are read again after a failure: those whose deliveries are out stay as they are.
+      if (acks.holds(p, entry[0])) continue;
+      done.push(entry[0]);
       const parsed = parseIngestEntry(entry);
       if (!parsed.ok) {
         // An entry that cannot be read now never will be: keeping it would only block the group.
@@ -138,11 +191,20 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         continue;
       }
       const fanned = fanOut({ event, raw, traceparent, tenant, jobOptions });
-      jobs.push(...fanned.jobs);
       for (const endpoint of fanned.filtered) deps.metrics?.eventsFiltered.inc({ tenant: event.tenant, endpoint });
+      if (!disabled) {
+        queued.push(...fanned.jobs);
+        continue;
+      }
+      const sent: DeliveryJob[] = [];
+      for (const job of fanned.jobs) (sendsFirst(job, disabled) ? sent : queued).push(job);
+      if (sent.length > 0) {
+        done.pop();
+        direct.push({ entry: entry[0], jobs: sent });
+      }
     }
-    if (jobs.length > 0) {
-      await queues[p]!.addBulk(jobs);
+    if (queued.length > 0) {
+      await queues[p]!.addBulk(queued);
       if (replicaAcks > 0) {
         const acked = await replicasAcked(redis, stream, replicaAcks, replicaTimeoutMs);
         if (acked < replicaAcks) {
@@ -153,15 +215,27 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         }
       }
     }
-    const ids = entries.map(([id]) => id);
-    const results = await redis
-      .pipeline()
-      .xack(stream, keys.ingestGroup, ...ids)
-      .xdel(stream, ...ids)
-      .exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
-    log.debug({ partition: p, entries: entries.length, jobs: jobs.length }, "dispatched");
+    // First attempts go out once what the entries queued is safe; each entry is acked when its last one settles.
+    for (const { entry, jobs } of direct) {
+      acks.hold(p, entry, jobs.length);
+      for (const job of jobs) {
+        void first!
+          .send(job, readAt)
+          .then((result) =>
+            acks.settle(p, entry, result.kind === "delivered" ? { record: result.record } : { job: result.job }),
+          );
+      }
+    }
+    if (done.length > 0) {
+      const results = await redis
+        .pipeline()
+        .xack(stream, keys.ingestGroup, ...done)
+        .xdel(stream, ...done)
+        .exec();
+      const failed = results?.find(([err]) => err);
+      if (failed) throw failed[0];
+    }
+    log.debug({ partition: p, entries: entries.length, queued: queued.length, direct: direct.length }, "dispatched");
   }
 
   /** Takes over entries another (dead) consumer read and never acked. */
@@ -181,7 +255,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       )) as ClaimReply;
       if (entries.length > 0) {
         log.warn({ partition: p, entries: entries.length }, "claimed ingest entries a stopped dispatcher left pending");
-        await dispatch(p, entries);
+        await dispatch(p, entries, true);
       }
       if (next === "0-0") return;
       cursor = next;
@@ -192,6 +266,8 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     const stream = keys.ingest(p);
     // After a failure, this consumer's own pending entries ("0") are read again before new ones (">").
     let ownPending = true;
+    // Where the reading of its own pending entries has got to: those in hand are passed over, not read again and again.
+    let pendingFrom = "0";
     let lastClaim = 0;
     while (!stopping) {
       try {
@@ -199,27 +275,36 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
           lastClaim = Date.now();
           await claimIdle(p);
         }
-        const id = ownPending ? "0" : ">";
+        const id = ownPending ? pendingFrom : ">";
         const block = ownPending ? [] : ["BLOCK", blockMs];
+        // With first attempts sent here, read no more than there is room for: the backlog stays in Redis.
+        const count = first ? await first.room(batchSize) : batchSize;
+        if (count === 0) continue;
         const reply = (await reader.call(
           "XREADGROUP",
           "GROUP",
           keys.ingestGroup,
           consumer,
           "COUNT",
-          batchSize,
+          count,
           ...block,
           "STREAMS",
           stream,
           id,
         )) as ReadReply;
         const entries = reply?.[0]?.[1] ?? [];
-        if (ownPending && entries.length === 0) ownPending = false;
-        await dispatch(p, entries);
-        if (entries.length > 0 && entries.length < batchSize / 2 && lingerMs > 0 && !stopping) await sleep(lingerMs);
+        if (ownPending) {
+          if (entries.length === 0) {
+            ownPending = false;
+            pendingFrom = "0";
+          } else pendingFrom = entries[entries.length - 1]![0];
+        }
+        await dispatch(p, entries, ownPending);
+        if (entries.length > 0 && entries.length < count / 2 && lingerMs > 0 && !stopping) await sleep(lingerMs);
       } catch (err) {
         if (stopping) break;
         ownPending = true;
+        pendingFrom = "0";
         if (String((err as Error).message).includes("NOGROUP")) {
           // A Redis that restarted without its data has the gateway's new stream but not our group.
           const recreated = await ensureGroup(p).then(
@@ -257,6 +342,16 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       if (loops.length > 0) return;
       await Promise.all(partitions.map((p) => ensureGroup(p)));
       stopping = false;
+      if (first) {
+        // Entries whose deliveries are out stay this consumer's: renewed well within claimIdleMs.
+        renewTimer = setInterval(
+          () => {
+            acks.renew().catch((err: Error) => log.warn({ err: err.message }, "renewing the entries in hand failed"));
+          },
+          Math.max(100, Math.floor(claimIdleMs / 3)),
+        );
+        renewTimer.unref();
+      }
       loops = partitions.map((p) => {
         const reader = redis.duplicate();
         reader.on("error", (err: Error) => {
@@ -271,11 +366,19 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     async close() {
       if (loops.length === 0) return;
       stopping = true;
+      first?.stop();
       for (const wake of [...wakes]) wake();
       // The batches in hand finish; a read or a write stuck on a Redis outage must not hold shutdown
       // forever, and with Redis away nothing in hand can finish: its entries stay pending, and
       // another dispatcher claims them.
       const away = redis.status !== "ready" || readers.some((reader) => reader.status !== "ready");
+      const inHand = first?.inFlight() ?? [];
+      if (away && inHand.length > 0) {
+        log.warn(
+          { jobIds: inHand },
+          `Redis is unavailable: ${inHand.length} deliveries in flight are left for another worker to take over once their lock runs out`,
+        );
+      }
       const finished =
         !away &&
         (await within(
@@ -284,8 +387,21 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         ));
       loops = [];
       for (const reader of readers.splice(0)) reader.disconnect();
+      // First attempts in flight finish and are recorded, as BullMQ lets its jobs in flight finish.
+      const settled =
+        finished &&
+        (await within(
+          (async () => {
+            await first?.idle();
+            await acks.drained();
+            return true;
+          })(),
+          config.delivery.timeoutMs + 2_000,
+        ));
+      clearInterval(renewTimer);
+      acks.stop();
       // Leaving is tidiness: not worth waiting for a Redis that is away.
-      if (!finished || redis.status !== "ready") return;
+      if (!settled || redis.status !== "ready") return;
       try {
         // A consumer with nothing pending is only clutter in XINFO; one with pending entries stays for a claim.
         const leave = async (p: number) => {
@@ -297,6 +413,12 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       } catch (err) {
         log.warn({ err: (err as Error).message }, "could not leave the ingest consumer group");
       }
+    },
+    inFlight: () => first?.inFlight() ?? [],
+    async handBack() {
+      const ids = first?.handBackAll() ?? [];
+      if (ids.length > 0) await acks.drained();
+      return ids;
     },
   };
 }

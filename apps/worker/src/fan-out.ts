@@ -1,10 +1,10 @@
 import { filterMatcher, type TenantConfig } from "@imrelay/config";
-import { DELIVERY_JOB_NAME, type DeliveryJobData, deliveryJobId, type IngestEvent } from "@imrelay/store";
+import { DELIVERY_JOB_NAME, type DeliveryJobState, deliveryJobId, type IngestEvent } from "@imrelay/store";
 import type { JobsOptions } from "bullmq";
 
 export interface DeliveryJob {
   name: typeof DELIVERY_JOB_NAME;
-  data: DeliveryJobData;
+  data: DeliveryJobState;
   opts: JobsOptions & { jobId: string };
 }
 

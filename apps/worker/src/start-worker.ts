@@ -11,7 +11,10 @@ import {
 import type { Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { createDeliveryAgent } from "./agent.js";
+import { createAttempt } from "./attempt.js";
 import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
+import { createFirstAttempts } from "./first-attempts.js";
 import { workerMetrics } from "./metrics.js";
 import { createDeliveryWorker } from "./worker.js";
 
@@ -30,6 +33,14 @@ export interface StartWorkerOptions {
   dispatcher?: Pick<DispatcherDeps, "claimIdleMs" | "claimIntervalMs" | "blockMs" | "replicaTimeoutMs" | "lingerMs">;
   /** Traces each delivery attempt (README "Tracing"). @default none: no spans, no cost */
   tracer?: Tracer | undefined;
+}
+
+/** `delivery.endpointConcurrency`, or half of `concurrency`; never more than `concurrency`. */
+export function endpointConcurrency({
+  concurrency,
+  endpointConcurrency,
+}: Pick<ImrelayConfig["delivery"], "concurrency" | "endpointConcurrency">): number {
+  return Math.min(endpointConcurrency ?? Math.max(1, Math.ceil(concurrency / 2)), concurrency);
 }
 
 export interface RunningWorker {
@@ -80,6 +91,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 
   const queues = createDeliveryQueues(connection, keys, config);
   const metrics = workerMetrics(registry);
+  // One keep-alive pool for first attempts and retries alike.
+  const agent = createDeliveryAgent({
+    allowPrivateNetworks: config.delivery.allowPrivateNetworks,
+    timeoutMs: config.delivery.timeoutMs,
+    connections: config.delivery.concurrency,
+  });
   const delivery = createDeliveryWorker({
     config,
     connection,
@@ -87,10 +104,22 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     partitions,
     logger: log,
     metrics,
+    dispatcher: agent,
+    tracer: options.tracer,
+    ...(clock ? { clock } : {}),
+  });
+  const firstAttempts = createFirstAttempts({
+    attempt: createAttempt({ config, redis: connection, keys, logger: log, metrics, dispatcher: agent, clock }),
+    concurrency: config.delivery.concurrency,
+    endpointConcurrency: endpointConcurrency(config.delivery),
+    retrySchedule: config.delivery.retrySchedule,
     tracer: options.tracer,
     ...(clock ? { clock } : {}),
   });
   const dispatcher = createDispatcher({
+    // An entry a dead worker held is taken over as its jobs are: within lockDuration + stalledInterval.
+    claimIdleMs: config.delivery.lockDuration,
+    claimIntervalMs: config.delivery.stalledInterval,
     ...options.dispatcher,
     config,
     redis: connection,
@@ -99,12 +128,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     partitions,
     logger: log,
     metrics,
+    firstAttempts,
   });
   const closeQueues = () => Promise.all(queues.map((queue) => closeDeliveryQueue(queue)));
   try {
     await dispatcher.start();
   } catch (err) {
     await delivery.close();
+    await agent.destroy();
     await closeQueues();
     connection.disconnect();
     throw err;
@@ -114,15 +145,26 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   return {
     close() {
       closing ??= (async () => {
-        // Dispatcher first: nothing new is queued while the deliveries in hand finish.
-        await dispatcher.close();
-        await delivery.close();
+        // Both stop taking work at once, then let what they have in hand finish: a delivery handed
+        // back at a deadline is then left to another worker, never taken up again by this one.
+        await Promise.all([dispatcher.close(), delivery.close()]);
+        if (connection.status === "ready") await agent.close();
+        else await agent.destroy();
         await closeQueues();
         await closeRedis(connection);
       })();
       return closing;
     },
-    inFlight: () => delivery.inFlight(),
-    handBack: () => delivery.handBack(),
+    inFlight: () => [...dispatcher.inFlight(), ...delivery.inFlight()],
+    async handBack() {
+      const [first, queued] = await Promise.all([
+        dispatcher.handBack().then(
+          (ids) => ({ handedBack: ids, kept: [] as string[] }),
+          () => ({ handedBack: [] as string[], kept: dispatcher.inFlight() }),
+        ),
+        delivery.handBack(),
+      ]);
+      return { handedBack: [...first.handedBack, ...queued.handedBack], kept: [...first.kept, ...queued.kept] };
+    },
   };
 }

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { createDeliveryAgent } from "./agent.js";
 import { deliveryBackoff, type Jitter } from "./backoff.js";
-import { createDeliveryProcessor, type DeliveryResult } from "./deliver.js";
+import { attemptNumber, createDeliveryProcessor, type DeliveryResult } from "./deliver.js";
 import type { WorkerMetrics } from "./metrics.js";
 
 /** How often the delivery workers' errors are logged at most. */
@@ -121,7 +121,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     });
     worker.on("failed", (job, err) => {
       if (!job) return;
-      const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+      // attemptNumber counts the attempt that just failed, and a first attempt sent from the stream.
+      const final = err instanceof UnrecoverableError || attemptNumber(job) - 1 >= (job.opts.attempts ?? 1);
       if (final) {
         logger.error(
           {

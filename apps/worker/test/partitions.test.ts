@@ -167,10 +167,18 @@ describe("redis.replicaAcks", () => {
     const prefix = `${filePrefix}:${++harnesses}`;
     const keys = redisKeys(prefix);
     const master = await privateRedis(["--repl-diskless-sync-delay", "0"]);
-    const sink = await startSink();
+    // The first attempt fails, so the delivery becomes a job (its retry) that must reach a replica.
+    const sink = await startSink((_req, res, index) => {
+      res.statusCode = index === 0 ? 503 : 200;
+      res.end();
+    });
     stops.push(() => sink.close());
     const base = makeConfig(prefix, [{ id: "presence", url: sink.url }]);
-    const config = { ...base, redis: { ...base.redis, replicaAcks: 1 } };
+    const config = {
+      ...base,
+      redis: { ...base.redis, replicaAcks: 1 },
+      delivery: { ...base.delivery, retrySchedule: [100] },
+    };
     const { logger, lines } = captureLogger();
     const worker = await startWorker({
       config,
@@ -183,7 +191,7 @@ describe("redis.replicaAcks", () => {
     const event = makeEvent();
     await publish(master.client, keys, event);
 
-    // No replica: the job is added (and delivered), but the entry stays pending, to be handed off again.
+    // No replica: the retry's job is added (and sent), but the entry stays pending, to be handed off again.
     await waitFor(
       () => lines.some((l) => String((l.err as { message?: string })?.message).includes("0 of 1 replicas")),
       {

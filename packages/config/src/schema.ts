@@ -310,6 +310,12 @@ export function configSchema(vendors: readonly ConfigVendor[] = VENDORS) {
           /** Deliveries in flight per worker process. @default 50 */
           concurrency: z.number().int().positive().default(50),
           /**
+           * Of a worker's first attempts in flight, one endpoint may hold at most this many; its next
+           * deliveries wait in the queue meanwhile, so a slow endpoint never stalls the others.
+           * @default half of concurrency (at least 1)
+           */
+          endpointConcurrency: z.number().int().positive().optional(),
+          /**
            * How long a delivery stays locked to its worker without a renewal (a live worker renews it
            * every lockDuration/4 to /2). A worker that dies keeps its deliveries locked this long at most.
            * @default 30s

@@ -44,5 +44,24 @@ export interface RateTurn {
   attempt: number;
 }
 
-/** A delivery job's data once an attempt has failed, or it waits for its turn at a rate limit. */
-export type DeliveryJobState = DeliveryJobData & { lastResponse?: LastResponse; rateTurn?: RateTurn };
+/**
+ * A delivery job's data once an attempt has failed, or it waits for its turn at a rate limit.
+ * A delivery whose first attempt went out straight from the ingest stream and failed becomes a
+ * job with `priorAttempts: 1` (the attempts its job did not make), or, when that failure ends it
+ * (410, a refused destination, a schedule with no retries), with `deadLetter`: the worker then
+ * fails it at once without sending, so it is listed and replayed as any dead letter.
+ */
+export type DeliveryJobState = DeliveryJobData & {
+  lastResponse?: LastResponse;
+  rateTurn?: RateTurn;
+  priorAttempts?: number;
+  deadLetter?: DeadLetterVerdict;
+};
+
+/** Why a delivery became a dead letter before it had a job (see `DeliveryJobState`). */
+export interface DeadLetterVerdict {
+  /** The worker's error code: `ENDPOINT_GONE`, `DESTINATION_REFUSED`, `HTTP_ERROR`, … */
+  code: string;
+  /** The failure's text, as a job's `failedReason` would say it. */
+  message: string;
+}

@@ -93,3 +93,14 @@ export async function isEndpointDisabled(
 ): Promise<boolean> {
   return (await redis.hexists(keys.disabled, disabledField(tenant, endpointId))) === 1;
 }
+
+/**
+ * The fields (`disabledField`) of every endpoint disabled at run time: one
+ * read for a whole batch of deliveries, so a disable stops the next batch.
+ *
+ * @example
+ * (await disabledEndpointFields(redis, keys)).has(disabledField("acme", "presence"));
+ */
+export async function disabledEndpointFields(redis: RedisClient, keys: RedisKeys): Promise<Set<string>> {
+  return new Set(await redis.hkeys(keys.disabled));
+}

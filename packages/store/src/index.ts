@@ -1,4 +1,5 @@
 export * from "./connection.js";
+export * from "./delivered-log.js";
 export * from "./delivery-job.js";
 export * from "./delivery-queue.js";
 export * from "./endpoint-state.js";

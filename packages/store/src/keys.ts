@@ -22,6 +22,7 @@ export function redisKeys(prefix: string, partitions: number = DEFAULT_PARTITION
   const ingest = bases.map((base) => `${base}:ingest`);
   const expiry = bases.map((base) => `${base}:expiry`);
   const held = bases.map((base) => `${base}:held`);
+  const delivered = bases.map((base) => `${base}:delivered`);
   const partitionOfUser = (tenant: string, userId: string) => partitionOf(tenant, userId, partitions);
   return {
     prefix,
@@ -51,6 +52,12 @@ export function redisKeys(prefix: string, partitions: number = DEFAULT_PARTITION
      * user's presence hash (`HELD_FIELD`), so one user's ingest touches no key of its own for it.
      */
     held: (p: number) => held[p]!,
+    /**
+     * Capped stream of partition `p`'s deliveries that succeeded at their first attempt, sent
+     * straight from the ingest stream without a BullMQ job (delivered-log.ts): the admin API
+     * lists them beside the queue's completed jobs.
+     */
+    delivered: (p: number) => delivered[p]!,
     /** Hash `tenant:endpointId` → JSON `{ at, reason }` of endpoints disabled at run time (410, admin). */
     disabled: `${prefix}:disabled`,
     /**

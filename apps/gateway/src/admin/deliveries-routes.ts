@@ -1,9 +1,17 @@
 import { findEndpoint } from "@imrelay/config";
-import { type DeliveryJobState, isEndpointDisabled } from "@imrelay/store";
+import {
+  allPartitions,
+  countDelivered,
+  type DeliveredRecord,
+  type DeliveryJobState,
+  findDelivered,
+  isEndpointDisabled,
+  readDelivered,
+} from "@imrelay/store";
 import type { Job, Queue } from "bullmq";
 import type { Express } from "express";
 import { adminError } from "./auth.js";
-import { deliveryView } from "./delivery-view.js";
+import { type DeliveryView, deliveredEvent, deliveredView, deliveryView } from "./delivery-view.js";
 import { defineOperation, mountOperation } from "./operation.js";
 import type { AdminContext } from "./routes.js";
 import {
@@ -99,7 +107,9 @@ async function disabledReason(ctx: AdminContext, tenant: string, endpointId: str
   return runtime ? "it is disabled (POST …/enable to resume it)" : undefined;
 }
 
-type Page = { jobs: Job<DeliveryJobState>[]; total: number };
+/** One delivery of a listing: a job, or (completed only) a first attempt's log record. */
+type Item = { time: number; job: Job<DeliveryJobState> } | { time: number; record: DeliveredRecord };
+type Page = { items: Item[]; total: number };
 
 /**
  * When a job entered its state, as BullMQ orders each state newest first:
@@ -113,50 +123,69 @@ function stateTime(job: Job<DeliveryJobState>, state: ListState): number {
   return job.timestamp;
 }
 
-/** Newest first across the partitions' queues; a stable sort keeps each queue's own order on a tie. */
-function newestFirst(jobs: Job<DeliveryJobState>[], state: ListState): Job<DeliveryJobState>[] {
-  return jobs.sort((a, b) => stateTime(b, state) - stateTime(a, state));
+const hasData = (job: Job<DeliveryJobState> | undefined): job is Job<DeliveryJobState> => Boolean(job?.data);
+const jobItems = (jobs: Array<Job<DeliveryJobState> | undefined>, state: ListState): Item[] =>
+  jobs.filter(hasData).map((job) => ({ time: stateTime(job, state), job }));
+const recordItems = (records: DeliveredRecord[]): Item[] =>
+  records.map((record) => ({ time: record.finishedAt, record }));
+
+/** Newest first; a stable sort keeps each source's own order on a tie. */
+const newestFirst = (items: Item[]) => items.sort((a, b) => b.time - a.time);
+
+/** Where deliveries are kept: every partition's queue, and (completed ones) every partition's delivered log. */
+interface Sources {
+  queues: DeliveriesDeps["queues"];
+  ctx: AdminContext;
 }
 
-const hasData = (job: Job<DeliveryJobState> | undefined): job is Job<DeliveryJobState> => Boolean(job?.data);
-
-async function wholePage(
-  queues: DeliveriesDeps["queues"],
-  state: ListState,
-  offset: number,
-  limit: number,
-): Promise<Page> {
-  const total = (await Promise.all(queues.map((queue) => queue.getJobCountByTypes(state)))).reduce((a, b) => a + b, 0);
+async function wholePage({ queues, ctx }: Sources, state: ListState, offset: number, limit: number): Promise<Page> {
+  const partitions = allPartitions(ctx.keys);
+  const logged = state === "completed";
+  const counts = await Promise.all([
+    ...queues.map((queue) => queue.getJobCountByTypes(state)),
+    ...(logged ? partitions.map((p) => countDelivered(ctx.redis, ctx.keys, p)) : []),
+  ]);
+  const total = counts.reduce((a, b) => a + b, 0);
   // The range would end at offset - 1, and Redis reads an end of -1 as "to the last": limit=0 would list every job.
-  if (limit === 0 || offset >= total) return { jobs: [], total };
-  // The page's jobs are among the first offset + limit of some queues: read those, merge, cut.
+  if (limit === 0 || offset >= total) return { items: [], total };
+  // The page's deliveries are among the first offset + limit of some sources: read those, merge, cut.
   const heads = await Promise.all(queues.map((queue) => queue.getJobs([state], 0, offset + limit - 1, false)));
-  const merged = newestFirst(heads.flat().filter(hasData), state);
-  return { jobs: merged.slice(offset, offset + limit), total };
+  const records = logged
+    ? await Promise.all(partitions.map((p) => readDelivered(ctx.redis, ctx.keys, p, 0, offset + limit)))
+    : [];
+  const items = newestFirst([...heads.flatMap((jobs) => jobItems(jobs, state)), ...recordItems(records.flat())]);
+  return { items: items.slice(offset, offset + limit), total };
 }
 
 /**
- * A page of the jobs that match a filter, and how many match. BullMQ keeps no
- * index by tenant or endpoint, so every queue's whole state is read in pages:
- * paging first and filtering after would give short or empty pages, and a
- * total that counts other endpoints' jobs.
+ * A page of the deliveries that match a filter, and how many match. BullMQ
+ * keeps no index by tenant or endpoint (nor does the delivered log), so every
+ * source is read whole, in pages: paging first and filtering after would give
+ * short or empty pages, and a total that counts other endpoints' deliveries.
  */
 async function filteredPage(
-  queues: DeliveriesDeps["queues"],
+  { queues, ctx }: Sources,
   state: ListState,
   offset: number,
   limit: number,
-  match: (data: DeliveryJobState) => boolean,
+  match: (tenant: string, endpointId: string) => boolean,
 ): Promise<Page> {
-  const matching: Job<DeliveryJobState>[] = [];
+  const matching: Item[] = [];
   for (const queue of queues) {
     for (let start = 0; ; start += PAGE_MAX) {
       const page = await queue.getJobs([state], start, start + PAGE_MAX - 1, false);
       if (page.length === 0) break;
-      for (const job of page) if (hasData(job) && match(job.data)) matching.push(job);
+      for (const item of jobItems(page, state))
+        if ("job" in item && match(item.job.data.tenant, item.job.data.endpointId)) matching.push(item);
     }
   }
-  return { jobs: newestFirst(matching, state).slice(offset, offset + limit), total: matching.length };
+  if (state === "completed") {
+    for (const p of allPartitions(ctx.keys)) {
+      const records = await readDelivered(ctx.redis, ctx.keys, p, 0, Number.MAX_SAFE_INTEGER);
+      matching.push(...recordItems(records.filter((record) => match(record.tenant, record.endpointId))));
+    }
+  }
+  return { items: newestFirst(matching).slice(offset, offset + limit), total: matching.length };
 }
 
 /** The job with this id in whichever partition's queue holds it. */
@@ -166,8 +195,17 @@ async function findJob(queues: DeliveriesDeps["queues"], id: string): Promise<Jo
 }
 
 async function retryJob(job: Job<DeliveryJobState>) {
-  // A replay is a fresh run of the whole schedule, not one last attempt.
+  // A replay is a fresh run of the whole schedule, not one last attempt: nor does it count, or
+  // repeat the verdict of, a first attempt that was sent before the delivery had a job.
+  const { deadLetter, priorAttempts, ...data } = job.data;
+  if (deadLetter !== undefined || priorAttempts !== undefined) await job.updateData(data);
   await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+}
+
+/** The first attempt's log record with this id, in whichever partition's log holds it. */
+async function findRecord(ctx: AdminContext, id: string): Promise<DeliveredRecord | undefined> {
+  const found = await Promise.all(allPartitions(ctx.keys).map((p) => findDelivered(ctx.redis, ctx.keys, p, id)));
+  return found.find((record) => record !== null) ?? undefined;
 }
 
 /**
@@ -182,32 +220,46 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queues }:
 
   mountOperation(app, listDeliveries, [requireAdmin, requireStore], async ({ query }, res) => {
     const { state, tenant, endpoint, limit, offset } = query;
-    const { jobs, total } =
+    const sources = { queues, ctx };
+    const { items, total } =
       tenant === undefined && endpoint === undefined
-        ? await wholePage(queues, state, offset, limit)
+        ? await wholePage(sources, state, offset, limit)
         : await filteredPage(
-            queues,
+            sources,
             state,
             offset,
             limit,
-            (data) => (!tenant || data.tenant === tenant) && (!endpoint || data.endpointId === endpoint),
+            (t, e) => (!tenant || t === tenant) && (!endpoint || e === endpoint),
           );
-    const deliveries = jobs.map((job) => deliveryView(job, state));
+    const maxAttempts = ctx.config.delivery.retrySchedule.length + 1;
+    const deliveries: DeliveryView[] = items.map((item) =>
+      "job" in item ? deliveryView(item.job, state) : deliveredView(item.record, maxAttempts),
+    );
     res.json({ state, total, offset, limit, deliveries });
   });
 
   mountOperation(app, getDelivery, [requireAdmin, requireStore], async ({ params }, res) => {
     const job = await findJob(queues, params.id);
-    if (!job) {
+    if (job) {
+      res.json({ ...deliveryView(job, await job.getState()), event: job.data.event });
+      return;
+    }
+    const record = await findRecord(ctx, params.id);
+    if (!record) {
       adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${params.id}"`);
       return;
     }
-    res.json({ ...deliveryView(job, await job.getState()), event: job.data.event });
+    const maxAttempts = ctx.config.delivery.retrySchedule.length + 1;
+    res.json({ ...deliveredView(record, maxAttempts), event: deliveredEvent(record) });
   });
 
   mountOperation(app, retryDelivery, [requireAdmin, requireStore], async ({ params }, res) => {
     const job = await findJob(queues, params.id);
     if (!job) {
+      if (await findRecord(ctx, params.id)) {
+        adminError(res, 409, "NOT_A_DEAD_LETTER", `delivery "${params.id}" is completed, not failed: nothing to retry`);
+        return;
+      }
       adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${params.id}"`);
       return;
     }

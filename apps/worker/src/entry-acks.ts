@@ -1,0 +1,182 @@
+import {
+  type DeliveredRecord,
+  type DeliveryJobData,
+  logDelivered,
+  type RedisClient,
+  type RedisKeys,
+  replicasAcked,
+} from "@imrelay/store";
+import type { Queue } from "bullmq";
+import type { Logger } from "pino";
+import type { DeliveryJob } from "./fan-out.js";
+
+export interface EntryAcksDeps {
+  /** The connection the delivery queues write on (`WAIT` counts its writes). */
+  redis: RedisClient;
+  keys: RedisKeys;
+  /** Partition `p`'s delivery queue at index p. */
+  queues: ReadonlyArray<Queue<DeliveryJobData, unknown, string>>;
+  logger: Logger;
+  consumer: string;
+  /** `redis.replicaAcks`: jobs must reach this many replicas before their entries are acked. */
+  replicaAcks: number;
+  replicaTimeoutMs: number;
+}
+
+interface Held {
+  /** Deliveries of the entry not settled yet. */
+  left: number;
+}
+
+interface PartitionBuffer {
+  /** Entries whose first attempts are out: never acked before every one is settled. */
+  held: Map<string, Held>;
+  jobs: DeliveryJob[];
+  records: DeliveredRecord[];
+  acks: string[];
+  flushing: Promise<void> | undefined;
+  /** Set after a failed flush: the next waits this long, so an outage is not a busy loop. */
+  retryAt: number;
+}
+
+/**
+ * The ingest entries a dispatcher holds while their first attempts are out,
+ * and the writes that let them go: the jobs of failed attempts (`addBulk`,
+ * then `WAIT` for `redis.replicaAcks`), the log of delivered ones, the
+ * entries' `XACK` + `XDEL` — whatever settled meanwhile, in one go per
+ * partition, so a busy partition writes a batch per round trip. An entry is
+ * acked only once each of its deliveries is delivered or safely a job: a
+ * worker that dies before leaves the entry pending, and it is sent again
+ * (at least once).
+ *
+ * Entries held this way are pending in the consumer group; `renew` resets
+ * their idle time, so a live dispatcher's slow deliveries are not claimed by
+ * another as a dead one's would be.
+ */
+export function createEntryAcks(deps: EntryAcksDeps) {
+  const { redis, keys, queues, logger, consumer, replicaAcks, replicaTimeoutMs } = deps;
+  const buffers = new Map<number, PartitionBuffer>();
+  const drained: Array<() => void> = [];
+  let stopped = false;
+
+  function buffer(p: number): PartitionBuffer {
+    let b = buffers.get(p);
+    if (!b) {
+      b = { held: new Map(), jobs: [], records: [], acks: [], flushing: undefined, retryAt: 0 };
+      buffers.set(p, b);
+    }
+    return b;
+  }
+
+  const busy = () =>
+    [...buffers.values()].some(
+      (b) => b.held.size > 0 || b.flushing || b.jobs.length > 0 || b.acks.length > 0 || b.records.length > 0,
+    );
+
+  async function write(p: number, jobs: DeliveryJob[], records: DeliveredRecord[], acks: string[]): Promise<void> {
+    const stream = keys.ingest(p);
+    if (jobs.length > 0) {
+      await queues[p]!.addBulk(jobs);
+      if (replicaAcks > 0) {
+        const acked = await replicasAcked(redis, stream, replicaAcks, replicaTimeoutMs);
+        if (acked < replicaAcks) {
+          throw new Error(
+            `only ${acked} of ${replicaAcks} replicas confirmed the delivery jobs within ${replicaTimeoutMs} ms (redis.replicaAcks)`,
+          );
+        }
+      }
+    }
+    const pipeline = redis.pipeline();
+    logDelivered(pipeline, keys, p, records);
+    if (acks.length > 0) pipeline.xack(stream, keys.ingestGroup, ...acks).xdel(stream, ...acks);
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  function flush(p: number): void {
+    if (stopped) return;
+    const b = buffer(p);
+    if (b.flushing || (b.jobs.length === 0 && b.records.length === 0 && b.acks.length === 0)) {
+      if (!busy()) for (const resolve of drained.splice(0)) resolve();
+      return;
+    }
+    const wait = Math.max(0, b.retryAt - Date.now());
+    b.flushing = (async () => {
+      // One tick's worth of settled deliveries go together.
+      await new Promise((resolve) => (wait > 0 ? setTimeout(resolve, wait) : setImmediate(resolve)));
+      const jobs = b.jobs.splice(0);
+      const records = b.records.splice(0);
+      const acks = b.acks.splice(0);
+      if (stopped) return;
+      try {
+        await write(p, jobs, records, acks);
+        b.retryAt = 0;
+      } catch (err) {
+        // Kept, in order, for the next try; the entries stay pending meanwhile.
+        b.jobs.unshift(...jobs);
+        b.records.unshift(...records);
+        b.acks.unshift(...acks);
+        b.retryAt = Date.now() + 1_000;
+        logger.error(
+          { err, partition: p, jobs: jobs.length, acks: acks.length },
+          "recording settled deliveries failed; retrying in 1 s (their entries stay pending)",
+        );
+      }
+    })().finally(() => {
+      b.flushing = undefined;
+      flush(p);
+    });
+  }
+
+  return {
+    /** Entry `id` of partition `p` has `count` first attempts out. */
+    hold(p: number, id: string, count: number): void {
+      buffer(p).held.set(id, { left: count });
+    },
+    /** Is this entry already in hand (its own pending entries are read again after a failure)? */
+    holds(p: number, id: string): boolean {
+      const b = buffers.get(p);
+      return Boolean(b && (b.held.has(id) || b.acks.includes(id)));
+    },
+    /** One of entry `id`'s deliveries is settled: delivered (`record`) or to be queued (`job`). */
+    settle(p: number, id: string, outcome: { record?: DeliveredRecord; job?: DeliveryJob }): void {
+      const b = buffer(p);
+      if (outcome.record) b.records.push(outcome.record);
+      if (outcome.job) b.jobs.push(outcome.job);
+      const held = b.held.get(id);
+      if (held && --held.left <= 0) {
+        b.held.delete(id);
+        b.acks.push(id);
+      }
+      flush(p);
+    },
+    /** Resets the idle time of every entry in hand, so no other dispatcher claims them. */
+    async renew(): Promise<void> {
+      await Promise.all(
+        [...buffers].map(async ([p, b]) => {
+          const ids = [...b.held.keys(), ...b.acks];
+          if (ids.length === 0) return;
+          await redis.call("XCLAIM", keys.ingest(p), keys.ingestGroup, consumer, "0", ...ids, "JUSTID");
+        }),
+      );
+    },
+    /** Resolves once nothing is held, buffered or being written. */
+    drained(): Promise<void> {
+      if (stopped || !busy()) return Promise.resolve();
+      return new Promise<void>((resolve) => drained.push(resolve));
+    },
+    /**
+     * Writes nothing more: what is still in hand stays pending in the group,
+     * for another dispatcher to claim (a shutdown that could not wait for it).
+     */
+    stop(): void {
+      stopped = true;
+      for (const resolve of drained.splice(0)) resolve();
+    },
+    /** How many entries are in hand. */
+    size: () => [...buffers.values()].reduce((n, b) => n + b.held.size + b.acks.length, 0),
+  };
+}
+
+export type EntryAcks = ReturnType<typeof createEntryAcks>;

@@ -1,0 +1,239 @@
+import type { ImrelayConfig } from "@imrelay/config";
+import {
+  allPartitions,
+  type DeliveryJobState,
+  deliveryJobId,
+  findDelivered,
+  listDisabledEndpoints,
+} from "@imrelay/store";
+import type { Job } from "bullmq";
+import { Registry } from "prom-client";
+import { Webhook } from "standardwebhooks";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { startWorker } from "../src/index.js";
+import {
+  captureLogger,
+  cleanupPrefix,
+  deliveryQueues,
+  type EndpointInput,
+  ingestBacklog,
+  makeConfig,
+  makeEvent,
+  newRedis,
+  publish,
+  REDIS_URL,
+  redisKeys,
+  SECRET,
+  type Sink,
+  sleep,
+  startSink,
+  waitFor,
+} from "./helpers.js";
+
+const filePrefix = `test-${crypto.randomUUID()}`;
+const redis = newRedis();
+const stops: Array<() => Promise<void>> = [];
+let harnesses = 0;
+
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+
+afterAll(async () => {
+  await cleanupPrefix(redis, filePrefix);
+  await redis.quit();
+});
+
+async function harness(
+  endpoints: (sinks: Sink[]) => EndpointInput[],
+  answers: Array<Parameters<typeof startSink>[0]>,
+  delivery: Record<string, unknown> = {},
+  dispatcher: Parameters<typeof startWorker>[0]["dispatcher"] = {},
+) {
+  const prefix = `${filePrefix}:${++harnesses}`;
+  const keys = redisKeys(prefix);
+  const sinks = await Promise.all(answers.map((answer) => startSink(answer)));
+  for (const sink of sinks) stops.push(() => sink.close());
+  const config: ImrelayConfig = makeConfig(prefix, endpoints(sinks), delivery);
+  const queue = deliveryQueues(redis, keys);
+  stops.push(() => queue.close());
+  const start = async () => {
+    const worker = await startWorker({
+      config,
+      logger: captureLogger().logger,
+      registry: new Registry(),
+      redisUrl: REDIS_URL,
+      dispatcher: { blockMs: 200, ...dispatcher },
+    });
+    stops.push(() => worker.close());
+    return worker;
+  };
+  const job = (eventId: string, endpointId: string) =>
+    queue.getJob(deliveryJobId(eventId, endpointId)) as Promise<Job<DeliveryJobState> | undefined>;
+  const logged = async (eventId: string, endpointId: string) => {
+    for (const p of allPartitions(keys)) {
+      const record = await findDelivered(redis, keys, p, deliveryJobId(eventId, endpointId));
+      if (record) return record;
+    }
+    return null;
+  };
+  return { keys, sinks, config, queue, start, job, logged };
+}
+
+describe("first attempts sent straight from the ingest stream", () => {
+  it("delivers without a job, logs the delivery for the admin API, and acks the entry", async () => {
+    const h = await harness((sinks) => [{ id: "presence", url: `${sinks[0]!.url}/hooks` }], [undefined]);
+    await h.start();
+    const event = makeEvent();
+    await publish(redis, h.keys, event);
+
+    const record = await waitFor(() => h.logged(event.id, "presence"), { what: "the delivery to be logged" });
+    expect(record).toMatchObject({ id: deliveryJobId(event.id, "presence"), tenant: "acme", status: 200 });
+    expect(record.finishedAt).toBeGreaterThanOrEqual(record.readAt);
+    // The logged body is what the endpoint got, signed.
+    const request = h.sinks[0]!.requests[0]!;
+    expect(record.body).toBe(request.body);
+    expect(() => new Webhook(SECRET).verify(request.body, request.headers as Record<string, string>)).not.toThrow();
+    expect(await h.job(event.id, "presence")).toBeUndefined();
+    await waitFor(async () => (await ingestBacklog(redis, h.keys)).entries === 0, { what: "the entry to be acked" });
+    expect(await ingestBacklog(redis, h.keys)).toEqual({ entries: 0, pending: 0 });
+  });
+
+  it("turns a failed first attempt into a job that carries it, due on the schedule", async () => {
+    const h = await harness(
+      (sinks) => [{ id: "presence", url: sinks[0]!.url }],
+      [
+        (_req, res, index) => {
+          res.statusCode = index === 0 ? 503 : 200;
+          res.end(index === 0 ? "busy" : "ok");
+        },
+      ],
+      { retrySchedule: [1_500, 60_000] },
+    );
+    await h.start();
+    const event = makeEvent();
+    await publish(redis, h.keys, event);
+
+    const job = await waitFor(() => h.job(event.id, "presence"), { what: "the retry's job" });
+    expect(job.data.priorAttempts).toBe(1);
+    expect(job.data.lastResponse).toMatchObject({ status: 503, bodyExcerpt: "busy", attempt: 1 });
+    expect(await job.getState()).toBe("delayed");
+    // 1.5 s ± 20 % jitter.
+    expect(job.delay).toBeGreaterThanOrEqual(1_200);
+    expect(job.delay).toBeLessThanOrEqual(1_800);
+    await waitFor(async () => (await h.queue.getJobState(job.id!)) === "completed", { what: "the retry" });
+    const done = (await h.job(event.id, "presence"))!;
+    expect(done.returnvalue).toMatchObject({ status: 200, attempt: 2 });
+    expect(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).toEqual([event.id, event.id]);
+    await waitFor(async () => (await ingestBacklog(redis, h.keys)).entries === 0, { what: "the entry to be acked" });
+  });
+
+  it("makes a first attempt answered 410 a dead letter at once, and disables the endpoint", async () => {
+    const h = await harness(
+      (sinks) => [{ id: "presence", url: sinks[0]!.url }],
+      [
+        (_req, res) => {
+          res.statusCode = 410;
+          res.end("gone");
+        },
+      ],
+    );
+    await h.start();
+    const event = makeEvent();
+    await publish(redis, h.keys, event);
+
+    await waitFor(async () => (await h.queue.getJobState(deliveryJobId(event.id, "presence"))) === "failed", {
+      what: "the dead letter",
+    });
+    const job = (await h.job(event.id, "presence"))!;
+    expect(job.failedReason).toBe("HTTP 410 from endpoint presence: endpoint disabled");
+    expect(job.data.deadLetter).toEqual({ code: "ENDPOINT_GONE", message: job.failedReason });
+    expect(job.data.lastResponse).toMatchObject({ status: 410, attempt: 1 });
+    expect(await listDisabledEndpoints(redis, h.keys)).toEqual([
+      expect.objectContaining({ tenant: "acme", endpointId: "presence", reason: "410 Gone" }),
+    ]);
+    // The next event goes nowhere near the endpoint: a dead letter too.
+    const next = makeEvent();
+    await publish(redis, h.keys, next);
+    await waitFor(async () => (await h.queue.getJobState(deliveryJobId(next.id, "presence"))) === "failed", {
+      what: "the next event's dead letter",
+    });
+    expect(h.sinks[0]!.requests).toHaveLength(1);
+  });
+
+  it("sends a slow endpoint's overflow through the queue, so a fast endpoint is not held up", async () => {
+    const slowMs = 1_500;
+    const h = await harness(
+      (sinks) => [
+        { id: "slow", url: sinks[0]!.url },
+        { id: "fast", url: sinks[1]!.url },
+      ],
+      [(_req, res) => setTimeout(() => res.end("ok"), slowMs), undefined],
+      { concurrency: 4, endpointConcurrency: 2, timeoutMs: 5_000 },
+    );
+    const events = Array.from({ length: 20 }, (_, i) => makeEvent({ userId: `hol${i}` }));
+    for (const event of events) await publish(redis, h.keys, event);
+    const started = Date.now();
+    await h.start();
+
+    await waitFor(() => h.sinks[1]!.requests.length === events.length, { what: "every fast delivery" });
+    // Every fast delivery came before the slow endpoint had answered more than its first two.
+    expect(Date.now() - started).toBeLessThan(slowMs * 2);
+    const slowJobs = (await Promise.all(events.map((event) => h.job(event.id, "slow")))).filter(
+      (job): job is Job<DeliveryJobState> => job !== undefined,
+    );
+    // The slow endpoint held its share (2) of the first attempts; the rest became jobs without an attempt.
+    expect(slowJobs.length).toBeGreaterThanOrEqual(events.length - 2);
+    for (const job of slowJobs) expect(job.data.priorAttempts).toBeUndefined();
+    await waitFor(() => new Set(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).size === events.length, {
+      timeoutMs: 30_000,
+      what: "every slow delivery",
+    });
+  });
+
+  it("keeps the entries of a delivery slower than claimIdleMs its own: another worker does not send it again", async () => {
+    const h = await harness(
+      (sinks) => [{ id: "presence", url: sinks[0]!.url }],
+      [(_req, res) => setTimeout(() => res.end("ok"), 1_500)],
+      { timeoutMs: 5_000 },
+      { claimIdleMs: 400, claimIntervalMs: 100 },
+    );
+    await h.start();
+    await h.start();
+    const events = Array.from({ length: 4 }, (_, i) => makeEvent({ userId: `slow${i}` }));
+    for (const event of events) await publish(redis, h.keys, event);
+
+    await waitFor(async () => (await ingestBacklog(redis, h.keys)).entries === 0 && h.sinks[0]!.requests.length >= 4, {
+      what: "every delivery",
+    });
+    await sleep(600);
+    const ids = h.sinks[0]!.requests.map((r) => String(r.headers["webhook-id"]));
+    expect(ids.sort()).toEqual(events.map((e) => e.id).sort());
+  });
+
+  it("hands a first attempt in flight back as a job, and acks its entry", async () => {
+    const h = await harness(
+      (sinks) => [{ id: "presence", url: sinks[0]!.url }],
+      // The first request never gets an answer; the next ones do.
+      [(_req, res, index) => index > 0 && res.end("ok")],
+      { timeoutMs: 10_000 },
+    );
+    const worker = await h.start();
+    const event = makeEvent();
+    await publish(redis, h.keys, event);
+    await waitFor(() => h.sinks[0]!.requests.length === 1, { what: "the first attempt" });
+    expect(worker.inFlight()).toEqual([deliveryJobId(event.id, "presence")]);
+
+    const { handedBack, kept } = await worker.handBack();
+    expect(handedBack).toEqual([deliveryJobId(event.id, "presence")]);
+    expect(kept).toEqual([]);
+    // A job with no attempt counted, which a worker (this one, here) sends at once.
+    await waitFor(async () => (await h.queue.getJobState(deliveryJobId(event.id, "presence"))) === "completed", {
+      what: "the handed-back delivery",
+    });
+    const job = (await h.job(event.id, "presence"))!;
+    expect(job.data.priorAttempts).toBeUndefined();
+    expect(job.returnvalue).toMatchObject({ attempt: 1 });
+    expect((await ingestBacklog(redis, h.keys)).entries).toBe(0);
+  });
+});

@@ -1,0 +1,151 @@
+import type { RedisClient } from "./connection.js";
+import type { RedisKeys } from "./keys.js";
+
+/**
+ * How many first-attempt deliveries each partition's log keeps (about: the
+ * stream is trimmed with `~`), as many as BullMQ keeps completed jobs of a
+ * partition's queue (`removeOnComplete.count`).
+ */
+export const DELIVERED_LOG_MAX = 10_000;
+
+/** One delivery that succeeded at its first attempt, sent straight from the ingest stream. */
+export interface DeliveredRecord {
+  /** The delivery's id, as its job's would be: `deliveryJobId(eventId, endpointId)`. */
+  id: string;
+  tenant: string;
+  endpointId: string;
+  /** The payload as sent (`{type, timestamp, data}` JSON); `data` is the event. */
+  body: string;
+  status: number;
+  durationMs: number;
+  /** ms since the epoch: when the event was read off the ingest stream, and when the endpoint answered. */
+  readAt: number;
+  finishedAt: number;
+  /** The W3C traceparent the delivery's span was a child of (only while tracing is on). */
+  traceparent?: string;
+}
+
+/** The fields of one log entry: the id on its own (a lookup compares it without parsing the rest). */
+function entryFields(record: DeliveredRecord): string[] {
+  const meta = JSON.stringify([
+    record.tenant,
+    record.endpointId,
+    record.status,
+    record.durationMs,
+    record.readAt,
+    record.finishedAt,
+  ]);
+  const fields = ["i", record.id, "m", meta, "b", record.body];
+  if (record.traceparent !== undefined) fields.push("t", record.traceparent);
+  return fields;
+}
+
+/**
+ * Queues one XADD per record on a pipeline (or a MULTI) the caller executes,
+ * so the records of a batch go out with its stream acks in one round trip.
+ *
+ * @example
+ * const pipeline = redis.pipeline();
+ * logDelivered(pipeline, keys, 3, records);
+ * pipeline.xack(…); await pipeline.exec();
+ */
+export function logDelivered(
+  pipeline: { xadd(key: string, ...args: string[]): unknown },
+  keys: RedisKeys,
+  partition: number,
+  records: readonly DeliveredRecord[],
+): void {
+  const key = keys.delivered(partition);
+  for (const record of records)
+    pipeline.xadd(key, "MAXLEN", "~", String(DELIVERED_LOG_MAX), "*", ...entryFields(record));
+}
+
+/** Reads one log entry; null for one this version cannot read (it is skipped, not fatal). */
+export function parseDelivered(fields: string[] | null): DeliveredRecord | null {
+  if (!fields) return null;
+  let id: string | undefined;
+  let meta: string | undefined;
+  let body: string | undefined;
+  let traceparent: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === "i") id = fields[i + 1];
+    else if (fields[i] === "m") meta = fields[i + 1];
+    else if (fields[i] === "b") body = fields[i + 1];
+    else if (fields[i] === "t") traceparent = fields[i + 1];
+  }
+  if (id === undefined || meta === undefined || body === undefined) return null;
+  try {
+    const [tenant, endpointId, status, durationMs, readAt, finishedAt] = JSON.parse(meta) as unknown[];
+    if (typeof tenant !== "string" || typeof endpointId !== "string" || typeof status !== "number") return null;
+    return {
+      id,
+      tenant,
+      endpointId,
+      body,
+      status,
+      durationMs: Number(durationMs) || 0,
+      readAt: Number(readAt) || 0,
+      finishedAt: Number(finishedAt) || 0,
+      ...(traceparent !== undefined ? { traceparent } : {}),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** How many first-attempt deliveries partition `p`'s log holds. */
+export async function countDelivered(redis: RedisClient, keys: RedisKeys, partition: number): Promise<number> {
+  return redis.xlen(keys.delivered(partition));
+}
+
+/**
+ * Partition `p`'s logged deliveries, newest first, from the `offset`th, at most `count`.
+ *
+ * @example
+ * await readDelivered(redis, keys, 3, 0, 50); // the 50 newest
+ */
+export async function readDelivered(
+  redis: RedisClient,
+  keys: RedisKeys,
+  partition: number,
+  offset: number,
+  count: number,
+): Promise<DeliveredRecord[]> {
+  if (count <= 0) return [];
+  const entries = (await redis.xrevrange(keys.delivered(partition), "+", "-", "COUNT", offset + count)) as Array<
+    [string, string[]]
+  >;
+  const out: DeliveredRecord[] = [];
+  for (const [, fields] of entries.slice(offset)) {
+    const record = parseDelivered(fields);
+    if (record) out.push(record);
+  }
+  return out;
+}
+
+/** Pages of this many entries when a lookup walks a log. */
+const LOOKUP_PAGE = 1_000;
+
+/**
+ * The logged delivery with this id in partition `p`, newest first (a
+ * delivery sent twice, after a crash, shows its last send). The log has no
+ * index by id: a lookup walks it, at most `DELIVERED_LOG_MAX` entries.
+ */
+export async function findDelivered(
+  redis: RedisClient,
+  keys: RedisKeys,
+  partition: number,
+  id: string,
+): Promise<DeliveredRecord | null> {
+  const key = keys.delivered(partition);
+  let end = "+";
+  for (;;) {
+    const entries = (await redis.xrevrange(key, end, "-", "COUNT", LOOKUP_PAGE)) as Array<[string, string[]]>;
+    for (const [, fields] of entries) {
+      const at = fields.indexOf("i");
+      if (at >= 0 && fields[at + 1] === id) return parseDelivered(fields);
+    }
+    if (entries.length < LOOKUP_PAGE) return null;
+    end = `(${entries[entries.length - 1]![0]}`;
+  }
+}
