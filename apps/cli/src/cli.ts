@@ -121,7 +121,7 @@ export function describeConfig(path: string, config: ImrelayConfig): string {
   }
   const d = config.delivery;
   lines.push(
-    `delivery: timeout ${d.timeoutMs} ms, ${d.retrySchedule.length} retries, concurrency ${d.concurrency}, private networks ${d.allowPrivateNetworks ? "allowed" : "refused"}`,
+    `delivery: timeout ${d.timeoutMs} ms, ${d.retrySchedule.length} retries, concurrency ${d.concurrency}, private networks ${d.allowPrivateNetworks ? "allowed" : `refused (${d.dnsCacheMs > 0 ? `checked addresses kept ${d.dnsCacheMs} ms` : "DNS asked on every connection"})`}`,
   );
   lines.push(`a dead worker's deliveries are taken over within ${d.lockDuration + d.stalledInterval} ms`);
   lines.push(`SIGTERM/SIGINT: stops within ${config.shutdownTimeoutMs} ms`);

@@ -1,3 +1,4 @@
+export * from "./address-cache.js";
 export * from "./agent.js";
 export * from "./backoff.js";
 export * from "./classify.js";

@@ -1,4 +1,4 @@
-import { lookup as dnsLookup, type LookupAddress } from "node:dns";
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions, type LookupOptions } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
 import { ImrelayError } from "@imrelay/core";
 import ipaddr from "ipaddr.js";
@@ -64,26 +64,74 @@ export function assertPublicIpLiteral(hostname: string): void {
   if (range !== "unicast") throw new DestinationRefusedError(host, host, range);
 }
 
+/** Resolves every address of a name, as `dns.lookup` with `all: true` does. */
+export type ResolveAll = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
 /**
- * The socket's `lookup`: resolves every address of the name, refuses the
- * connection if any is not public, and hands the socket exactly the addresses
- * it checked. The check and the connect use one resolution, so a DNS answer
- * that changes in between (rebinding) cannot slip a private address through.
+ * Resolves every address of the name and checks each: the callback gets the
+ * whole list only when all of them are public, else a
+ * {@link DestinationRefusedError} naming the first that is not.
  */
-export const guardedLookup: LookupFunction = (hostname, options, callback) => {
-  dnsLookup(hostname, { family: options.family ?? 0, hints: options.hints, all: true }, (err, addresses) => {
-    if (err) return callback(err, "", 0);
-    const list = addresses as LookupAddress[];
-    for (const { address } of list) {
+export function resolvePublic(
+  resolve: ResolveAll,
+  hostname: string,
+  options: LookupOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+): void {
+  resolve(hostname, { family: options.family ?? 0, hints: options.hints, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    for (const { address } of addresses) {
       const range = addressRange(address);
       if (range !== "unicast") {
-        return callback(new DestinationRefusedError(hostname, address, range) as NodeJS.ErrnoException, "", 0);
+        return callback(new DestinationRefusedError(hostname, address, range) as NodeJS.ErrnoException, []);
       }
     }
-    const first = list[0];
-    if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: "ENOTFOUND" }), "", 0);
-    // Node asks for every address when it races IPv4 and IPv6 (autoSelectFamily), else for one.
-    if (options.all) return callback(null, list);
-    return callback(null, first.address, first.family);
+    if (addresses.length === 0) {
+      return callback(Object.assign(new Error(`no address for ${hostname}`), { code: "ENOTFOUND" }), []);
+    }
+    callback(null, addresses);
   });
-};
+}
+
+/**
+ * Answers a socket's lookup with checked addresses: the whole list when it
+ * asks for all (Node does when it races IPv4 and IPv6, autoSelectFamily),
+ * else the first address and its family.
+ */
+export function answerLookup(
+  options: LookupOptions,
+  addresses: readonly LookupAddress[],
+  callback: Parameters<LookupFunction>[2],
+): void {
+  if (options.all) {
+    callback(
+      null,
+      addresses.map((entry) => ({ ...entry })),
+    );
+    return;
+  }
+  const first = addresses[0]!;
+  callback(null, first.address, first.family);
+}
+
+/**
+ * A socket `lookup` that resolves every address of the name with `resolve`,
+ * refuses the connection if any is not public, and hands the socket exactly
+ * the addresses it checked. The check and the connect use one resolution, so a
+ * DNS answer that changes in between (rebinding) cannot slip a private address
+ * through.
+ */
+export function guardedLookupWith(resolve: ResolveAll): LookupFunction {
+  return (hostname, options, callback) =>
+    resolvePublic(resolve, hostname, options, (err, addresses) => {
+      if (err) return callback(err, "", 0);
+      answerLookup(options, addresses, callback);
+    });
+}
+
+/** {@link guardedLookupWith} on `node:dns`, asking DNS on every connection (no cache). */
+export const guardedLookup: LookupFunction = guardedLookupWith(dnsLookup);

@@ -72,6 +72,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         allowPrivateNetworks: config.delivery.allowPrivateNetworks,
         timeoutMs: config.delivery.timeoutMs,
         connections: config.delivery.concurrency,
+        dnsCacheMs: config.delivery.dnsCacheMs,
       });
   const dispatcher = deps.dispatcher ?? ownAgent!;
   const processor = createDeliveryProcessor({

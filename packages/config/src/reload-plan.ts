@@ -5,8 +5,8 @@ import type { ImrelayConfig } from "./schema.js";
 /**
  * The sections a reload puts in effect. Everything else is read once when a
  * part starts (Redis connection and prefix, listening address and HTTP limits,
- * worker concurrency and locks, retry schedule, presence timers, admin token,
- * shutdown timeout): a changed value there waits for a restart.
+ * worker concurrency and locks, retry schedule, DNS cache, presence timers,
+ * admin token, shutdown timeout): a changed value there waits for a restart.
  */
 export const RELOADABLE_SECTIONS = ["tenants"] as const;
 

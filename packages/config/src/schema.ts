@@ -307,6 +307,11 @@ export function configSchema(vendors: readonly ConfigVendor[] = VENDORS) {
             .array(duration)
             .default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),
           allowPrivateNetworks: z.boolean().default(false),
+          /**
+           * How long a delivery host's resolved and checked addresses are used before the name is
+           * resolved (and checked) again; 0 asks DNS on every new connection. @default 30s
+           */
+          dnsCacheMs: duration.default(30_000),
           /** Deliveries in flight per worker process. @default 50 */
           concurrency: z.number().int().positive().default(50),
           /**

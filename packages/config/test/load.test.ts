@@ -175,6 +175,19 @@ delivery: { retrySchedule: [5s, soon] }
       /delivery\.stalledInterval: must be more than 0/,
     );
   });
+
+  it("keeps checked delivery addresses 30 s unless dnsCacheMs says otherwise, 0 turning the cache off", () => {
+    const tenants = { t: { openim: { appId: "x" } } };
+    const dnsCacheMs = (value?: unknown) =>
+      parseConfig({ tenants, delivery: value === undefined ? {} : { dnsCacheMs: value } }, "x", {}).delivery.dnsCacheMs;
+    expect(dnsCacheMs()).toBe(30_000);
+    expect(dnsCacheMs("5s")).toBe(5_000);
+    expect(dnsCacheMs(250)).toBe(250);
+    expect(dnsCacheMs(0)).toBe(0);
+    expect(dnsCacheMs("0s")).toBe(0);
+    expect(() => dnsCacheMs(-1)).toThrow(/delivery\.dnsCacheMs: "-1" is not a duration/);
+    expect(() => dnsCacheMs("soon")).toThrow(/delivery\.dnsCacheMs: "soon" is not a duration/);
+  });
 });
 
 describe("parseDuration", () => {

@@ -81,11 +81,12 @@ describe("planReload", () => {
     const next = config({
       redis: { prefix: "two", url: "redis://10.0.0.1:6379" },
       gateway: { port: 9999 },
-      delivery: { concurrency: 20, retrySchedule: ["1s"] },
+      delivery: { concurrency: 20, retrySchedule: ["1s"], dnsCacheMs: "5s" },
     });
     const plan = planReload(running, next);
     expect(plan.notApplied).toEqual([
       "delivery.concurrency",
+      "delivery.dnsCacheMs",
       "delivery.retrySchedule",
       "gateway.port",
       "redis.prefix",
