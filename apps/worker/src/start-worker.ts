@@ -96,6 +96,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     allowPrivateNetworks: config.delivery.allowPrivateNetworks,
     timeoutMs: config.delivery.timeoutMs,
     connections: config.delivery.concurrency,
+    dnsCacheMs: config.delivery.dnsCacheMs,
   });
   const delivery = createDeliveryWorker({
     config,
