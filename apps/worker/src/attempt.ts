@@ -48,12 +48,17 @@ export interface AttemptDeps {
   clock?: () => number;
 }
 
-/** One attempt at a delivery; `enabled` says the caller already knows the endpoint is not disabled at run time. */
+/** One attempt at a delivery. */
 export type Attempt = (
   data: DeliveryJobData,
   attempt: number,
   span?: Span,
-  options?: { enabled?: boolean },
+  options?: {
+    /** The caller already knows the endpoint is not disabled at run time. */
+    enabled?: boolean;
+    /** The payload's JSON text, when the caller has it (`payloadJson`). */
+    body?: string | undefined;
+  },
 ) => Promise<AttemptOutcome>;
 
 /**
@@ -69,6 +74,7 @@ export type Attempt = (
 export function createAttempt(deps: AttemptDeps): Attempt {
   const { config, redis, keys, logger, metrics, dispatcher } = deps;
   const clock = deps.clock ?? Date.now;
+  const series = endpointSeries(metrics);
 
   return async (data, attempt, span, options) => {
     const { tenant, endpointId, event } = data;
@@ -100,7 +106,7 @@ export function createAttempt(deps: AttemptDeps): Attempt {
       return { ok: false, error: new UnrecoverableDeliveryError("ENDPOINT_DISABLED", "endpoint disabled") };
     }
 
-    const body = JSON.stringify(toPayload(event as unknown as ImrelayEvent));
+    const body = options?.body ?? JSON.stringify(toPayload(event as unknown as ImrelayEvent));
     const headers = signedHeaders({ id: event.id, body, secret: endpoint.secret, now: clock() });
     const started = performance.now();
     const result = await send({
@@ -119,14 +125,14 @@ export function createAttempt(deps: AttemptDeps): Attempt {
       if (result.status !== null) span.setAttribute("http.response.status_code", result.status);
     }
 
-    metrics.deliveries.inc({ tenant, endpoint: endpointId, outcome: result.outcome });
-    metrics.deliverySeconds.observe({ tenant, endpoint: endpointId }, durationMs / 1000);
+    const own = series(tenant, endpointId);
+    own.deliveries(result.outcome).inc();
+    own.seconds.observe(durationMs / 1000);
     const line = { ...context, outcome: result.outcome, status: result.status, durationMs };
 
     if (result.outcome === "2xx" && result.status !== null) {
       const occurredAt = Date.parse(event.occurredAt);
-      if (!Number.isNaN(occurredAt))
-        metrics.eventAgeSeconds.observe({ tenant }, Math.max(0, clock() - occurredAt) / 1000);
+      if (!Number.isNaN(occurredAt)) own.age.observe(Math.max(0, clock() - occurredAt) / 1000);
       if (logger.isLevelEnabled("info")) logger.info(line, "delivered");
       return { ok: true, result: { status: result.status, attempt, durationMs }, body };
     }
@@ -174,4 +180,42 @@ async function failure(
     status: result.status,
     retryAfterMs: result.retryAfterMs,
   });
+}
+
+/** Reloads may bring endpoints without end: past this many, the kept series are dropped and looked up again. */
+const MAX_SERIES = 10_000;
+
+/**
+ * Each endpoint's metric series, looked up once: prom-client hashes the labels
+ * on every `inc({…})`, which counts at thousands of deliveries a second.
+ */
+function endpointSeries(metrics: WorkerMetrics) {
+  type Series = {
+    deliveries: (outcome: string) => { inc(): void };
+    seconds: { observe(value: number): void };
+    age: { observe(value: number): void };
+  };
+  const kept = new Map<string, Series>();
+  return (tenant: string, endpoint: string): Series => {
+    const key = `${tenant}\n${endpoint}`;
+    let series = kept.get(key);
+    if (!series) {
+      if (kept.size >= MAX_SERIES) kept.clear();
+      const byOutcome = new Map<string, { inc(): void }>();
+      series = {
+        deliveries: (outcome) => {
+          let child = byOutcome.get(outcome);
+          if (!child) {
+            child = metrics.deliveries.labels({ tenant, endpoint, outcome });
+            byOutcome.set(outcome, child);
+          }
+          return child;
+        },
+        seconds: metrics.deliverySeconds.labels({ tenant, endpoint }),
+        age: metrics.eventAgeSeconds.labels({ tenant }),
+      };
+      kept.set(key, series);
+    }
+    return series;
+  };
 }

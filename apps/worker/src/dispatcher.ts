@@ -181,7 +181,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
           log.error({ partition: p, entryId: entry[0], reason: parsed.reason }, "dropping unreadable ingest entry");
         continue;
       }
-      const { event, raw, traceparent } = parsed;
+      const { event, raw, traceparent, json, rawJson } = parsed;
       const tenant = findTenant(config, event.tenant);
       if (!tenant) {
         log.warn(
@@ -190,7 +190,8 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         );
         continue;
       }
-      const fanned = fanOut({ event, raw, traceparent, tenant, jobOptions });
+      // The payload text is built from the stream's only for first attempts sent here.
+      const fanned = fanOut({ event, raw, traceparent, tenant, jobOptions, ...(first ? { json, rawJson } : {}) });
       for (const endpoint of fanned.filtered) deps.metrics?.eventsFiltered.inc({ tenant: event.tenant, endpoint });
       if (!disabled) {
         queued.push(...fanned.jobs);

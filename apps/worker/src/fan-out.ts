@@ -6,6 +6,28 @@ export interface DeliveryJob {
   name: typeof DELIVERY_JOB_NAME;
   data: DeliveryJobState;
   opts: JobsOptions & { jobId: string };
+  /**
+   * The payload's JSON text, built from the stream's text when fan-out could (a first attempt
+   * then sends it without a stringify). Not part of the job: BullMQ never stores it.
+   */
+  body?: string;
+}
+
+/**
+ * The payload (`{type, timestamp, data}`, as `toPayload` gives) as JSON text,
+ * around the event's own JSON text and, for an includeRaw endpoint, its raw copy's.
+ *
+ * @example
+ * payloadJson(event, '{"id":"evt_1",…}'); // '{"type":"user.online","timestamp":"…","data":{"id":"evt_1",…}}'
+ */
+export function payloadJson(
+  event: Pick<IngestEvent, "type" | "occurredAt">,
+  eventJson: string,
+  rawJson?: string,
+): string {
+  const data =
+    rawJson === undefined ? eventJson : `${eventJson.slice(0, -1)}${eventJson === "{}" ? "" : ","}"raw":${rawJson}}`;
+  return `{"type":${JSON.stringify(event.type)},"timestamp":${JSON.stringify(event.occurredAt)},"data":${data}}`;
 }
 
 /** The jobs of one event, and the endpoints whose `filter` turned it away (for the metric). */
@@ -30,9 +52,14 @@ export function fanOut({
   traceparent,
   tenant,
   jobOptions,
+  json,
+  rawJson,
 }: {
   event: IngestEvent;
   raw: unknown;
+  /** The event's JSON text (and its raw copy's), to build each payload's text from. */
+  json?: string | undefined;
+  rawJson?: string | undefined;
   /** The gateway's enqueue span (stream field `t`), carried so delivery spans join the callback's trace. */
   traceparent?: string | undefined;
   tenant: TenantConfig;
@@ -42,6 +69,8 @@ export function fanOut({
   const filtered: string[] = [];
   // The stream's `e` carries no raw; drop one anyway, so it can only reach includeRaw endpoints.
   const { raw: _carried, ...base } = event as IngestEvent & { raw?: unknown };
+  // The text is the event as delivered only when it carries no raw of its own.
+  const text = json !== undefined && _carried === undefined ? json : undefined;
   for (const endpoint of tenant.endpoints) {
     // An endpoint disabled at run time (410, admin) still gets its job: the worker turns it into a
     // dead letter without calling the endpoint, so `enable` + `recover` can replay it. Only the
@@ -60,6 +89,9 @@ export function fanOut({
       // An undefined traceparent (tracing off) is left out of the job's JSON.
       data: { tenant: event.tenant, endpointId: endpoint.id, event: delivered, traceparent },
       opts: { ...jobOptions, jobId: deliveryJobId(event.id, endpoint.id) },
+      ...(text === undefined
+        ? {}
+        : { body: payloadJson(event, text, endpoint.includeRaw && raw !== undefined ? rawJson : undefined) }),
     });
   }
   return { jobs, filtered };

@@ -59,7 +59,29 @@ interface Send {
   endpoint: string;
   resolve: (result: FirstAttemptResult) => void;
   done: boolean;
+  /** performance.now() when its request went out. */
+  startedAt: number;
 }
+
+/** One endpoint's sends in flight (oldest first) and those waiting for one of its own slots. */
+interface Line {
+  sending: Set<Send>;
+  deferred: Send[];
+  /** performance.now() of its last answer (or of its first send). */
+  lastDone: number;
+}
+
+/**
+ * An endpoint with a request out this long is slow: with its share of the
+ * slots taken, its next deliveries go to the queue rather than wait here.
+ */
+export const SLOW_ENDPOINT_MS = 500;
+/**
+ * So is an endpoint with its share of the slots taken that has answered
+ * nothing for this long: a fast endpoint at its share answers every few ms,
+ * and a slow one is found out before it holds the others up for long.
+ */
+export const QUIET_ENDPOINT_MS = 100;
 
 /**
  * The first attempt of every delivery, sent straight from the ingest stream
@@ -70,9 +92,11 @@ interface Send {
  * look.
  *
  * Head-of-line isolation: an endpoint never holds more than
- * `endpointConcurrency` of the slots; when it has its share in flight, its
- * next deliveries go to the queue at once instead of waiting here, so a slow
- * endpoint cannot stall the others' deliveries nor keep entries in hand.
+ * `endpointConcurrency` of the slots. With its share in flight, its next
+ * deliveries wait for one of its own slots (not the others'), as long as it
+ * answers fast; once it has had a request out for `SLOW_ENDPOINT_MS`, they go
+ * to the queue instead, so a slow endpoint neither stalls the others nor
+ * keeps entries in hand.
  *
  * @example
  * const first = createFirstAttempts({ attempt, concurrency: 50, endpointConcurrency: 25, retrySchedule: [5000, 300000] });
@@ -82,18 +106,69 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   const { attempt, concurrency, endpointConcurrency, tracer } = deps;
   const backoff = deliveryBackoff(deps.retrySchedule, deps.jitter);
   const clock = deps.clock ?? Date.now;
+  /** Read, not yet looked at. */
   const waiting: Send[] = [];
   const sending = new Set<Send>();
-  const perEndpoint = new Map<string, number>();
+  const lines = new Map<string, Line>();
+  let deferred = 0;
   let stopped = false;
+  let sweep: NodeJS.Timeout | undefined;
   const roomWaiters: Array<() => void> = [];
   const idleWaiters: Array<() => void> = [];
 
-  const inHand = () => sending.size + waiting.length;
+  // Deferred sends count: reading stops while the slots are spoken for. A slow endpoint's are
+  // spilled within SLOW_ENDPOINT_MS, which is how long it can hold reading up.
+  const inHand = () => sending.size + waiting.length + deferred;
+  const empty = () => sending.size === 0 && waiting.length === 0 && deferred === 0;
 
   function wake(): void {
     while (roomWaiters.length > 0 && (stopped || inHand() < concurrency)) roomWaiters.shift()!();
-    if (sending.size === 0 && waiting.length === 0) for (const resolve of idleWaiters.splice(0)) resolve();
+    if (empty()) for (const resolve of idleWaiters.splice(0)) resolve();
+  }
+
+  function lineOf(endpoint: string): Line {
+    let line = lines.get(endpoint);
+    if (!line) {
+      line = { sending: new Set(), deferred: [], lastDone: performance.now() };
+      lines.set(endpoint, line);
+    }
+    return line;
+  }
+
+  /**
+   * With its share in flight: has it answered nothing for `QUIET_ENDPOINT_MS`, or had a request
+   * out for `SLOW_ENDPOINT_MS`?
+   */
+  function isSlow(line: Line): boolean {
+    const oldest = line.sending.values().next().value as Send | undefined;
+    if (oldest === undefined || line.sending.size < endpointConcurrency) return false;
+    const now = performance.now();
+    return now - line.lastDone >= QUIET_ENDPOINT_MS || now - oldest.startedAt >= SLOW_ENDPOINT_MS;
+  }
+
+  /** To the queue: a slow endpoint's deferred sends, checked while any wait. */
+  function spillSlow(): void {
+    for (const line of lines.values()) {
+      if (line.deferred.length === 0 || !isSlow(line)) continue;
+      for (const send of line.deferred.splice(0)) {
+        deferred--;
+        finish(send, { kind: "queue", job: send.job });
+      }
+    }
+    if (deferred === 0 && sweep) {
+      clearInterval(sweep);
+      sweep = undefined;
+    }
+    wake();
+  }
+
+  function defer(line: Line, send: Send): void {
+    line.deferred.push(send);
+    deferred++;
+    if (!sweep) {
+      sweep = setInterval(spillSlow, QUIET_ENDPOINT_MS / 2);
+      sweep.unref();
+    }
   }
 
   function finish(send: Send, result: FirstAttemptResult): void {
@@ -134,11 +209,12 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     return { kind: "queue", job: { ...job, data: { ...data, priorAttempts: 1 }, opts: { ...job.opts, delay } } };
   }
 
-  function start(send: Send): void {
+  function start(send: Send, line: Line): void {
+    send.startedAt = performance.now();
     sending.add(send);
-    perEndpoint.set(send.endpoint, (perEndpoint.get(send.endpoint) ?? 0) + 1);
+    line.sending.add(send);
     const span = tracer ? startDeliverySpan(tracer, send.job.data, 1) : undefined;
-    attempt(send.job.data, 1, span, { enabled: true })
+    attempt(send.job.data, 1, span, { enabled: true, body: send.job.body })
       .then(
         (outcome) => {
           if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
@@ -152,26 +228,37 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       )
       .finally(() => {
         sending.delete(send);
-        const left = (perEndpoint.get(send.endpoint) ?? 1) - 1;
-        if (left === 0) perEndpoint.delete(send.endpoint);
-        else perEndpoint.set(send.endpoint, left);
+        line.sending.delete(send);
+        line.lastDone = performance.now();
+        // Its own slot freed: the endpoint's next deferred send takes it.
+        let next = line.deferred.shift();
+        while (next?.done) {
+          deferred--;
+          next = line.deferred.shift();
+        }
+        if (next) {
+          deferred--;
+          start(next, line);
+        } else if (line.sending.size === 0) lines.delete(send.endpoint);
         pump();
       });
   }
 
-  /** Fills free slots from the waiting line; an endpoint with its share in flight goes to the queue instead. */
+  /** Fills free slots from the waiting line; an endpoint with its share in flight defers or goes to the queue. */
   function pump(): void {
     while (sending.size < concurrency && waiting.length > 0) {
       const next = waiting.shift()!;
       if (next.done) continue;
-      if ((perEndpoint.get(next.endpoint) ?? 0) >= endpointConcurrency) {
-        finish(next, { kind: "queue", job: next.job });
-        continue;
-      }
-      start(next);
+      const line = lineOf(next.endpoint);
+      if (line.sending.size < endpointConcurrency) start(next, line);
+      else if (isSlow(line)) finish(next, { kind: "queue", job: next.job });
+      else defer(line, next);
     }
     wake();
   }
+
+  const inHandSends = () =>
+    [...sending, ...[...lines.values()].flatMap((line) => line.deferred), ...waiting].filter((send) => !send.done);
 
   return {
     async room(max) {
@@ -183,28 +270,28 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     send(job, readAt) {
       return new Promise<FirstAttemptResult>((resolve) => {
         const endpoint = `${job.data.tenant}\n${job.data.endpointId}`;
-        waiting.push({ job, readAt, endpoint, resolve, done: false });
+        waiting.push({ job, readAt, endpoint, resolve, done: false, startedAt: 0 });
         pump();
       });
     },
-    inFlight: () => [...sending, ...waiting].filter((send) => !send.done).map((send) => send.job.opts.jobId),
+    inFlight: () => inHandSends().map((send) => send.job.opts.jobId),
     handBackAll() {
-      const ids: string[] = [];
-      for (const send of [...sending, ...waiting]) {
-        if (send.done) continue;
-        ids.push(send.job.opts.jobId);
-        finish(send, { kind: "queue", job: send.job });
-      }
+      const sends = inHandSends();
+      for (const send of sends) finish(send, { kind: "queue", job: send.job });
       waiting.length = 0;
+      for (const line of lines.values()) line.deferred.length = 0;
+      deferred = 0;
       wake();
-      return ids;
+      return sends.map((send) => send.job.opts.jobId);
     },
     idle() {
-      if (sending.size === 0 && waiting.length === 0) return Promise.resolve();
+      if (empty()) return Promise.resolve();
       return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
     stop() {
       stopped = true;
+      clearInterval(sweep);
+      sweep = undefined;
       wake();
     },
   };

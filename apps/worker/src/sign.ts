@@ -21,8 +21,22 @@ export const USER_AGENT = "imrelay/0.1";
  * and twice over while a secret rotates.
  */
 function signature(secret: string, content: string): string {
-  const key = Buffer.from(secret.startsWith("whsec_") ? secret.slice(6) : secret, "base64");
-  return `v1,${createHmac("sha256", key).update(content).digest("base64")}`;
+  return `v1,${createHmac("sha256", keyOf(secret)).update(content).digest("base64")}`;
+}
+
+/** Secrets come from the config, so they are few: each is decoded once, not once per delivery. */
+const keys = new Map<string, Buffer>();
+const MAX_KEYS = 10_000;
+
+function keyOf(secret: string): Buffer {
+  let key = keys.get(secret);
+  if (key === undefined) {
+    key = Buffer.from(secret.startsWith("whsec_") ? secret.slice(6) : secret, "base64");
+    // Reloads may bring new secrets without end: start again rather than grow.
+    if (keys.size >= MAX_KEYS) keys.clear();
+    keys.set(secret, key);
+  }
+  return key;
 }
 
 /**

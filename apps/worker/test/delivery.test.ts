@@ -310,6 +310,33 @@ describe("delivery", () => {
     );
   });
 
+  it("cuts off an answer whose body keeps trickling past timeoutMs, so it holds no slot longer", async () => {
+    const timeoutMs = 600;
+    let cut = 0;
+    const h = await harness((sink) => [{ id: "presence", url: sink.url }], {
+      delivery: { timeoutMs },
+      answer: (_req, res) => {
+        // Headers at once, then a byte every 100 ms: each chunk is in time, the whole body is not.
+        res.writeHead(200, { "content-type": "text/plain" });
+        const started = Date.now();
+        const drip = setInterval(() => res.write("."), 100);
+        res.on("close", () => {
+          clearInterval(drip);
+          cut = Date.now() - started;
+        });
+      },
+    });
+    const event = makeEvent();
+    await publish(redis, h.keys, event);
+
+    // The status came in time: delivered, once; the body was cut off at the deadline (swept every 250 ms).
+    await waitFor(async () => (await h.stateOf(event.id)) === "completed", { what: "the delivery" });
+    await waitFor(() => cut > 0, { what: "the connection to be cut" });
+    expect(cut).toBeGreaterThanOrEqual(timeoutMs - 50);
+    expect(cut).toBeLessThan(timeoutMs + 250 + 400);
+    expect(h.sink.requests).toHaveLength(1);
+  });
+
   it("leaves a delivery that failed every attempt in the failed set with its last response, replayable", async () => {
     let healthy = false;
     const h = await harness((sink) => [{ id: "presence", url: sink.url }], {

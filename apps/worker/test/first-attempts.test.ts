@@ -182,8 +182,9 @@ describe("first attempts sent straight from the ingest stream", () => {
     const slowJobs = (await Promise.all(events.map((event) => h.job(event.id, "slow")))).filter(
       (job): job is Job<DeliveryJobState> => job !== undefined,
     );
-    // The slow endpoint held its share (2) of the first attempts; the rest became jobs without an attempt.
-    expect(slowJobs.length).toBeGreaterThanOrEqual(events.length - 2);
+    // The slow endpoint held its share (2) of the slots, and as many again waited for them until it
+    // was found slow; the rest became jobs without an attempt, at once.
+    expect(slowJobs.length).toBeGreaterThanOrEqual(events.length - 2 * 2);
     for (const job of slowJobs) expect(job.data.priorAttempts).toBeUndefined();
     await waitFor(() => new Set(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).size === events.length, {
       timeoutMs: 30_000,

@@ -7,7 +7,16 @@ export type StreamEntry = [id: string, fields: string[] | null];
 export type IngestEvent = DeliveryJobData["event"] & { tenant: string; changed?: unknown };
 
 export type ParsedEntry =
-  | { ok: true; event: IngestEvent; raw: unknown; traceparent?: string }
+  | {
+      ok: true;
+      event: IngestEvent;
+      raw: unknown;
+      traceparent?: string;
+      /** The event's JSON text as `event` was parsed from: a body can be built from it without a stringify. */
+      json: string;
+      /** The raw copy's JSON text, when it parsed. */
+      rawJson?: string;
+    }
   | {
       ok: false;
       reason: "deleted" | "no event field" | "event is not JSON" | "event lacks id, type, tenant or occurredAt";
@@ -51,8 +60,9 @@ export function parseIngestEntry([, fields]: StreamEntry): ParsedEntry {
   }
   if (text === undefined) return { ok: false, reason: "no event field" };
   let event: unknown;
+  const json = joinEventJson(text, gateway);
   try {
-    event = JSON.parse(joinEventJson(text, gateway));
+    event = JSON.parse(json);
   } catch {
     return { ok: false, reason: "event is not JSON" };
   }
@@ -76,5 +86,6 @@ export function parseIngestEntry([, fields]: StreamEntry): ParsedEntry {
       raw = undefined;
     }
   }
-  return { ok: true, event: event as IngestEvent, raw, traceparent };
+  const parsed = { ok: true as const, event: event as IngestEvent, raw, traceparent, json };
+  return raw === undefined ? parsed : { ...parsed, rawJson: rawText! };
 }
