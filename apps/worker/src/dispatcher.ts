@@ -223,7 +223,15 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         void first!
           .send(job, readAt)
           .then((result) =>
-            acks.settle(p, entry, result.kind === "delivered" ? { record: result.record } : { job: result.job }),
+            acks.settle(
+              p,
+              entry,
+              result.kind === "delivered"
+                ? { record: result.record }
+                : result.kind === "spill"
+                  ? { spill: result.job }
+                  : { job: result.job },
+            ),
           );
       }
     }

@@ -1,12 +1,15 @@
 import {
+  DELIVERY_BATCH_JOB_NAME,
+  DELIVERY_BATCH_MAX,
   type DeliveredRecord,
+  type DeliveryBatchData,
   type DeliveryJobData,
   logDelivered,
   type RedisClient,
   type RedisKeys,
   replicasAcked,
 } from "@imrelay/store";
-import type { Queue } from "bullmq";
+import type { JobsOptions, Queue } from "bullmq";
 import type { Logger } from "pino";
 import type { DeliveryJob } from "./fan-out.js";
 
@@ -32,12 +35,20 @@ interface PartitionBuffer {
   /** Entries whose first attempts are out: never acked before every one is settled. */
   held: Map<string, Held>;
   jobs: DeliveryJob[];
+  /** Deliveries not attempted here, for the queue in batches per endpoint. */
+  spills: DeliveryJob[];
   records: DeliveredRecord[];
   acks: string[];
   flushing: Promise<void> | undefined;
   /** Set after a failed flush: the next waits this long, so an outage is not a busy loop. */
   retryAt: number;
+  /** When the oldest spill not yet written came (Date.now()). */
+  spillSince: number;
+  spillTimer: NodeJS.Timeout | undefined;
 }
+
+/** How long a slow endpoint's spilled deliveries wait for more of their kind, to go to the queue as one batch job. */
+export const SPILL_LINGER_MS = 200;
 
 /**
  * The ingest entries a dispatcher holds while their first attempts are out,
@@ -58,11 +69,23 @@ export function createEntryAcks(deps: EntryAcksDeps) {
   const buffers = new Map<number, PartitionBuffer>();
   const drained: Array<() => void> = [];
   let stopped = false;
+  /** Set while something waits for everything to be written (a close, a hand-back): spills linger no more. */
+  let forced = false;
 
   function buffer(p: number): PartitionBuffer {
     let b = buffers.get(p);
     if (!b) {
-      b = { held: new Map(), jobs: [], records: [], acks: [], flushing: undefined, retryAt: 0 };
+      b = {
+        held: new Map(),
+        jobs: [],
+        spills: [],
+        records: [],
+        acks: [],
+        flushing: undefined,
+        retryAt: 0,
+        spillSince: 0,
+        spillTimer: undefined,
+      };
       buffers.set(p, b);
     }
     return b;
@@ -70,13 +93,26 @@ export function createEntryAcks(deps: EntryAcksDeps) {
 
   const busy = () =>
     [...buffers.values()].some(
-      (b) => b.held.size > 0 || b.flushing || b.jobs.length > 0 || b.acks.length > 0 || b.records.length > 0,
+      (b) =>
+        b.held.size > 0 ||
+        b.flushing ||
+        b.jobs.length > 0 ||
+        b.spills.length > 0 ||
+        b.acks.length > 0 ||
+        b.records.length > 0,
     );
 
-  async function write(p: number, jobs: DeliveryJob[], records: DeliveredRecord[], acks: string[]): Promise<void> {
+  async function write(
+    p: number,
+    individual: DeliveryJob[],
+    spills: DeliveryJob[],
+    records: DeliveredRecord[],
+    acks: string[],
+  ): Promise<void> {
     const stream = keys.ingest(p);
+    const jobs = [...individual, ...batched(p, spills)];
     if (jobs.length > 0) {
-      await queues[p]!.addBulk(jobs);
+      await queues[p]!.addBulk(jobs as DeliveryJob[]);
       if (replicaAcks > 0) {
         const acked = await replicasAcked(redis, stream, replicaAcks, replicaTimeoutMs);
         if (acked < replicaAcks) {
@@ -94,10 +130,71 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     if (failed) throw failed[0];
   }
 
+  /**
+   * One batch job per endpoint for up to `DELIVERY_BATCH_MAX` of its spilled deliveries; a lone
+   * one stays a job of its own (its id collapses a re-dispatch, and it shows as itself).
+   */
+  function batched(p: number, spills: DeliveryJob[]): Array<DeliveryJob | BatchJob> {
+    const byEndpoint = new Map<string, DeliveryJob[]>();
+    for (const job of spills) {
+      const key = `${job.data.tenant}\n${job.data.endpointId}`;
+      const list = byEndpoint.get(key);
+      if (list) list.push(job);
+      else byEndpoint.set(key, [job]);
+    }
+    const out: Array<DeliveryJob | BatchJob> = [];
+    for (const list of byEndpoint.values()) {
+      if (list.length === 1) {
+        const { body: _text, ...job } = list[0]!;
+        out.push(job);
+        continue;
+      }
+      for (let i = 0; i < list.length; i += DELIVERY_BATCH_MAX) {
+        const chunk = list.slice(i, i + DELIVERY_BATCH_MAX);
+        const first = chunk[0]!;
+        out.push({
+          name: DELIVERY_BATCH_JOB_NAME,
+          data: {
+            tenant: first.data.tenant,
+            endpointId: first.data.endpointId,
+            partition: p,
+            deliveries: chunk.map(({ opts, data }) => ({
+              id: opts.jobId,
+              event: data.event,
+              ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
+            })),
+          },
+          // Gone once done: its deliveries are in the delivered log, or jobs of their own.
+          opts: {
+            jobId: `batch.${first.opts.jobId}.${chunk.length}`,
+            attempts: 5,
+            backoff: { type: "exponential", delay: 1_000 },
+            removeOnComplete: true,
+            removeOnFail: false,
+          },
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Spills are written once an endpoint's batch is full, or they have waited this long. */
+  const spillDue = (b: PartitionBuffer) =>
+    b.spills.length > 0 &&
+    (forced || b.spills.length >= DELIVERY_BATCH_MAX || Date.now() - b.spillSince >= SPILL_LINGER_MS);
+
   function flush(p: number): void {
     if (stopped) return;
     const b = buffer(p);
-    if (b.flushing || (b.jobs.length === 0 && b.records.length === 0 && b.acks.length === 0)) {
+    const ready = b.jobs.length > 0 || b.records.length > 0 || b.acks.length > 0 || spillDue(b);
+    if (b.flushing || !ready) {
+      if (!b.flushing && b.spills.length > 0 && !b.spillTimer) {
+        // Lingering spills make a batch; they are written when their time is up, whatever else comes.
+        b.spillTimer = setTimeout(() => {
+          b.spillTimer = undefined;
+          flush(p);
+        }, SPILL_LINGER_MS);
+      }
       if (!busy()) for (const resolve of drained.splice(0)) resolve();
       return;
     }
@@ -105,16 +202,25 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     b.flushing = (async () => {
       // One tick's worth of settled deliveries go together.
       await new Promise((resolve) => (wait > 0 ? setTimeout(resolve, wait) : setImmediate(resolve)));
-      const jobs = b.jobs.splice(0);
-      const records = b.records.splice(0);
-      const acks = b.acks.splice(0);
       if (stopped) return;
+      const withSpills = spillDue(b);
+      const jobs = b.jobs.splice(0);
+      const spills = withSpills ? b.spills.splice(0) : [];
+      const records = b.records.splice(0);
+      // An entry whose delivery lingers as a spill must not be acked before it is written: while
+      // spills linger, no entry of the partition is (they wait at most SPILL_LINGER_MS).
+      const acks = b.spills.length === 0 ? b.acks.splice(0) : [];
+      if (withSpills) {
+        clearTimeout(b.spillTimer);
+        b.spillTimer = undefined;
+      }
       try {
-        await write(p, jobs, records, acks);
+        await write(p, jobs, spills, records, acks);
         b.retryAt = 0;
       } catch (err) {
         // Kept, in order, for the next try; the entries stay pending meanwhile.
         b.jobs.unshift(...jobs);
+        b.spills.unshift(...spills);
         b.records.unshift(...records);
         b.acks.unshift(...acks);
         b.retryAt = Date.now() + 1_000;
@@ -139,11 +245,15 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       const b = buffers.get(p);
       return Boolean(b && (b.held.has(id) || b.acks.includes(id)));
     },
-    /** One of entry `id`'s deliveries is settled: delivered (`record`) or to be queued (`job`). */
-    settle(p: number, id: string, outcome: { record?: DeliveredRecord; job?: DeliveryJob }): void {
+    /** One of entry `id`'s deliveries is settled: delivered (`record`), to be queued (`job`), or spilled (`spill`). */
+    settle(p: number, id: string, outcome: { record?: DeliveredRecord; job?: DeliveryJob; spill?: DeliveryJob }): void {
       const b = buffer(p);
       if (outcome.record) b.records.push(outcome.record);
       if (outcome.job) b.jobs.push(outcome.job);
+      if (outcome.spill) {
+        if (b.spills.length === 0) b.spillSince = Date.now();
+        b.spills.push(outcome.spill);
+      }
       const held = b.held.get(id);
       if (held && --held.left <= 0) {
         b.held.delete(id);
@@ -164,6 +274,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     /** Resolves once nothing is held, buffered or being written. */
     drained(): Promise<void> {
       if (stopped || !busy()) return Promise.resolve();
+      forced = true;
+      for (const p of buffers.keys()) flush(p);
       return new Promise<void>((resolve) => drained.push(resolve));
     },
     /**
@@ -172,6 +284,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
      */
     stop(): void {
       stopped = true;
+      for (const b of buffers.values()) clearTimeout(b.spillTimer);
       for (const resolve of drained.splice(0)) resolve();
     },
     /** How many entries are in hand. */
@@ -180,3 +293,9 @@ export function createEntryAcks(deps: EntryAcksDeps) {
 }
 
 export type EntryAcks = ReturnType<typeof createEntryAcks>;
+
+interface BatchJob {
+  name: typeof DELIVERY_BATCH_JOB_NAME;
+  data: DeliveryBatchData;
+  opts: JobsOptions & { jobId: string };
+}

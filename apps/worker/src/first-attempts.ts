@@ -1,18 +1,11 @@
-import { BACKOFF_TYPE, type DeliveredRecord } from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
-import { UnrecoverableError } from "bullmq";
-import type { Attempt, AttemptOutcome } from "./attempt.js";
+import type { Attempt } from "./attempt.js";
 import { deliveryBackoff, type Jitter } from "./backoff.js";
 import type { DeliveryJob } from "./fan-out.js";
+import { type FirstAttemptResult, firstAttemptResult } from "./first-outcome.js";
 import { endDeliverySpan, startDeliverySpan } from "./tracing.js";
 
-/**
- * What became of a first attempt: delivered (logged, no job), or a job for
- * the queue — the retry of a failed attempt, a dead letter, or the delivery
- * itself when it was not sent here (its endpoint had its share in flight, or
- * it was handed back at a shutdown).
- */
-export type FirstAttemptResult = { kind: "delivered"; record: DeliveredRecord } | { kind: "queue"; job: DeliveryJob };
+export type { FirstAttemptResult };
 
 export interface FirstAttemptsDeps {
   attempt: Attempt;
@@ -152,7 +145,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       if (line.deferred.length === 0 || !isSlow(line)) continue;
       for (const send of line.deferred.splice(0)) {
         deferred--;
-        finish(send, { kind: "queue", job: send.job });
+        finish(send, { kind: "spill", job: send.job });
       }
     }
     if (deferred === 0 && sweep) {
@@ -177,38 +170,6 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     send.resolve(result);
   }
 
-  function resultOf(send: Send, outcome: AttemptOutcome): FirstAttemptResult {
-    const { job } = send;
-    if (outcome.ok) {
-      return {
-        kind: "delivered",
-        record: {
-          id: job.opts.jobId,
-          tenant: job.data.tenant,
-          endpointId: job.data.endpointId,
-          body: outcome.body,
-          status: outcome.result.status,
-          durationMs: outcome.result.durationMs,
-          readAt: send.readAt,
-          finishedAt: clock(),
-          ...(job.data.traceparent !== undefined ? { traceparent: job.data.traceparent } : {}),
-        },
-      };
-    }
-    const { error, lastResponse } = outcome;
-    const schedule = deps.retrySchedule;
-    const data = lastResponse ? { ...job.data, lastResponse } : { ...job.data };
-    if (error instanceof UnrecoverableError || schedule.length === 0) {
-      // Ends here: a job that fails at once, so it is listed and replayed as any dead letter.
-      return {
-        kind: "queue",
-        job: { ...job, data: { ...data, deadLetter: { code: error.code, message: error.message } } },
-      };
-    }
-    const delay = backoff(1, BACKOFF_TYPE, error) as number;
-    return { kind: "queue", job: { ...job, data: { ...data, priorAttempts: 1 }, opts: { ...job.opts, delay } } };
-  }
-
   function start(send: Send, line: Line): void {
     send.startedAt = performance.now();
     sending.add(send);
@@ -218,7 +179,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       .then(
         (outcome) => {
           if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
-          finish(send, resultOf(send, outcome));
+          const context = { readAt: send.readAt, finishedAt: clock(), schedule: deps.retrySchedule, backoff };
+          finish(send, firstAttemptResult(send.job, outcome, context));
         },
         (err: unknown) => {
           // Not the endpoint's doing (Redis failed while disabling a 410'd endpoint): the queue tries it afresh.
@@ -251,7 +213,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       if (next.done) continue;
       const line = lineOf(next.endpoint);
       if (line.sending.size < endpointConcurrency) start(next, line);
-      else if (isSlow(line)) finish(next, { kind: "queue", job: next.job });
+      else if (isSlow(line)) finish(next, { kind: "spill", job: next.job });
       else defer(line, next);
     }
     wake();
@@ -277,7 +239,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     inFlight: () => inHandSends().map((send) => send.job.opts.jobId),
     handBackAll() {
       const sends = inHandSends();
-      for (const send of sends) finish(send, { kind: "queue", job: send.job });
+      for (const send of sends) finish(send, { kind: "spill", job: send.job });
       waiting.length = 0;
       for (const line of lines.values()) line.deferred.length = 0;
       deferred = 0;

@@ -106,6 +106,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     logger: log,
     metrics,
     dispatcher: agent,
+    queues,
     tracer: options.tracer,
     ...(clock ? { clock } : {}),
   });

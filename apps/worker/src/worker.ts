@@ -1,11 +1,22 @@
 import type { ImrelayConfig } from "@imrelay/config";
-import { allPartitions, type DeliveryJobState, type RedisClient, type RedisKeys, redisKeys } from "@imrelay/store";
+import {
+  allPartitions,
+  DELIVERY_BATCH_JOB_NAME,
+  type DeliveryBatchData,
+  type DeliveryJobData,
+  type DeliveryJobState,
+  type RedisClient,
+  type RedisKeys,
+  redisKeys,
+} from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
-import { type Job, UnrecoverableError, Worker } from "bullmq";
+import { type Job, type Queue, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { createDeliveryAgent } from "./agent.js";
+import { createAttempt } from "./attempt.js";
 import { deliveryBackoff, type Jitter } from "./backoff.js";
+import { createBatchProcessor } from "./batch.js";
 import { attemptNumber, createDeliveryProcessor, type DeliveryResult } from "./deliver.js";
 import type { WorkerMetrics } from "./metrics.js";
 
@@ -32,6 +43,11 @@ export interface DeliveryWorkerDeps {
   autorun?: boolean;
   /** Traces each delivery attempt (README "Tracing"). @default none: no spans, no cost */
   tracer?: Tracer | undefined;
+  /**
+   * Every partition's delivery queue, by partition: a batch of a slow endpoint's first attempts
+   * (`DELIVERY_BATCH_JOB_NAME`) queues each failed delivery there. Without them, batch jobs fail.
+   */
+  queues?: ReadonlyArray<Queue<DeliveryJobData, unknown, string>>;
 }
 
 export interface DeliveryWorker {
@@ -86,12 +102,30 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
 
+  const processBatch = deps.queues
+    ? createBatchProcessor({
+        config,
+        attempt: createAttempt({ config, redis: connection, keys, logger, metrics, dispatcher, clock: deps.clock }),
+        redis: connection,
+        keys,
+        queues: deps.queues,
+        tracer: deps.tracer,
+        ...(deps.jitter ? { jitter: deps.jitter } : {}),
+        ...(deps.clock ? { clock: deps.clock } : {}),
+      })
+    : undefined;
+
   // The lock token of each delivery in flight: handing one back needs it.
   const inFlight = new Map<string, { job: Job<DeliveryJobState>; token: string | undefined }>();
   const tracked = async (job: Job<DeliveryJobState>, token?: string) => {
     const id = String(job.id);
     inFlight.set(id, { job, token });
     try {
+      if (job.name === DELIVERY_BATCH_JOB_NAME) {
+        if (!processBatch) throw new UnrecoverableError("this worker was given no queues for a batch's failures");
+        await processBatch(job as unknown as Job<DeliveryBatchData>);
+        return { status: 0, attempt: 1, durationMs: 0 };
+      }
       return await processor(job, token);
     } finally {
       inFlight.delete(id);
@@ -121,7 +155,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       logger.error({ err: err.message, partition: p }, "delivery worker error (logged at most every 10 s)");
     });
     worker.on("failed", (job, err) => {
-      if (!job) return;
+      if (!job || job.name === DELIVERY_BATCH_JOB_NAME) return;
       // attemptNumber counts the attempt that just failed, and a first attempt sent from the stream.
       const final = err instanceof UnrecoverableError || attemptNumber(job) - 1 >= (job.opts.attempts ?? 1);
       if (final) {

@@ -1,6 +1,8 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import {
   allPartitions,
+  DELIVERY_BATCH_JOB_NAME,
+  type DeliveryBatchData,
   type DeliveryJobState,
   deliveryJobId,
   findDelivered,
@@ -161,8 +163,8 @@ describe("first attempts sent straight from the ingest stream", () => {
     expect(h.sinks[0]!.requests).toHaveLength(1);
   });
 
-  it("sends a slow endpoint's overflow through the queue, so a fast endpoint is not held up", async () => {
-    const slowMs = 1_500;
+  it("sends a slow endpoint's overflow to the queue in a batch, so a fast endpoint is not held up", async () => {
+    const slowMs = 600;
     const h = await harness(
       (sinks) => [
         { id: "slow", url: sinks[0]!.url },
@@ -171,25 +173,71 @@ describe("first attempts sent straight from the ingest stream", () => {
       [(_req, res) => setTimeout(() => res.end("ok"), slowMs), undefined],
       { concurrency: 4, endpointConcurrency: 2, timeoutMs: 5_000 },
     );
-    const events = Array.from({ length: 20 }, (_, i) => makeEvent({ userId: `hol${i}` }));
+    // One user: one partition, one stream, so the overflow is batched together.
+    const events = Array.from({ length: 10 }, () => makeEvent({ userId: "hol" }));
     for (const event of events) await publish(redis, h.keys, event);
     const started = Date.now();
     await h.start();
 
     await waitFor(() => h.sinks[1]!.requests.length === events.length, { what: "every fast delivery" });
-    // Every fast delivery came before the slow endpoint had answered more than its first two.
+    // Every fast delivery came before the slow endpoint had answered its first two.
     expect(Date.now() - started).toBeLessThan(slowMs * 2);
-    const slowJobs = (await Promise.all(events.map((event) => h.job(event.id, "slow")))).filter(
-      (job): job is Job<DeliveryJobState> => job !== undefined,
+    const batches = await waitFor(
+      async () => {
+        const jobs = await h.queue.of(events[0]!).getJobs(["waiting", "active"]);
+        const found = jobs.filter((job) => job?.name === DELIVERY_BATCH_JOB_NAME);
+        return found.length > 0 ? (found as unknown as Array<Job<DeliveryBatchData>>) : undefined;
+      },
+      { what: "the slow endpoint's batch" },
     );
-    // The slow endpoint held its share (2) of the slots, and as many again waited for them until it
-    // was found slow; the rest became jobs without an attempt, at once.
-    expect(slowJobs.length).toBeGreaterThanOrEqual(events.length - 2 * 2);
-    for (const job of slowJobs) expect(job.data.priorAttempts).toBeUndefined();
+    const batched = batches.flatMap((job) => job.data.deliveries.map((d) => d.id));
+    // Its share (2) went out from the stream, as many again waited for them until it was found slow.
+    expect(batched.length).toBeGreaterThanOrEqual(events.length - 2 * 2);
+    for (const id of batched) expect(id).toMatch(/\.slow$/);
     await waitFor(() => new Set(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).size === events.length, {
       timeoutMs: 30_000,
       what: "every slow delivery",
     });
+    // Each batched delivery is in the delivered log once sent; the batch itself is gone.
+    await waitFor(async () => (await h.logged(events.at(-1)!.id, "slow")) !== null, { what: "the log" });
+    await waitFor(async () => (await h.queue.getJob(String(batches[0]!.id))) === undefined, {
+      what: "the batch job to be removed",
+    });
+  });
+
+  it("makes a batched delivery that fails a job of its own, with its first attempt counted", async () => {
+    const h = await harness(
+      (sinks) => [{ id: "presence", url: sinks[0]!.url }],
+      [
+        (_req, res, index) => {
+          // The batch's second delivery fails.
+          res.statusCode = index === 1 ? 503 : 200;
+          res.end();
+        },
+      ],
+      { retrySchedule: [60_000] },
+    );
+    await h.start();
+    const ok = makeEvent({ userId: "batch" });
+    const failing = makeEvent({ userId: "batch" });
+    const p = h.keys.partitionOf("acme", "batch");
+    const data: DeliveryBatchData = {
+      tenant: "acme",
+      endpointId: "presence",
+      partition: p,
+      deliveries: [ok, failing].map((event) => ({ id: deliveryJobId(event.id, "presence"), event })),
+    };
+    await h.queue.of(ok).add(DELIVERY_BATCH_JOB_NAME as never, data as never, { jobId: "batch.test.2" });
+
+    const retry = await waitFor(() => h.job(failing.id, "presence"), { what: "the failed delivery's job" });
+    expect(retry.data.priorAttempts).toBe(1);
+    expect(retry.data.lastResponse).toMatchObject({ status: 503, attempt: 1 });
+    expect(await retry.getState()).toBe("delayed");
+    expect(await waitFor(() => h.logged(ok.id, "presence"), { what: "the delivered one" })).toMatchObject({
+      status: 200,
+    });
+    expect(await h.job(ok.id, "presence")).toBeUndefined();
+    expect(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).toEqual([ok.id, failing.id]);
   });
 
   it("keeps the entries of a delivery slower than claimIdleMs its own: another worker does not send it again", async () => {

@@ -1,4 +1,5 @@
 import { parseConfig } from "@imrelay/config";
+import { toPayload } from "@imrelay/core";
 import { deliveryJobOptions, type IngestEvent, parseIngestEntry } from "@imrelay/store";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
@@ -10,6 +11,7 @@ import {
   MAX_RETRY_AFTER_MS,
   outcomeOfStatus,
   parseRetryAfter,
+  payloadJson,
   signedHeaders,
 } from "../src/index.js";
 import { makeConfig, makeEvent } from "./helpers.js";
@@ -145,6 +147,9 @@ describe("ingest entries", () => {
       ok: true,
       event,
       raw,
+      traceparent: undefined,
+      json: JSON.stringify(event),
+      rawJson: JSON.stringify(raw),
     });
   });
 
@@ -165,15 +170,38 @@ describe("ingest entries", () => {
       event,
       raw: undefined,
       traceparent,
+      json: JSON.stringify(event),
     });
   });
 
   it("still delivers an event whose raw copy is unreadable", () => {
-    expect(parseIngestEntry(["1-0", ["e", JSON.stringify(event), "r", "{"]])).toEqual({
-      ok: true,
-      event,
-      raw: undefined,
-    });
+    const parsed = parseIngestEntry(["1-0", ["e", JSON.stringify(event), "r", "{"]]);
+    expect(parsed).toEqual({ ok: true, event, raw: undefined, traceparent: undefined, json: JSON.stringify(event) });
+    expect(parsed).not.toHaveProperty("rawJson");
+  });
+});
+
+describe("payload text", () => {
+  const event = {
+    id: "evt_1",
+    type: "user.online",
+    tenant: "acme",
+    occurredAt: "2025-01-01T00:00:00.000Z",
+    note: 'quote " and \u2028',
+  };
+
+  it("is the JSON of toPayload, built around the stream's text", () => {
+    const json = JSON.stringify(event);
+    expect(JSON.parse(payloadJson(event, json))).toEqual(toPayload(event as never));
+    expect(payloadJson(event, json)).toBe(JSON.stringify(toPayload(event as never)));
+  });
+
+  it("adds the raw copy for an includeRaw endpoint, and to an empty event too", () => {
+    const raw = { body: { a: 1 }, query: { c: "x" } };
+    expect(JSON.parse(payloadJson(event, JSON.stringify(event), JSON.stringify(raw)))).toEqual(
+      toPayload({ ...event, raw } as never),
+    );
+    expect(JSON.parse(payloadJson(event, "{}", "1")).data).toEqual({ raw: 1 });
   });
 });
 

@@ -1,6 +1,28 @@
 /** The BullMQ job name of a delivery. */
 export const DELIVERY_JOB_NAME = "deliver";
 
+/**
+ * The BullMQ job name of a batch of one endpoint's first attempts that were
+ * not made straight from the stream because the endpoint was slow (its
+ * overflow): one job for many deliveries, so a slow endpoint's backlog costs
+ * the queue one add per batch, not per delivery. A delivery of a batch that
+ * fails becomes a job of its own (`DELIVERY_JOB_NAME`).
+ */
+export const DELIVERY_BATCH_JOB_NAME = "deliver-batch";
+
+/** What a batch job carries (see `DELIVERY_BATCH_JOB_NAME`). */
+export interface DeliveryBatchData {
+  tenant: string;
+  endpointId: string;
+  /** The partition whose queue it is in: where its failed deliveries' jobs go. */
+  partition: number;
+  /** Each delivery: its id (`deliveryJobId`), the event as delivered, its traceparent. */
+  deliveries: Array<{ id: string; event: DeliveryJobData["event"]; traceparent?: string }>;
+}
+
+/** Deliveries per batch job at most. */
+export const DELIVERY_BATCH_MAX = 100;
+
 /** The backoff type of delivery jobs; the worker registers the strategy under this name. */
 export const BACKOFF_TYPE = "schedule";
 

@@ -2,6 +2,7 @@ import { findEndpoint } from "@imrelay/config";
 import {
   allPartitions,
   countDelivered,
+  DELIVERY_BATCH_JOB_NAME,
   type DeliveredRecord,
   type DeliveryJobState,
   findDelivered,
@@ -123,7 +124,12 @@ function stateTime(job: Job<DeliveryJobState>, state: ListState): number {
   return job.timestamp;
 }
 
-const hasData = (job: Job<DeliveryJobState> | undefined): job is Job<DeliveryJobState> => Boolean(job?.data);
+/**
+ * A delivery's own job. A batch of a slow endpoint's first attempts (`DELIVERY_BATCH_JOB_NAME`) is
+ * not listed: its deliveries show once sent (the delivered log) or failed (jobs of their own).
+ */
+const hasData = (job: Job<DeliveryJobState> | undefined): job is Job<DeliveryJobState> =>
+  Boolean(job?.data) && job?.name !== DELIVERY_BATCH_JOB_NAME;
 const jobItems = (jobs: Array<Job<DeliveryJobState> | undefined>, state: ListState): Item[] =>
   jobs.filter(hasData).map((job) => ({ time: stateTime(job, state), job }));
 const recordItems = (records: DeliveredRecord[]): Item[] =>
