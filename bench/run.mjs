@@ -497,6 +497,7 @@ async function deliverySection() {
     await sleep(1000);
     const after = await redis.usedMemory();
     const completedKept = await sumOver("bench:*:deliveries:completed", (key) => redis.client.zcard(key));
+    const deliveredKept = await sumOver("bench:*:delivered", (key) => redis.client.xlen(key));
     const spanS = (s.lastAt - s.firstAt) / 1000;
     const imrelay = {
       delivered: s.unique,
@@ -550,6 +551,7 @@ async function deliverySection() {
         bytesPerQueuedEvent: round((queued - before) / fill.ok),
         bytesPerEventAfterDrain: round((after - before) / fill.ok),
         completedJobsKept: completedKept,
+        deliveredLogKept: deliveredKept,
       },
       targets: {
         throughput: { want: ">= 0.8x fetch", pass: ratio >= 0.8 && s.drained },

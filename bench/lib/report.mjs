@@ -66,7 +66,7 @@ Rate = deliveries ÷ (last − first arrival at the sink).
 CPU per delivery while deliveries flow: worker ${num(w.workerUsPerDelivery, 1)} µs, Redis ${num(w.redisUsPerDelivery, 1)} µs.
 
 Redis memory: ${num(s.redis.bytesPerQueuedEvent)} B per queued event (stream entry + dedupe key + presence hash, worker stopped);
-${num(s.redis.bytesPerEventAfterDrain)} B per event still held after the drain (24 h dedupe keys, presence, ${num(s.redis.completedJobsKept)} completed jobs kept).
+${num(s.redis.bytesPerEventAfterDrain)} B per event still held after the drain (24 h dedupe keys, presence, ${num(s.redis.completedJobsKept)} completed jobs and ${num(s.redis.deliveredLogKept)} delivered-log records kept).
 `;
 }
 
@@ -135,9 +135,10 @@ function isolation(s) {
 One tenant, two endpoints: \`fast\` (the main sink, answers at once) and \`slow\` (a sink of its own, another origin,
 answering ${num(s.slowMs)} ms after the body arrived). ${num(s.events)} events queued with no worker running, then one
 \`imrelay worker\` (concurrency ${s.concurrency}) drains them; first with \`fast\` the only endpoint, then with both (each
-event a job for each). The fast endpoint's rate is its deliveries ÷ (last − first arrival), or, when it has not got them
-all within ${s.windowS} s of its first delivery, ÷ those ${s.windowS} s. Worker concurrency is per process and shared by
-every endpoint (the keep-alive sockets per origin are capped at \`delivery.concurrency\` too).
+event goes to each). The fast endpoint's rate is its deliveries ÷ (last − first arrival), or, when it has not got them
+all within ${s.windowS} s of its first delivery, ÷ those ${s.windowS} s. First attempts go out straight from the stream,
+one endpoint holding at most \`delivery.endpointConcurrency\` (half) of the slots; once \`slow\` is found slow its
+deliveries go to the queue in batch jobs, sent by the delivery workers ("jobs active at the end").
 
 | run | fast deliveries/s | fast delivered | over | slow received/s | jobs active at the end |
 |---|---:|---:|---:|---:|---:|

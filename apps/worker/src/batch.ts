@@ -29,6 +29,8 @@ export interface BatchProcessorDeps {
   jitter?: Jitter;
   /** ms since the epoch. @default Date.now */
   clock?: () => number;
+  /** One endpoint's batched deliveries in flight at most, across this process's batches. */
+  endpointConcurrency: number;
 }
 
 /** What a batch job returns. */
@@ -39,13 +41,14 @@ export interface BatchResult {
 
 /**
  * Sends a batch of a slow endpoint's first attempts (`DELIVERY_BATCH_JOB_NAME`),
- * one after another — the endpoint is slow, and the worker's concurrency runs
- * batches side by side as it runs jobs. Each delivered one goes to the
- * delivered log; each failed one becomes a job of its own (its retry, or a
- * dead letter), exactly as a first attempt sent from the stream. The job's
- * progress counts what is done, so a batch taken over after its worker died
- * starts where that worker stopped (the one in flight then is sent again: at
- * least once).
+ * side by side, with at most `endpointConcurrency` of that endpoint's batched
+ * deliveries in flight across every batch of this process: a slow endpoint
+ * gets no more than its share, however many of its batches run. Each
+ * delivered one goes to the delivered log; each failed one becomes a job of
+ * its own (its retry, or a dead letter), exactly as a first attempt sent from
+ * the stream. The job's progress counts the deliveries done from the start, so
+ * a batch taken over after its worker died starts about where that worker
+ * stopped (what was in flight then is sent again: at least once).
  *
  * @example
  * const processBatch = createBatchProcessor({ config, attempt, redis, keys, queues });
@@ -58,11 +61,16 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
   const backoff = deliveryBackoff(schedule, deps.jitter);
   const jobOptions = deliveryJobOptions(config.delivery);
 
+  const slots = endpointSlots(deps.endpointConcurrency);
+
   return async (job: Job<DeliveryBatchData>): Promise<BatchResult> => {
     const { tenant, endpointId, partition, deliveries } = job.data;
     const from = typeof job.progress === "number" ? job.progress : 0;
     const result: BatchResult = { delivered: 0, queued: 0 };
-    for (let i = from; i < deliveries.length; i++) {
+    const done = new Array<boolean>(deliveries.length).fill(false);
+    let progress = from;
+
+    async function deliver(i: number): Promise<void> {
       const { id, event, traceparent } = deliveries[i]!;
       const data: DeliveryJobData = { tenant, endpointId, event, ...(traceparent ? { traceparent } : {}) };
       const delivery: DeliveryJob = { name: DELIVERY_JOB_NAME, data, opts: { ...jobOptions, jobId: id } };
@@ -80,8 +88,38 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         await queues[partition]!.add(settled.job.name, settled.job.data, settled.job.opts);
         result.queued++;
       }
-      await job.updateProgress(i + 1);
+      done[i] = true;
+      const before = progress;
+      while (progress < deliveries.length && done[progress]) progress++;
+      if (progress > before) await job.updateProgress(progress);
     }
+
+    const key = `${tenant}\n${endpointId}`;
+    await Promise.all(deliveries.slice(from).map((_, k) => slots.run(key, () => deliver(from + k))));
     return result;
+  };
+}
+
+/** A limit per key on work in flight, shared by every caller in the process. */
+function endpointSlots(limit: number) {
+  const lines = new Map<string, { active: number; waiting: Array<() => void> }>();
+  return {
+    async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+      let line = lines.get(key);
+      if (!line) {
+        line = { active: 0, waiting: [] };
+        lines.set(key, line);
+      }
+      if (line.active >= limit) await new Promise<void>((resolve) => line!.waiting.push(resolve));
+      else line.active++;
+      try {
+        return await work();
+      } finally {
+        const next = line.waiting.shift();
+        // The slot passes straight to the next in line; with none waiting it is given back.
+        if (next) next();
+        else if (--line.active === 0) lines.delete(key);
+      }
+    },
   };
 }

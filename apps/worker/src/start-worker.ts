@@ -14,6 +14,7 @@ import type { Registry } from "prom-client";
 import { createDeliveryAgent } from "./agent.js";
 import { createAttempt } from "./attempt.js";
 import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
+import { endpointConcurrency } from "./endpoint-concurrency.js";
 import { createFirstAttempts } from "./first-attempts.js";
 import { workerMetrics } from "./metrics.js";
 import { createDeliveryWorker } from "./worker.js";
@@ -33,14 +34,6 @@ export interface StartWorkerOptions {
   dispatcher?: Pick<DispatcherDeps, "claimIdleMs" | "claimIntervalMs" | "blockMs" | "replicaTimeoutMs" | "lingerMs">;
   /** Traces each delivery attempt (README "Tracing"). @default none: no spans, no cost */
   tracer?: Tracer | undefined;
-}
-
-/** `delivery.endpointConcurrency`, or half of `concurrency`; never more than `concurrency`. */
-export function endpointConcurrency({
-  concurrency,
-  endpointConcurrency,
-}: Pick<ImrelayConfig["delivery"], "concurrency" | "endpointConcurrency">): number {
-  return Math.min(endpointConcurrency ?? Math.max(1, Math.ceil(concurrency / 2)), concurrency);
 }
 
 export interface RunningWorker {
@@ -91,11 +84,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 
   const queues = createDeliveryQueues(connection, keys, config);
   const metrics = workerMetrics(registry);
-  // One keep-alive pool for first attempts and retries alike.
+  // One keep-alive pool for first attempts and retries alike: as many sockets per origin as both may have in flight.
   const agent = createDeliveryAgent({
     allowPrivateNetworks: config.delivery.allowPrivateNetworks,
     timeoutMs: config.delivery.timeoutMs,
-    connections: config.delivery.concurrency,
+    connections: 2 * config.delivery.concurrency,
     dnsCacheMs: config.delivery.dnsCacheMs,
   });
   const delivery = createDeliveryWorker({

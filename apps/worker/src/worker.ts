@@ -18,6 +18,7 @@ import { createAttempt } from "./attempt.js";
 import { deliveryBackoff, type Jitter } from "./backoff.js";
 import { createBatchProcessor } from "./batch.js";
 import { attemptNumber, createDeliveryProcessor, type DeliveryResult } from "./deliver.js";
+import { endpointConcurrency } from "./endpoint-concurrency.js";
 import type { WorkerMetrics } from "./metrics.js";
 
 /** How often the delivery workers' errors are logged at most. */
@@ -109,6 +110,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         redis: connection,
         keys,
         queues: deps.queues,
+        endpointConcurrency: endpointConcurrency(config.delivery),
         tracer: deps.tracer,
         ...(deps.jitter ? { jitter: deps.jitter } : {}),
         ...(deps.clock ? { clock: deps.clock } : {}),
