@@ -781,7 +781,11 @@ async function isolationRun(n, config, slow) {
       { timeoutMs: 300_000 },
     );
     await stopChild(gateway.proc);
-    worker = await startImrelay("worker", { config, profile: opts.profile, name: slow ? "imrelay-worker-isolation-slow" : "imrelay-worker-isolation-alone" });
+    worker = await startImrelay("worker", {
+      config,
+      profile: opts.profile,
+      name: slow ? "imrelay-worker-isolation-slow" : "imrelay-worker-isolation-alone",
+    });
     const began = now();
     let fast;
     for (;;) {
