@@ -81,9 +81,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
       const settled = firstAttemptResult(delivery, outcome, { readAt, finishedAt: clock(), schedule, backoff });
       if (settled.kind === "delivered") {
-        const pipeline = redis.pipeline();
-        logDelivered(pipeline, keys, partition, [settled.record]);
-        await pipeline.exec();
+        await Promise.all(logDelivered(redis, keys, partition, [settled.record]));
         result.delivered++;
       } else {
         await queues[partition]!.add(settled.job.name, settled.job.data, settled.job.opts);

@@ -236,13 +236,8 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       }
     }
     if (done.length > 0) {
-      const results = await redis
-        .pipeline()
-        .xack(stream, keys.ingestGroup, ...done)
-        .xdel(stream, ...done)
-        .exec();
-      const failed = results?.find(([err]) => err);
-      if (failed) throw failed[0];
+      // Two plain commands, not a pipeline: a pipeline on this connection copies BullMQ's scripts.
+      await Promise.all([redis.xack(stream, keys.ingestGroup, ...done), redis.xdel(stream, ...done)]);
     }
     log.debug({ partition: p, entries: entries.length, queued: queued.length, direct: direct.length }, "dispatched");
   }

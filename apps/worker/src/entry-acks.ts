@@ -123,12 +123,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         }
       }
     }
-    const pipeline = redis.pipeline();
-    logDelivered(pipeline, keys, p, records);
-    if (acks.length > 0) pipeline.xack(stream, keys.ingestGroup, ...acks).xdel(stream, ...acks);
-    const results = await pipeline.exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
+    // Plain commands, not a pipeline (see logDelivered): they go out together all the same.
+    const writes = logDelivered(redis, keys, p, records);
+    if (acks.length > 0) writes.push(redis.xack(stream, keys.ingestGroup, ...acks), redis.xdel(stream, ...acks));
+    await Promise.all(writes);
   }
 
   /**
