@@ -175,6 +175,18 @@ describe("dead letters", () => {
     expect(missing.json.error?.code).toBe("DELIVERY_NOT_FOUND");
   });
 
+  it("shows a delivery that succeeded at its first attempt (no job: the delivered log) as completed, with its event", async () => {
+    const completed = await stack.call("/v1/deliveries?state=completed&endpoint=healthy", { headers: admin });
+    expect(completed.status).toBe(200);
+    const listed = (completed.json.deliveries as Delivery[]).find((d) => d.userId === "u2")!;
+    expect(listed).toMatchObject({ state: "completed", tenant: "acme", endpointId: "healthy", attempts: 1 });
+    const one = await delivery(listed.id);
+    expect(one).toMatchObject({ id: listed.id, state: "completed", attempts: 1, failedReason: null });
+    expect(one.lastResponse).toMatchObject({ status: 200, error: null, attempt: 1 });
+    expect(one.event).toMatchObject({ id: one.eventId, type: "user.online", tenant: "acme", userId: "u2" });
+    expect(listed.id).toBe(`${one.eventId}.healthy`);
+  });
+
   it("retries a dead letter and delivers it once the endpoint is back", async () => {
     const id = jobOf((await deadLetters()).deliveries, "u1", "flaky");
     flaky.answer(200);
