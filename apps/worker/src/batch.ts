@@ -122,3 +122,24 @@ function endpointSlots(limit: number) {
     },
   };
 }
+
+/**
+ * What is left of a batch that failed for good (Redis away for its every
+ * try): its deliveries not yet done, each as a job of its own, so none is
+ * stranded in the batch.
+ *
+ * @example
+ * await queues[job.data.partition].addBulk(batchRemainder(job, deliveryJobOptions(config.delivery)));
+ */
+export function batchRemainder(
+  job: Pick<Job<DeliveryBatchData>, "data" | "progress">,
+  jobOptions: ReturnType<typeof deliveryJobOptions>,
+): DeliveryJob[] {
+  const { tenant, endpointId, deliveries } = job.data;
+  const from = typeof job.progress === "number" ? job.progress : 0;
+  return deliveries.slice(from).map(({ id, body, traceparent }) => {
+    const { data: event } = JSON.parse(body) as { data: DeliveryJobData["event"] };
+    const data: DeliveryJobData = { tenant, endpointId, event, ...(traceparent ? { traceparent } : {}) };
+    return { name: DELIVERY_JOB_NAME, data, opts: { ...jobOptions, jobId: id } };
+  });
+}

@@ -91,6 +91,9 @@ export interface IngestDispatcher {
 type ReadReply = [stream: string, entries: StreamEntry[]][] | null;
 type ClaimReply = [next: string, entries: StreamEntry[], deleted?: string[]];
 
+/** Settled deliveries and acks not yet written, across partitions, past which a dispatcher stops reading. */
+const UNWRITTEN_MAX = 2_048;
+
 /** How often a failing partition's error is logged at most, so an outage says so without a line per partition per second. */
 const ERROR_LOG_EVERY_MS = 10_000;
 
@@ -281,6 +284,9 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         }
         const id = ownPending ? pendingFrom : ">";
         const block = ownPending ? [] : ["BLOCK", blockMs];
+        // While settled deliveries cannot be written (a replica short, Redis failing), read no more:
+        // what is unwritten would only grow.
+        while (first && !stopping && acks.backlog() > UNWRITTEN_MAX) await sleep(50);
         // With first attempts sent here, read no more than there is room for: the backlog stays in Redis.
         const count = first ? await first.room(batchSize) : batchSize;
         if (count === 0) continue;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { type ImrelayEvent, toPayload } from "@imrelay/core";
 import {
   DELIVERY_BATCH_JOB_NAME,
@@ -35,9 +36,11 @@ interface Held {
 interface PartitionBuffer {
   /** Entries whose first attempts are out: never acked before every one is settled. */
   held: Map<string, Held>;
-  jobs: DeliveryJob[];
+  jobs: QueuedJob[];
   /** Deliveries not attempted here, for the queue in batches per endpoint. */
   spills: DeliveryJob[];
+  /** Entries whose acks are being written. */
+  writing: Set<string>;
   records: DeliveredRecord[];
   acks: string[];
   flushing: Promise<void> | undefined;
@@ -80,6 +83,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         held: new Map(),
         jobs: [],
         spills: [],
+        writing: new Set(),
         records: [],
         acks: [],
         flushing: undefined,
@@ -103,15 +107,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         b.records.length > 0,
     );
 
-  async function write(
-    p: number,
-    individual: DeliveryJob[],
-    spills: DeliveryJob[],
-    records: DeliveredRecord[],
-    acks: string[],
-  ): Promise<void> {
+  async function write(p: number, jobs: QueuedJob[], records: DeliveredRecord[], acks: string[]): Promise<void> {
     const stream = keys.ingest(p);
-    const jobs = [...individual, ...batched(p, spills)];
     if (jobs.length > 0) {
       await queues[p]!.addBulk(jobs as DeliveryJob[]);
       if (replicaAcks > 0) {
@@ -133,7 +130,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
    * One batch job per endpoint for up to `DELIVERY_BATCH_MAX` of its spilled deliveries; a lone
    * one stays a job of its own (its id collapses a re-dispatch, and it shows as itself).
    */
-  function batched(p: number, spills: DeliveryJob[]): Array<DeliveryJob | BatchJob> {
+  function batched(p: number, spills: DeliveryJob[]): QueuedJob[] {
     const byEndpoint = new Map<string, DeliveryJob[]>();
     for (const job of spills) {
       const key = `${job.data.tenant}\n${job.data.endpointId}`;
@@ -141,7 +138,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       if (list) list.push(job);
       else byEndpoint.set(key, [job]);
     }
-    const out: Array<DeliveryJob | BatchJob> = [];
+    const out: QueuedJob[] = [];
     for (const list of byEndpoint.values()) {
       if (list.length === 1) {
         const { body: _text, ...job } = list[0]!;
@@ -163,13 +160,14 @@ export function createEntryAcks(deps: EntryAcksDeps) {
               ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
             })),
           },
-          // Gone once done: its deliveries are in the delivered log, or jobs of their own.
+          // Gone once done: its deliveries are in the delivered log, or jobs of their own. Its id
+          // comes from its deliveries, so a write retried after a partial failure adds it once.
           opts: {
-            jobId: `batch.${first.opts.jobId}.${chunk.length}`,
-            attempts: 5,
-            backoff: { type: "exponential", delay: 1_000 },
-            removeOnComplete: true,
-            removeOnFail: false,
+            jobId: `batch.${createHash("sha256")
+              .update(chunk.map((job) => job.opts.jobId).join("\n"))
+              .digest("hex")
+              .slice(0, 32)}`,
+            ...BATCH_JOB_OPTIONS,
           },
         });
       }
@@ -185,7 +183,9 @@ export function createEntryAcks(deps: EntryAcksDeps) {
   function flush(p: number): void {
     if (stopped) return;
     const b = buffer(p);
-    const ready = b.jobs.length > 0 || b.records.length > 0 || b.acks.length > 0 || spillDue(b);
+    // While spills linger, no entry of the partition is acked (one may be waiting for its spill).
+    const acksReady = b.acks.length > 0 && b.spills.length === 0;
+    const ready = b.jobs.length > 0 || b.records.length > 0 || acksReady || spillDue(b);
     if (b.flushing || !ready) {
       if (!b.flushing && b.spills.length > 0 && !b.spillTimer) {
         // Lingering spills make a batch; they are written when their time is up, whatever else comes.
@@ -202,24 +202,22 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       // One tick's worth of settled deliveries go together.
       await new Promise((resolve) => (wait > 0 ? setTimeout(resolve, wait) : setImmediate(resolve)));
       if (stopped) return;
-      const withSpills = spillDue(b);
-      const jobs = b.jobs.splice(0);
-      const spills = withSpills ? b.spills.splice(0) : [];
-      const records = b.records.splice(0);
-      // An entry whose delivery lingers as a spill must not be acked before it is written: while
-      // spills linger, no entry of the partition is (they wait at most SPILL_LINGER_MS).
-      const acks = b.spills.length === 0 ? b.acks.splice(0) : [];
-      if (withSpills) {
+      if (spillDue(b)) {
+        // Made into jobs once: a retried write adds the very same batches (same ids), never a regrouping.
+        b.jobs.push(...batched(p, b.spills.splice(0)));
         clearTimeout(b.spillTimer);
         b.spillTimer = undefined;
       }
+      const jobs = b.jobs.splice(0);
+      const records = b.records.splice(0);
+      const acks = b.spills.length === 0 ? b.acks.splice(0) : [];
+      for (const id of acks) b.writing.add(id);
       try {
-        await write(p, jobs, spills, records, acks);
+        await write(p, jobs, records, acks);
         b.retryAt = 0;
       } catch (err) {
         // Kept, in order, for the next try; the entries stay pending meanwhile.
         b.jobs.unshift(...jobs);
-        b.spills.unshift(...spills);
         b.records.unshift(...records);
         b.acks.unshift(...acks);
         b.retryAt = Date.now() + 1_000;
@@ -227,6 +225,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           { err, partition: p, jobs: jobs.length, acks: acks.length },
           "recording settled deliveries failed; retrying in 1 s (their entries stay pending)",
         );
+      } finally {
+        for (const id of acks) b.writing.delete(id);
       }
     })().finally(() => {
       b.flushing = undefined;
@@ -242,7 +242,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     /** Is this entry already in hand (its own pending entries are read again after a failure)? */
     holds(p: number, id: string): boolean {
       const b = buffers.get(p);
-      return Boolean(b && (b.held.has(id) || b.acks.includes(id)));
+      return Boolean(b && (b.held.has(id) || b.writing.has(id) || b.acks.includes(id)));
     },
     /** One of entry `id`'s deliveries is settled: delivered (`record`), to be queued (`job`), or spilled (`spill`). */
     settle(p: number, id: string, outcome: { record?: DeliveredRecord; job?: DeliveryJob; spill?: DeliveryJob }): void {
@@ -264,7 +264,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     async renew(): Promise<void> {
       await Promise.all(
         [...buffers].map(async ([p, b]) => {
-          const ids = [...b.held.keys(), ...b.acks];
+          const ids = [...b.held.keys(), ...b.acks, ...b.writing];
           if (ids.length === 0) return;
           await redis.call("XCLAIM", keys.ingest(p), keys.ingestGroup, consumer, "0", ...ids, "JUSTID");
         }),
@@ -287,7 +287,13 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       for (const resolve of drained.splice(0)) resolve();
     },
     /** How many entries are in hand. */
-    size: () => [...buffers.values()].reduce((n, b) => n + b.held.size + b.acks.length, 0),
+    size: () => [...buffers.values()].reduce((n, b) => n + b.held.size + b.acks.length + b.writing.size, 0),
+    /**
+     * How much is settled and not written yet: while writes fail (a replica short, Redis away)
+     * this grows, and the dispatcher stops reading until it is down again.
+     */
+    backlog: () =>
+      [...buffers.values()].reduce((n, b) => n + b.jobs.length + b.spills.length + b.records.length + b.acks.length, 0),
   };
 }
 
@@ -298,3 +304,18 @@ interface BatchJob {
   data: DeliveryBatchData;
   opts: JobsOptions & { jobId: string };
 }
+
+/** What is written to the queue: a delivery's own job, or a batch. */
+type QueuedJob = DeliveryJob | BatchJob;
+
+/**
+ * A batch fails only while Redis does (its deliveries' failures become jobs of their own): it is
+ * tried again every 5 s for about ten minutes, and what is left of it after that becomes jobs of
+ * its own (worker.ts), so no delivery is stranded in it.
+ */
+export const BATCH_JOB_OPTIONS = {
+  attempts: 120,
+  backoff: { type: "fixed", delay: 5_000 },
+  removeOnComplete: true,
+  removeOnFail: false,
+} as const;

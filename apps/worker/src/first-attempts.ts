@@ -181,7 +181,12 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         (outcome) => {
           if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
           const context = { readAt: send.readAt, finishedAt: clock(), schedule: deps.retrySchedule, backoff };
-          finish(send, firstAttemptResult(send.job, outcome, context));
+          try {
+            finish(send, firstAttemptResult(send.job, outcome, context));
+          } catch {
+            // Never left unsettled: the queue tries it afresh.
+            finish(send, { kind: "queue", job: send.job });
+          }
         },
         (err: unknown) => {
           // Not the endpoint's doing (Redis failed while disabling a 410'd endpoint): the queue tries it afresh.
@@ -209,13 +214,24 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
 
   /** Fills free slots from the waiting line; an endpoint with its share in flight defers or goes to the queue. */
   function pump(): void {
-    while (sending.size < concurrency && waiting.length > 0) {
-      const next = waiting.shift()!;
-      if (next.done) continue;
+    while (waiting.length > 0) {
+      const next = waiting[0]!;
+      if (next.done) {
+        waiting.shift();
+        continue;
+      }
       const line = lineOf(next.endpoint);
-      if (line.sending.size < endpointConcurrency) start(next, line);
-      else if (isSlow(line)) finish(next, { kind: "spill", job: next.job });
-      else defer(line, next);
+      if (line.sending.size < endpointConcurrency) {
+        // Needs a slot of the worker's: with none free it waits at the head of the line.
+        if (sending.size >= concurrency) break;
+        waiting.shift();
+        start(next, line);
+      } else {
+        // Needs none: it waits for its endpoint's own slots, or goes to the queue.
+        waiting.shift();
+        if (isSlow(line)) finish(next, { kind: "spill", job: next.job });
+        else defer(line, next);
+      }
     }
     wake();
   }
@@ -255,6 +271,11 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       stopped = true;
       clearInterval(sweep);
       sweep = undefined;
+      // A shutdown waits for no endpoint's own slots: what waits for them goes to the queue now.
+      for (const line of lines.values()) {
+        for (const send of line.deferred.splice(0)) finish(send, { kind: "spill", job: send.job });
+      }
+      deferred = 0;
       wake();
     },
   };

@@ -5,6 +5,7 @@ import {
   type DeliveryBatchData,
   type DeliveryJobData,
   type DeliveryJobState,
+  deliveryJobOptions,
   type RedisClient,
   type RedisKeys,
   redisKeys,
@@ -16,7 +17,7 @@ import type { Dispatcher } from "undici";
 import { createDeliveryAgent } from "./agent.js";
 import { createAttempt } from "./attempt.js";
 import { deliveryBackoff, type Jitter } from "./backoff.js";
-import { createBatchProcessor } from "./batch.js";
+import { batchRemainder, createBatchProcessor } from "./batch.js";
 import { attemptNumber, createDeliveryProcessor, type DeliveryResult } from "./deliver.js";
 import { endpointConcurrency } from "./endpoint-concurrency.js";
 import type { WorkerMetrics } from "./metrics.js";
@@ -157,7 +158,22 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       logger.error({ err: err.message, partition: p }, "delivery worker error (logged at most every 10 s)");
     });
     worker.on("failed", (job, err) => {
-      if (!job || job.name === DELIVERY_BATCH_JOB_NAME) return;
+      if (!job) return;
+      if (job.name === DELIVERY_BATCH_JOB_NAME) {
+        if (job.attemptsMade < (job.opts.attempts ?? 1) || !deps.queues) return;
+        const batch = job as unknown as Job<DeliveryBatchData>;
+        const left = batchRemainder(batch, deliveryJobOptions(config.delivery));
+        logger.error(
+          { jobId: job.id, endpoint: batch.data.endpointId, deliveries: left.length, reason: err.message },
+          "a batch of first attempts failed for good: its deliveries left become jobs of their own",
+        );
+        deps.queues[batch.data.partition]
+          ?.addBulk(left)
+          .catch((addErr: Error) =>
+            logger.error({ jobId: job.id, err: addErr.message }, "could not queue what was left of a failed batch"),
+          );
+        return;
+      }
       // attemptNumber counts the attempt that just failed, and a first attempt sent from the stream.
       const final = err instanceof UnrecoverableError || attemptNumber(job) - 1 >= (job.opts.attempts ?? 1);
       if (final) {

@@ -12,17 +12,15 @@ import {
 import type { Job } from "bullmq";
 import { Registry } from "prom-client";
 import { Webhook } from "standardwebhooks";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { startWorker } from "../src/index.js";
 import {
   captureLogger,
-  cleanupPrefix,
   deliveryQueues,
   type EndpointInput,
   ingestBacklog,
   makeConfig,
   makeEvent,
-  newRedis,
   publish,
   REDIS_URL,
   redisKeys,
@@ -31,29 +29,18 @@ import {
   sleep,
   startSink,
   streamOf,
+  testFile,
   waitFor,
 } from "./helpers.js";
 
-const filePrefix = `test-${crypto.randomUUID()}`;
-const redis = newRedis();
-const stops: Array<() => Promise<void>> = [];
-let harnesses = 0;
-
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-});
-
-afterAll(async () => {
-  await cleanupPrefix(redis, filePrefix);
-  await redis.quit();
-});
+const { redis, stops, nextPrefix } = testFile();
 
 /** A sink, a running worker (dispatcher + delivery) with its own prefix, and a queue to look at its jobs. */
 async function harness(
   endpoints: (sink: Sink) => EndpointInput[],
   { delivery = {}, answer }: { delivery?: Record<string, unknown>; answer?: Parameters<typeof startSink>[0] } = {},
 ) {
-  const prefix = `${filePrefix}:${++harnesses}`;
+  const prefix = nextPrefix();
   const keys = redisKeys(prefix);
   const sink = await startSink(answer);
   stops.push(() => sink.close());
@@ -436,7 +423,7 @@ describe("delivery", () => {
   });
 
   it("lets a delivery in flight finish when the worker is closed", async () => {
-    const prefix = `${filePrefix}:${++harnesses}`;
+    const prefix = nextPrefix();
     const keys = redisKeys(prefix);
     const sink = await startSink((_req, res) => {
       setTimeout(() => res.end("ok"), 500);

@@ -12,17 +12,15 @@ import {
 import type { Job } from "bullmq";
 import { Registry } from "prom-client";
 import { Webhook } from "standardwebhooks";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { startWorker } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { batchRemainder, createEntryAcks, startWorker } from "../src/index.js";
 import {
   captureLogger,
-  cleanupPrefix,
   deliveryQueues,
   type EndpointInput,
   ingestBacklog,
   makeConfig,
   makeEvent,
-  newRedis,
   publish,
   REDIS_URL,
   redisKeys,
@@ -30,22 +28,11 @@ import {
   type Sink,
   sleep,
   startSink,
+  testFile,
   waitFor,
 } from "./helpers.js";
 
-const filePrefix = `test-${crypto.randomUUID()}`;
-const redis = newRedis();
-const stops: Array<() => Promise<void>> = [];
-let harnesses = 0;
-
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-});
-
-afterAll(async () => {
-  await cleanupPrefix(redis, filePrefix);
-  await redis.quit();
-});
+const { redis, stops, nextPrefix } = testFile();
 
 async function harness(
   endpoints: (sinks: Sink[]) => EndpointInput[],
@@ -53,7 +40,7 @@ async function harness(
   delivery: Record<string, unknown> = {},
   dispatcher: Parameters<typeof startWorker>[0]["dispatcher"] = {},
 ) {
-  const prefix = `${filePrefix}:${++harnesses}`;
+  const prefix = nextPrefix();
   const keys = redisKeys(prefix);
   const sinks = await Promise.all(answers.map((answer) => startSink(answer)));
   for (const sink of sinks) stops.push(() => sink.close());
@@ -288,5 +275,72 @@ describe("first attempts sent straight from the ingest stream", () => {
     expect(job.data.priorAttempts).toBeUndefined();
     expect(job.returnvalue).toMatchObject({ attempt: 1 });
     expect((await ingestBacklog(redis, h.keys)).entries).toBe(0);
+  });
+});
+
+describe("batches of a slow endpoint's overflow", () => {
+  it("adds a batch once however often its write is retried (a replica short after the add)", async () => {
+    const keys = redisKeys(nextPrefix());
+    const queues = deliveryQueues(redis, keys);
+    stops.push(() => queues.close());
+    const { logger, lines } = captureLogger();
+    // No replica answers WAIT here: every write adds its jobs, then fails, and is tried again.
+    const acks = createEntryAcks({
+      redis,
+      keys,
+      queues: queues.queues as never,
+      logger,
+      consumer: "test",
+      replicaAcks: 1,
+      replicaTimeoutMs: 20,
+    });
+    stops.push(async () => acks.stop());
+    const events = Array.from({ length: 5 }, () => makeEvent({ userId: "b" }));
+    const p = keys.partitionOf("acme", "b");
+    const spill = (event: (typeof events)[number]) => ({
+      name: "deliver" as const,
+      data: { tenant: "acme", endpointId: "slow", event },
+      opts: { jobId: deliveryJobId(event.id, "slow") },
+      body: JSON.stringify(toPayload(event)),
+    });
+    const failedWrites = () => lines.filter((l) => String(l.msg).startsWith("recording settled")).length;
+    acks.hold(p, "1-0", 3);
+    for (const event of events.slice(0, 3)) acks.settle(p, "1-0", { spill: spill(event) });
+    await waitFor(() => failedWrites() >= 1, { what: "a failed write" });
+    // More spills of the endpoint come while the first batch's write is being retried.
+    acks.hold(p, "2-0", 2);
+    for (const event of events.slice(3)) acks.settle(p, "2-0", { spill: spill(event) });
+    await waitFor(() => failedWrites() >= 3, { timeoutMs: 15_000, what: "more failed writes" });
+    const jobs = (await queues.queues[p]!.getJobs(["waiting", "active", "delayed"])).filter(Boolean);
+    const ids = jobs.flatMap((job) =>
+      job!.name === DELIVERY_BATCH_JOB_NAME
+        ? (job as unknown as Job<DeliveryBatchData>).data.deliveries.map((d) => d.id)
+        : [String(job!.id)],
+    );
+    // Each delivery in exactly one job, the first three in one batch.
+    expect(ids.sort()).toEqual(events.map((e) => deliveryJobId(e.id, "slow")).sort());
+    const first = jobs.find((job) => (job as unknown as Job<DeliveryBatchData>).data.deliveries?.length === 3);
+    expect(first?.name).toBe(DELIVERY_BATCH_JOB_NAME);
+    expect(acks.holds(p, "1-0")).toBe(true);
+  });
+
+  it("turns what is left of a batch that failed for good into jobs of their own", () => {
+    const events = [makeEvent(), makeEvent(), makeEvent()];
+    const batch = {
+      progress: 1,
+      data: {
+        tenant: "acme",
+        endpointId: "slow",
+        partition: 0,
+        deliveries: events.map((event) => ({
+          id: deliveryJobId(event.id, "slow"),
+          body: JSON.stringify(toPayload(event)),
+        })),
+      },
+    };
+    const left = batchRemainder(batch, { attempts: 8 });
+    expect(left.map((job) => job.opts.jobId)).toEqual(events.slice(1).map((e) => deliveryJobId(e.id, "slow")));
+    expect(left[0]!.data).toEqual({ tenant: "acme", endpointId: "slow", event: JSON.parse(JSON.stringify(events[1])) });
+    expect(left[0]!.opts.attempts).toBe(8);
   });
 });

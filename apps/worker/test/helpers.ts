@@ -14,6 +14,7 @@ import {
 import type { Job, Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { type Logger, pino } from "pino";
+import { afterAll, afterEach } from "vitest";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -235,3 +236,23 @@ export function newRedis(): Redis {
 }
 
 export { redisKeys };
+
+/**
+ * A test file's shared state: a key prefix of its own (a fresh one per
+ * harness from `nextPrefix`), a Redis connection, and what to stop after each
+ * test; the prefix's keys are deleted after the file.
+ */
+export function testFile() {
+  const filePrefix = testPrefix();
+  const redis = newRedis();
+  const stops: Array<() => Promise<void>> = [];
+  let harnesses = 0;
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  });
+  afterAll(async () => {
+    await cleanupPrefix(redis, filePrefix);
+    await redis.quit();
+  });
+  return { redis, stops, filePrefix, nextPrefix: () => `${filePrefix}:${++harnesses}` };
+}

@@ -3,36 +3,23 @@ import { createServer } from "node:net";
 import { PartitionCountError } from "@imrelay/store";
 import { Redis } from "ioredis";
 import { Registry } from "prom-client";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { startWorker } from "../src/index.js";
 import {
   captureLogger,
-  cleanupPrefix,
   ingestBacklog,
   makeConfig,
   makeEvent,
-  newRedis,
   publish,
   REDIS_URL,
   redisKeys,
   sleep,
   startSink,
+  testFile,
   waitFor,
 } from "./helpers.js";
 
-const filePrefix = `test-${crypto.randomUUID()}`;
-const redis = newRedis();
-const stops: Array<() => Promise<void>> = [];
-let harnesses = 0;
-
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-});
-
-afterAll(async () => {
-  await cleanupPrefix(redis, filePrefix);
-  await redis.quit();
-});
+const { redis, stops, nextPrefix } = testFile();
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -68,7 +55,7 @@ async function privateRedis(args: string[] = []): Promise<{ port: number; client
 
 describe("partitions", () => {
   it("serves only the partitions it is given, and leaves the others' events for a worker that serves them", async () => {
-    const prefix = `${filePrefix}:${++harnesses}`;
+    const prefix = nextPrefix();
     const keys = redisKeys(prefix);
     const sink = await startSink();
     stops.push(() => sink.close());
@@ -108,7 +95,7 @@ describe("partitions", () => {
   });
 
   it("refuses a partition that does not exist", async () => {
-    const prefix = `${filePrefix}:${++harnesses}`;
+    const prefix = nextPrefix();
     const started = startWorker({
       config: makeConfig(prefix, []),
       logger: captureLogger().logger,
@@ -120,7 +107,7 @@ describe("partitions", () => {
   });
 
   it("refuses to start on data written with another partition count, naming both numbers", async () => {
-    const prefix = `${filePrefix}:${++harnesses}`;
+    const prefix = nextPrefix();
     await redis.hset(redisKeys(prefix).meta, "partitions", "32");
     const started = startWorker({
       config: makeConfig(prefix, []),
@@ -135,7 +122,7 @@ describe("partitions", () => {
 
 describe("the dispatcher under a steady flow", () => {
   it("lingers after a small batch, so events trickling in are handed off a batch at a time", async () => {
-    const prefix = `${filePrefix}:${++harnesses}`;
+    const prefix = nextPrefix();
     const keys = redisKeys(prefix);
     const sink = await startSink();
     stops.push(() => sink.close());
@@ -164,7 +151,7 @@ describe("the dispatcher under a steady flow", () => {
 
 describe("redis.replicaAcks", () => {
   it("acks an ingest entry only once a replica has its delivery jobs", async () => {
-    const prefix = `${filePrefix}:${++harnesses}`;
+    const prefix = nextPrefix();
     const keys = redisKeys(prefix);
     const master = await privateRedis(["--repl-diskless-sync-delay", "0"]);
     // The first attempt fails, so the delivery becomes a job (its retry) that must reach a replica.

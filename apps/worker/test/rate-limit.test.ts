@@ -2,12 +2,11 @@ import type { ImrelayConfig } from "@imrelay/config";
 import { createDeliveryQueues, createRateLimiter, type DeliveryJobState, deliveryJobId } from "@imrelay/store";
 import type { Job, Queue } from "bullmq";
 import { Registry } from "prom-client";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type DeliveryResult, LATE_TURN_MS } from "../src/deliver.js";
 import { startWorker } from "../src/index.js";
 import {
   captureLogger,
-  cleanupPrefix,
   makeConfig,
   makeEvent,
   newRedis,
@@ -17,22 +16,11 @@ import {
   type Sink,
   sleep,
   startSink,
+  testFile,
   waitFor,
 } from "./helpers.js";
 
-const filePrefix = `test-${crypto.randomUUID()}`;
-const redis = newRedis();
-const stops: Array<() => Promise<void>> = [];
-let harnesses = 0;
-
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-});
-
-afterAll(async () => {
-  await cleanupPrefix(redis, filePrefix);
-  await redis.quit();
-});
+const { redis, stops, nextPrefix, filePrefix } = testFile();
 
 const RATE = 20;
 const SLOW_EVENTS = 60;
@@ -45,7 +33,7 @@ const FAST_ANSWER_MS = 20;
  * and `fast` (user.offline, no limit) on one sink that answers `fast` after 20 ms.
  */
 async function twoWorkers(withSlow = true) {
-  const prefix = `${filePrefix}:${++harnesses}`;
+  const prefix = nextPrefix();
   const keys = redisKeys(prefix);
   const sink = await startSink((req, res) => {
     if (req.url === "/fast") setTimeout(() => res.end("ok"), FAST_ANSWER_MS);
