@@ -75,6 +75,8 @@ export const SLOW_ENDPOINT_MS = 500;
  * and a slow one is found out before it holds the others up for long.
  */
 export const QUIET_ENDPOINT_MS = 100;
+/** How long a worker remembers on its own that an endpoint answered 410 (see `gone`). */
+const GONE_MS = 5_000;
 
 /**
  * The first attempt of every delivery, sent straight from the ingest stream
@@ -108,6 +110,19 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   let sweep: NodeJS.Timeout | undefined;
   const roomWaiters: Array<() => void> = [];
   const idleWaiters: Array<() => void> = [];
+  /**
+   * Endpoints that answered 410, until when (performance.now()): the sends already read for them
+   * become dead letters without a request. After that the dispatcher's per-batch read of the
+   * disabled set has them (or, enabled again meanwhile, not).
+   */
+  const gone = new Map<string, number>();
+  const isGone = (endpoint: string) => {
+    const until = gone.get(endpoint);
+    if (until === undefined) return false;
+    if (performance.now() < until) return true;
+    gone.delete(endpoint);
+    return false;
+  };
 
   // What is read and not sent yet: reading stops while that would fill every slot again. Sends in
   // flight do not count, so a slow endpoint's (its share at most) never hold the others' reading
@@ -171,7 +186,15 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     send.resolve(result);
   }
 
-  function start(send: Send, line: Line): void {
+  /** Sends it; says whether a request went out (it takes a slot) or it was settled at once. */
+  function start(send: Send, line: Line): boolean {
+    if (isGone(send.endpoint)) {
+      // It answered 410 a moment ago: what was already read for it is a dead letter, not a request.
+      const { body: _text, ...job } = send.job;
+      const deadLetter = { code: "ENDPOINT_DISABLED", message: "endpoint disabled" };
+      finish(send, { kind: "queue", job: { ...job, data: { ...job.data, deadLetter } } });
+      return false;
+    }
     send.startedAt = performance.now();
     sending.add(send);
     line.sending.add(send);
@@ -180,6 +203,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       .then(
         (outcome) => {
           if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
+          if (!outcome.ok && outcome.error.code === "ENDPOINT_GONE")
+            gone.set(send.endpoint, performance.now() + GONE_MS);
           const context = { readAt: send.readAt, finishedAt: clock(), schedule: deps.retrySchedule, backoff };
           try {
             finish(send, firstAttemptResult(send.job, outcome, context));
@@ -198,18 +223,15 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         sending.delete(send);
         line.sending.delete(send);
         line.lastDone = performance.now();
-        // Its own slot freed: the endpoint's next deferred send takes it.
-        let next = line.deferred.shift();
-        while (next?.done) {
+        // Its own slot freed: the endpoint's next deferred send takes it (those settled at once do not).
+        for (let next = line.deferred.shift(); next; next = line.deferred.shift()) {
           deferred--;
-          next = line.deferred.shift();
+          if (!next.done && start(next, line)) break;
         }
-        if (next) {
-          deferred--;
-          start(next, line);
-        } else if (line.sending.size === 0) lines.delete(send.endpoint);
+        if (line.sending.size === 0 && line.deferred.length === 0) lines.delete(send.endpoint);
         pump();
       });
+    return true;
   }
 
   /** Fills free slots from the waiting line; an endpoint with its share in flight defers or goes to the queue. */

@@ -151,6 +151,41 @@ describe("first attempts sent straight from the ingest stream", () => {
     expect(h.sinks[0]!.requests).toHaveLength(1);
   });
 
+  it("sends nothing more to an endpoint that answered 410, even what was already read for it", async () => {
+    const h = await harness(
+      (sinks) => [{ id: "presence", url: sinks[0]!.url }],
+      [
+        (_req, res) => {
+          res.statusCode = 410;
+          res.end();
+        },
+      ],
+      // One at a time: the rest of the batch waits for the endpoint's slot while the first is out.
+      { concurrency: 2, endpointConcurrency: 1 },
+    );
+    const events = Array.from({ length: 5 }, () => makeEvent({ userId: "gone" }));
+    for (const event of events) await publish(redis, h.keys, event);
+    await h.start();
+
+    const ids = events.map((event) => deliveryJobId(event.id, "presence"));
+    await waitFor(
+      async () => (await Promise.all(ids.map((id) => h.queue.getJobState(id)))).every((s) => s === "failed"),
+      {
+        what: "every delivery to be a dead letter",
+      },
+    );
+    expect(h.sinks[0]!.requests).toHaveLength(1);
+    // Those read with the first become dead letters here; any read later are refused by the queue's check.
+    const reasons = await Promise.all(ids.map(async (id) => (await h.queue.getJob(id))!.failedReason));
+    expect(reasons.sort()).toEqual([
+      "HTTP 410 from endpoint presence: endpoint disabled",
+      "endpoint disabled",
+      "endpoint disabled",
+      "endpoint disabled",
+      "endpoint disabled",
+    ]);
+  });
+
   it("sends a slow endpoint's overflow to the queue in a batch, so a fast endpoint is not held up", async () => {
     const slowMs = 600;
     const h = await harness(
