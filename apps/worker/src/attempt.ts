@@ -11,6 +11,7 @@ import {
 import type { Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
+import { configMemo } from "./config-memo.js";
 import { DeliveryError, UnrecoverableDeliveryError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { type SendResult, send } from "./send.js";
@@ -182,40 +183,21 @@ async function failure(
   });
 }
 
-/** Reloads may bring endpoints without end: past this many, the kept series are dropped and looked up again. */
-const MAX_SERIES = 10_000;
-
 /**
  * Each endpoint's metric series, looked up once: prom-client hashes the labels
  * on every `inc({…})`, which counts at thousands of deliveries a second.
  */
 function endpointSeries(metrics: WorkerMetrics) {
-  type Series = {
-    deliveries: (outcome: string) => { inc(): void };
-    seconds: { observe(value: number): void };
-    age: { observe(value: number): void };
-  };
-  const kept = new Map<string, Series>();
-  return (tenant: string, endpoint: string): Series => {
-    const key = `${tenant}\n${endpoint}`;
-    let series = kept.get(key);
-    if (!series) {
-      if (kept.size >= MAX_SERIES) kept.clear();
-      const byOutcome = new Map<string, { inc(): void }>();
-      series = {
-        deliveries: (outcome) => {
-          let child = byOutcome.get(outcome);
-          if (!child) {
-            child = metrics.deliveries.labels({ tenant, endpoint, outcome });
-            byOutcome.set(outcome, child);
-          }
-          return child;
-        },
-        seconds: metrics.deliverySeconds.labels({ tenant, endpoint }),
-        age: metrics.eventAgeSeconds.labels({ tenant }),
-      };
-      kept.set(key, series);
-    }
-    return series;
-  };
+  // Tenant and endpoint ids hold no newline (the config's id patterns).
+  const kept = configMemo((key) => {
+    const [tenant = "", endpoint = ""] = key.split("\n");
+    // Outcomes are six at most: kept for the life of the series.
+    const byOutcome = configMemo((outcome) => metrics.deliveries.labels({ tenant, endpoint, outcome }));
+    return {
+      deliveries: byOutcome,
+      seconds: metrics.deliverySeconds.labels({ tenant, endpoint }),
+      age: metrics.eventAgeSeconds.labels({ tenant }),
+    };
+  });
+  return (tenant: string, endpoint: string) => kept(`${tenant}\n${endpoint}`);
 }

@@ -71,10 +71,9 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     let progress = from;
 
     async function deliver(i: number): Promise<void> {
-      const { id, body, traceparent } = deliveries[i]!;
-      const { data: event } = JSON.parse(body) as { data: DeliveryJobData["event"] };
-      const data: DeliveryJobData = { tenant, endpointId, event, ...(traceparent ? { traceparent } : {}) };
-      const delivery: DeliveryJob = { name: DELIVERY_JOB_NAME, data, opts: { ...jobOptions, jobId: id } };
+      const delivery = batchDelivery(job.data, i, jobOptions);
+      const { data } = delivery;
+      const body = deliveries[i]!.body;
       const readAt = clock();
       const span = tracer ? startDeliverySpan(tracer, data, 1) : undefined;
       const outcome = await attempt(data, 1, span, { body });
@@ -135,11 +134,19 @@ export function batchRemainder(
   job: Pick<Job<DeliveryBatchData>, "data" | "progress">,
   jobOptions: ReturnType<typeof deliveryJobOptions>,
 ): DeliveryJob[] {
-  const { tenant, endpointId, deliveries } = job.data;
   const from = typeof job.progress === "number" ? job.progress : 0;
-  return deliveries.slice(from).map(({ id, body, traceparent }) => {
-    const { data: event } = JSON.parse(body) as { data: DeliveryJobData["event"] };
-    const data: DeliveryJobData = { tenant, endpointId, event, ...(traceparent ? { traceparent } : {}) };
-    return { name: DELIVERY_JOB_NAME, data, opts: { ...jobOptions, jobId: id } };
-  });
+  return job.data.deliveries.slice(from).map((_, k) => batchDelivery(job.data, from + k, jobOptions));
+}
+
+/** The `i`th delivery of a batch as a job of its own (its event read back from its payload text). */
+function batchDelivery(
+  batch: DeliveryBatchData,
+  i: number,
+  jobOptions: ReturnType<typeof deliveryJobOptions>,
+): DeliveryJob {
+  const { tenant, endpointId } = batch;
+  const { id, body, traceparent } = batch.deliveries[i]!;
+  const { data: event } = JSON.parse(body) as { data: DeliveryJobData["event"] };
+  const data: DeliveryJobData = { tenant, endpointId, event, ...(traceparent ? { traceparent } : {}) };
+  return { name: DELIVERY_JOB_NAME, data, opts: { ...jobOptions, jobId: id } };
 }

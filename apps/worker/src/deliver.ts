@@ -2,7 +2,7 @@ import { findEndpoint } from "@imrelay/config";
 import { createRateLimiter, type DeliveryJobState, type TakeRateTurn } from "@imrelay/store";
 import type { Span, Tracer } from "@opentelemetry/api";
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
-import { type AttemptDeps, createAttempt, type DeliveryResult } from "./attempt.js";
+import { type Attempt, type AttemptDeps, createAttempt, type DeliveryResult } from "./attempt.js";
 import { endDeliverySpan, startDeliverySpan } from "./tracing.js";
 
 export type { DeliveryResult };
@@ -20,6 +20,8 @@ export interface DeliveryProcessorDeps extends AttemptDeps {
   tracer?: Tracer | undefined;
   /** Turns at endpoints' `rateLimit`. @default createRateLimiter({ redis, keys }) */
   takeRateTurn?: TakeRateTurn;
+  /** The attempt, shared with the worker's other senders. @default createAttempt(deps) */
+  attempt?: Attempt;
 }
 
 /**
@@ -41,7 +43,7 @@ const EARLY_TURN_MS = 2;
  */
 export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
   const { config, redis, keys, metrics, tracer } = deps;
-  const attempt = createAttempt(deps);
+  const attempt = deps.attempt ?? createAttempt(deps);
   const takeRateTurn = deps.takeRateTurn ?? createRateLimiter({ redis, keys });
 
   /**

@@ -10,7 +10,6 @@ import {
   parseIngestEntry,
   type RedisClient,
   type RedisKeys,
-  replicasAcked,
   type StreamEntry,
   within,
 } from "@imrelay/store";
@@ -207,35 +206,13 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         direct.push({ entry: entry[0], jobs: sent });
       }
     }
-    if (queued.length > 0) {
-      await queues[p]!.addBulk(queued);
-      if (replicaAcks > 0) {
-        const acked = await replicasAcked(redis, stream, replicaAcks, replicaTimeoutMs);
-        if (acked < replicaAcks) {
-          // Not acked: the entries stay pending with this consumer and are handed off again (same job ids).
-          throw new Error(
-            `only ${acked} of ${replicaAcks} replicas confirmed the delivery jobs within ${replicaTimeoutMs} ms (redis.replicaAcks)`,
-          );
-        }
-      }
-    }
+    // When it throws (replicas short), the entries stay pending with this consumer and are handed off again (same job ids).
+    await acks.addJobs(p, queued);
     // First attempts go out once what the entries queued is safe; each entry is acked when its last one settles.
     for (const { entry, jobs } of direct) {
       acks.hold(p, entry, jobs.length);
       for (const job of jobs) {
-        void first!
-          .send(job, readAt)
-          .then((result) =>
-            acks.settle(
-              p,
-              entry,
-              result.kind === "delivered"
-                ? { record: result.record }
-                : result.kind === "spill"
-                  ? { spill: result.job }
-                  : { job: result.job },
-            ),
-          );
+        void first!.send(job, readAt).then((result) => acks.settle(p, entry, result));
       }
     }
     if (done.length > 0) {

@@ -14,6 +14,7 @@ import {
 import type { JobsOptions, Queue } from "bullmq";
 import type { Logger } from "pino";
 import type { DeliveryJob } from "./fan-out.js";
+import type { FirstAttemptResult } from "./first-outcome.js";
 
 export interface EntryAcksDeps {
   /** The connection the delivery queues write on (`WAIT` counts its writes). */
@@ -107,19 +108,25 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         b.records.length > 0,
     );
 
+  /**
+   * Adds the jobs to partition `p`'s queue and, with `redis.replicaAcks`, waits for that many
+   * replicas to have them; throws when they do not, so the entries behind them stay pending.
+   */
+  async function addJobs(p: number, jobs: readonly QueuedJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await queues[p]!.addBulk(jobs as DeliveryJob[]);
+    if (replicaAcks === 0) return;
+    const acked = await replicasAcked(redis, keys.ingest(p), replicaAcks, replicaTimeoutMs);
+    if (acked < replicaAcks) {
+      throw new Error(
+        `only ${acked} of ${replicaAcks} replicas confirmed the delivery jobs within ${replicaTimeoutMs} ms (redis.replicaAcks)`,
+      );
+    }
+  }
+
   async function write(p: number, jobs: QueuedJob[], records: DeliveredRecord[], acks: string[]): Promise<void> {
     const stream = keys.ingest(p);
-    if (jobs.length > 0) {
-      await queues[p]!.addBulk(jobs as DeliveryJob[]);
-      if (replicaAcks > 0) {
-        const acked = await replicasAcked(redis, stream, replicaAcks, replicaTimeoutMs);
-        if (acked < replicaAcks) {
-          throw new Error(
-            `only ${acked} of ${replicaAcks} replicas confirmed the delivery jobs within ${replicaTimeoutMs} ms (redis.replicaAcks)`,
-          );
-        }
-      }
-    }
+    await addJobs(p, jobs);
     // Plain commands, not a pipeline (see logDelivered): they go out together all the same.
     const writes = logDelivered(redis, keys, p, records);
     if (acks.length > 0) writes.push(redis.xack(stream, keys.ingestGroup, ...acks), redis.xdel(stream, ...acks));
@@ -141,8 +148,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     const out: QueuedJob[] = [];
     for (const list of byEndpoint.values()) {
       if (list.length === 1) {
-        const { body: _text, ...job } = list[0]!;
-        out.push(job);
+        out.push(list[0]!);
         continue;
       }
       for (let i = 0; i < list.length; i += DELIVERY_BATCH_MAX) {
@@ -244,14 +250,15 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       const b = buffers.get(p);
       return Boolean(b && (b.held.has(id) || b.writing.has(id) || b.acks.includes(id)));
     },
-    /** One of entry `id`'s deliveries is settled: delivered (`record`), to be queued (`job`), or spilled (`spill`). */
-    settle(p: number, id: string, outcome: { record?: DeliveredRecord; job?: DeliveryJob; spill?: DeliveryJob }): void {
+    addJobs,
+    /** One of entry `id`'s deliveries is settled: delivered, to be queued, or spilled. */
+    settle(p: number, id: string, result: FirstAttemptResult): void {
       const b = buffer(p);
-      if (outcome.record) b.records.push(outcome.record);
-      if (outcome.job) b.jobs.push(outcome.job);
-      if (outcome.spill) {
+      if (result.kind === "delivered") b.records.push(result.record);
+      else if (result.kind === "queue") b.jobs.push(result.job);
+      else {
         if (b.spills.length === 0) b.spillSince = Date.now();
-        b.spills.push(outcome.spill);
+        b.spills.push(result.job);
       }
       const held = b.held.get(id);
       if (held && --held.left <= 0) {

@@ -155,15 +155,17 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     return now - line.lastDone >= QUIET_ENDPOINT_MS || now - oldest.startedAt >= SLOW_ENDPOINT_MS;
   }
 
+  /** To the queue: every send waiting for the line's own slots. */
+  function spillDeferred(line: Line): void {
+    for (const send of line.deferred.splice(0)) {
+      deferred--;
+      finish(send, { kind: "spill", job: send.job });
+    }
+  }
+
   /** To the queue: a slow endpoint's deferred sends, checked while any wait. */
   function spillSlow(): void {
-    for (const line of lines.values()) {
-      if (line.deferred.length === 0 || !isSlow(line)) continue;
-      for (const send of line.deferred.splice(0)) {
-        deferred--;
-        finish(send, { kind: "spill", job: send.job });
-      }
-    }
+    for (const line of lines.values()) if (line.deferred.length > 0 && isSlow(line)) spillDeferred(line);
     if (deferred === 0 && sweep) {
       clearInterval(sweep);
       sweep = undefined;
@@ -190,9 +192,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   function start(send: Send, line: Line): boolean {
     if (isGone(send.endpoint)) {
       // It answered 410 a moment ago: what was already read for it is a dead letter, not a request.
-      const { body: _text, ...job } = send.job;
       const deadLetter = { code: "ENDPOINT_DISABLED", message: "endpoint disabled" };
-      finish(send, { kind: "queue", job: { ...job, data: { ...job.data, deadLetter } } });
+      finish(send, { kind: "queue", job: { ...send.job, data: { ...send.job.data, deadLetter } } });
       return false;
     }
     send.startedAt = performance.now();
@@ -294,10 +295,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       clearInterval(sweep);
       sweep = undefined;
       // A shutdown waits for no endpoint's own slots: what waits for them goes to the queue now.
-      for (const line of lines.values()) {
-        for (const send of line.deferred.splice(0)) finish(send, { kind: "spill", job: send.job });
-      }
-      deferred = 0;
+      for (const line of lines.values()) spillDeferred(line);
       wake();
     },
   };

@@ -48,15 +48,14 @@ export function firstAttemptResult(
     };
   }
   const { error, lastResponse } = outcome;
-  const { body: _text, ...queued } = job;
   const data = lastResponse ? { ...job.data, lastResponse } : { ...job.data };
   if (error instanceof UnrecoverableError || schedule.length === 0) {
     // Ends here: a job that fails at once, so it is listed and replayed as any dead letter.
     return {
       kind: "queue",
-      job: { ...queued, data: { ...data, deadLetter: { code: error.code, message: error.message } } },
+      job: { ...job, data: { ...data, deadLetter: { code: error.code, message: error.message } } },
     };
   }
   const delay = backoff(1, BACKOFF_TYPE, error) as number;
-  return { kind: "queue", job: { ...queued, data: { ...data, priorAttempts: 1 }, opts: { ...job.opts, delay } } };
+  return { kind: "queue", job: { ...job, data: { ...data, priorAttempts: 1 }, opts: { ...job.opts, delay } } };
 }

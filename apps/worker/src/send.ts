@@ -1,5 +1,6 @@
 import { type Dispatcher, request } from "undici";
 import { type DeliveryOutcome, isTimeoutError, outcomeOfStatus, systemCode } from "./classify.js";
+import { configMemo } from "./config-memo.js";
 import { findErrorCode } from "./errors.js";
 import { parseRetryAfter } from "./retry-after.js";
 import { assertPublicIpLiteral, DestinationRefusedError } from "./ssrf.js";
@@ -113,20 +114,8 @@ function watchBody(body: { destroy(err?: Error): unknown }, deadline: number): (
   return () => reading.delete(body);
 }
 
-/** Endpoint URLs come from the config, so they are few: each is parsed once, not once per delivery. */
-const hosts = new Map<string, string>();
-const MAX_HOSTS = 10_000;
-
-function hostOf(url: string): string {
-  let host = hosts.get(url);
-  if (host === undefined) {
-    host = new URL(url).hostname;
-    // Reloads may bring new URLs without end; start again rather than grow.
-    if (hosts.size >= MAX_HOSTS) hosts.clear();
-    hosts.set(url, host);
-  }
-  return host;
-}
+/** Endpoint URLs come from the config: each is parsed once, not once per delivery. */
+const hostOf = configMemo((url) => new URL(url).hostname);
 
 function refusalOf(err: unknown): string {
   let current: unknown = err;

@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { configMemo } from "./config-memo.js";
 
 /** The headers of one signed delivery attempt. */
 export interface SignedHeaders {
@@ -24,20 +25,8 @@ function signature(secret: string, content: string): string {
   return `v1,${createHmac("sha256", keyOf(secret)).update(content).digest("base64")}`;
 }
 
-/** Secrets come from the config, so they are few: each is decoded once, not once per delivery. */
-const keys = new Map<string, Buffer>();
-const MAX_KEYS = 10_000;
-
-function keyOf(secret: string): Buffer {
-  let key = keys.get(secret);
-  if (key === undefined) {
-    key = Buffer.from(secret.startsWith("whsec_") ? secret.slice(6) : secret, "base64");
-    // Reloads may bring new secrets without end: start again rather than grow.
-    if (keys.size >= MAX_KEYS) keys.clear();
-    keys.set(secret, key);
-  }
-  return key;
-}
+/** Secrets come from the config: each is decoded once, not once per delivery. */
+const keyOf = configMemo((secret) => Buffer.from(secret.startsWith("whsec_") ? secret.slice(6) : secret, "base64"));
 
 /**
  * Signs a body per the Standard Webhooks spec with the endpoint's `whsec_`

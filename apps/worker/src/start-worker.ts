@@ -91,6 +91,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     connections: 2 * config.delivery.concurrency,
     dnsCacheMs: config.delivery.dnsCacheMs,
   });
+  // One attempt for first attempts, retries and batches: one set of metric series, one agent.
+  const attempt = createAttempt({ config, redis: connection, keys, logger: log, metrics, dispatcher: agent, clock });
   const delivery = createDeliveryWorker({
     config,
     connection,
@@ -99,12 +101,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     logger: log,
     metrics,
     dispatcher: agent,
+    attempt,
     queues,
     tracer: options.tracer,
     ...(clock ? { clock } : {}),
   });
   const firstAttempts = createFirstAttempts({
-    attempt: createAttempt({ config, redis: connection, keys, logger: log, metrics, dispatcher: agent, clock }),
+    attempt,
     concurrency: config.delivery.concurrency,
     endpointConcurrency: endpointConcurrency(config.delivery),
     retrySchedule: config.delivery.retrySchedule,

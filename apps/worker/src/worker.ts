@@ -15,7 +15,7 @@ import { type Job, type Queue, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { createDeliveryAgent } from "./agent.js";
-import { createAttempt } from "./attempt.js";
+import { type Attempt, createAttempt } from "./attempt.js";
 import { deliveryBackoff, type Jitter } from "./backoff.js";
 import { batchRemainder, createBatchProcessor } from "./batch.js";
 import { attemptNumber, createDeliveryProcessor, type DeliveryResult } from "./deliver.js";
@@ -50,6 +50,8 @@ export interface DeliveryWorkerDeps {
    * (`DELIVERY_BATCH_JOB_NAME`) queues each failed delivery there. Without them, batch jobs fail.
    */
   queues?: ReadonlyArray<Queue<DeliveryJobData, unknown, string>>;
+  /** One attempt shared with the process's other senders (first attempts). @default one of its own */
+  attempt?: Attempt;
 }
 
 export interface DeliveryWorker {
@@ -93,6 +95,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         dnsCacheMs: config.delivery.dnsCacheMs,
       });
   const dispatcher = deps.dispatcher ?? ownAgent!;
+  // One attempt (and its metric series) for jobs and batches alike.
+  const attempt =
+    deps.attempt ?? createAttempt({ config, redis: connection, keys, logger, metrics, dispatcher, clock: deps.clock });
   const processor = createDeliveryProcessor({
     config,
     redis: connection,
@@ -100,6 +105,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     logger,
     metrics,
     dispatcher,
+    attempt,
     tracer: deps.tracer,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
@@ -107,7 +113,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const processBatch = deps.queues
     ? createBatchProcessor({
         config,
-        attempt: createAttempt({ config, redis: connection, keys, logger, metrics, dispatcher, clock: deps.clock }),
+        attempt,
         redis: connection,
         keys,
         queues: deps.queues,

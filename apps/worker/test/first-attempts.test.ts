@@ -340,11 +340,11 @@ describe("batches of a slow endpoint's overflow", () => {
     });
     const failedWrites = () => lines.filter((l) => String(l.msg).startsWith("recording settled")).length;
     acks.hold(p, "1-0", 3);
-    for (const event of events.slice(0, 3)) acks.settle(p, "1-0", { spill: spill(event) });
+    for (const event of events.slice(0, 3)) acks.settle(p, "1-0", { kind: "spill", job: spill(event) });
     await waitFor(() => failedWrites() >= 1, { what: "a failed write" });
     // More spills of the endpoint come while the first batch's write is being retried.
     acks.hold(p, "2-0", 2);
-    for (const event of events.slice(3)) acks.settle(p, "2-0", { spill: spill(event) });
+    for (const event of events.slice(3)) acks.settle(p, "2-0", { kind: "spill", job: spill(event) });
     await waitFor(() => failedWrites() >= 3, { timeoutMs: 15_000, what: "more failed writes" });
     const jobs = (await queues.queues[p]!.getJobs(["waiting", "active", "delayed"])).filter(Boolean);
     const ids = jobs.flatMap((job) =>

@@ -5,6 +5,7 @@ import {
   DELIVERY_BATCH_JOB_NAME,
   type DeliveredRecord,
   type DeliveryJobState,
+  deliveryJobOptions,
   findDelivered,
   isEndpointDisabled,
   readDelivered,
@@ -208,6 +209,9 @@ async function retryJob(job: Job<DeliveryJobState>) {
   await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
 }
 
+/** How many attempts a delivery gets, as its job would have them (`deliveryJobOptions`). */
+const maxAttemptsOf = (ctx: AdminContext) => deliveryJobOptions(ctx.config.delivery).attempts ?? 1;
+
 /** The first attempt's log record with this id, in whichever partition's log holds it. */
 async function findRecord(ctx: AdminContext, id: string): Promise<DeliveredRecord | undefined> {
   const found = await Promise.all(allPartitions(ctx.keys).map((p) => findDelivered(ctx.redis, ctx.keys, p, id)));
@@ -237,7 +241,7 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queues }:
             limit,
             (t, e) => (!tenant || t === tenant) && (!endpoint || e === endpoint),
           );
-    const maxAttempts = ctx.config.delivery.retrySchedule.length + 1;
+    const maxAttempts = maxAttemptsOf(ctx);
     const deliveries: DeliveryView[] = items.map((item) =>
       "job" in item ? deliveryView(item.job, state) : deliveredView(item.record, maxAttempts),
     );
@@ -255,7 +259,7 @@ export function mountDeliveryRoutes(app: Express, ctx: AdminContext, { queues }:
       adminError(res, 404, "DELIVERY_NOT_FOUND", `no delivery "${params.id}"`);
       return;
     }
-    const maxAttempts = ctx.config.delivery.retrySchedule.length + 1;
+    const maxAttempts = maxAttemptsOf(ctx);
     res.json({ ...deliveredView(record, maxAttempts), event: deliveredEvent(record) });
   });
 
