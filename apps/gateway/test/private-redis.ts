@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { createIngestRedis } from "../src/redis.js";
 
 /** A free loopback port. */
@@ -19,7 +20,23 @@ export function freePort(): Promise<number> {
 export async function startRedis(port: number, args: string[] = []): Promise<ChildProcess> {
   const child = spawn(
     "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...args],
+    // A replica keeps the RDB it receives on disk unless told otherwise: keep it in the temp
+    // directory (never the working tree) and load an empty replica straight from the socket.
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      tmpdir(),
+      "--repl-diskless-load",
+      "on-empty-db",
+      ...args,
+    ],
     { stdio: "ignore" },
   );
   const probe = createIngestRedis(`redis://127.0.0.1:${port}`);

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { PartitionCountError } from "@imrelay/store";
 import { Redis } from "ioredis";
 import { Registry } from "prom-client";
@@ -35,7 +36,23 @@ async function privateRedis(args: string[] = []): Promise<{ port: number; client
   const port = await freePort();
   const child: ChildProcess = spawn(
     "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...args],
+    // A replica keeps the RDB it receives on disk unless told otherwise: keep it in the temp
+    // directory (never the working tree) and load an empty replica straight from the socket.
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      tmpdir(),
+      "--repl-diskless-load",
+      "on-empty-db",
+      ...args,
+    ],
     { stdio: "ignore" },
   );
   stops.push(
