@@ -1,10 +1,10 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import {
+  createSettleEntries,
   DELIVERY_JOB_NAME,
   type DeliveryBatchData,
   type DeliveryJobData,
   deliveryJobOptions,
-  logDelivered,
   type RedisClient,
   type RedisKeys,
 } from "@imrelay/store";
@@ -62,6 +62,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
   const jobOptions = deliveryJobOptions(config.delivery);
 
   const slots = endpointSlots(deps.endpointConcurrency);
+  const settleEntries = createSettleEntries({ redis, keys });
 
   return async (job: Job<DeliveryBatchData>): Promise<BatchResult> => {
     const { tenant, endpointId, partition, deliveries } = job.data;
@@ -80,7 +81,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
       const settled = firstAttemptResult(delivery, outcome, { readAt, finishedAt: clock(), schedule, backoff });
       if (settled.kind === "delivered") {
-        await Promise.all(logDelivered(redis, keys, partition, [settled.record]));
+        await settleEntries(partition, [settled.record], []);
         result.delivered++;
       } else {
         await queues[partition]!.add(settled.job.name, settled.job.data, settled.job.opts);

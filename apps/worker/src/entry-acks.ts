@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { type ImrelayEvent, toPayload } from "@imrelay/core";
 import {
+  createSettleEntries,
   DELIVERY_BATCH_JOB_NAME,
   DELIVERY_BATCH_MAX,
   type DeliveredRecord,
   type DeliveryBatchData,
   type DeliveryJobData,
-  logDelivered,
   type RedisClient,
   type RedisKeys,
   replicasAcked,
@@ -71,6 +71,7 @@ export const SPILL_LINGER_MS = 100;
  */
 export function createEntryAcks(deps: EntryAcksDeps) {
   const { redis, keys, queues, logger, consumer, replicaAcks, replicaTimeoutMs } = deps;
+  const settleEntries = createSettleEntries({ redis, keys });
   const buffers = new Map<number, PartitionBuffer>();
   const drained: Array<() => void> = [];
   let stopped = false;
@@ -125,12 +126,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
   }
 
   async function write(p: number, jobs: QueuedJob[], records: DeliveredRecord[], acks: string[]): Promise<void> {
-    const stream = keys.ingest(p);
     await addJobs(p, jobs);
-    // Plain commands, not a pipeline (see logDelivered): they go out together all the same.
-    const writes = logDelivered(redis, keys, p, records);
-    if (acks.length > 0) writes.push(redis.xack(stream, keys.ingestGroup, ...acks), redis.xdel(stream, ...acks));
-    await Promise.all(writes);
+    await settleEntries(p, records, acks);
   }
 
   /**

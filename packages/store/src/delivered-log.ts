@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { RedisClient } from "./connection.js";
 import type { RedisKeys } from "./keys.js";
 
@@ -25,40 +26,58 @@ export interface DeliveredRecord {
   traceparent?: string;
 }
 
-/** The fields of one log entry: the id on its own (a lookup compares it without parsing the rest). */
-function entryFields(record: DeliveredRecord): string[] {
-  const meta = JSON.stringify([
-    record.tenant,
-    record.endpointId,
-    record.status,
-    record.durationMs,
-    record.readAt,
-    record.finishedAt,
-  ]);
-  const fields = ["i", record.id, "m", meta, "b", record.body];
-  if (record.traceparent !== undefined) fields.push("t", record.traceparent);
-  return fields;
-}
+/** The settle script, loaded once; its header says its keys and arguments. */
+export const SETTLE_SCRIPT = readFileSync(new URL("../lua/settle.lua", import.meta.url), "utf8");
+
+const COMMAND = "imrelaySettle";
+
+type ScriptRedis = RedisClient & { [COMMAND](stream: string, log: string, ...args: string[]): Promise<number> };
 
 /**
- * Writes the records: one XADD each, sent together (the caller awaits them
- * with its acks). Not a pipeline: an ioredis pipeline copies every script
- * defined on its connection (BullMQ defines dozens on the worker's) each time
- * one is made, which costs more than the commands themselves.
- *
- * @example
- * await Promise.all([...logDelivered(redis, keys, 3, records), redis.xack(…)]);
+ * Logs delivered records and acks (+ deletes) settled ingest entries of one
+ * partition, both in one script call (lua/settle.lua).
  */
-export function logDelivered(
-  redis: { xadd(key: string, ...args: string[]): Promise<unknown> },
-  keys: RedisKeys,
+export type SettleEntries = (
   partition: number,
   records: readonly DeliveredRecord[],
-): Array<Promise<unknown>> {
-  const key = keys.delivered(partition);
-  return records.map((record) =>
-    redis.xadd(key, "MAXLEN", "~", String(DELIVERED_LOG_MAX), "*", ...entryFields(record)),
-  );
+  acks: readonly string[],
+) => Promise<void>;
+
+/**
+ * Builds the settle step on a Redis connection: one command per call however
+ * many records and acks it carries. Not N XADDs: each plain command is a
+ * socket write of its own (that was a tenth of the worker's time), and an
+ * ioredis pipeline copies every script defined on its connection (BullMQ
+ * defines dozens on the worker's) each time one is made.
+ *
+ * @example
+ * const settle = createSettleEntries({ redis, keys, group: keys.ingestGroup });
+ * await settle(3, records, ["1712-0", "1712-1"]);
+ */
+export function createSettleEntries({ redis, keys }: { redis: RedisClient; keys: RedisKeys }): SettleEntries {
+  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 2, lua: SETTLE_SCRIPT });
+  const run = redis as ScriptRedis;
+  const cap = String(DELIVERED_LOG_MAX);
+  return async (partition, records, acks) => {
+    if (records.length === 0 && acks.length === 0) return;
+    const args = [keys.ingestGroup, cap, String(acks.length), ...acks];
+    for (const record of records) {
+      args.push(
+        record.id,
+        JSON.stringify([
+          record.tenant,
+          record.endpointId,
+          record.status,
+          record.durationMs,
+          record.readAt,
+          record.finishedAt,
+        ]),
+        record.body,
+        record.traceparent ?? "",
+      );
+    }
+    await run[COMMAND](keys.ingest(partition), keys.delivered(partition), ...args);
+  };
 }
 
 /** Reads one log entry; null for one this version cannot read (it is skipped, not fatal). */
