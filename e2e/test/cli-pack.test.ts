@@ -82,6 +82,7 @@ describe("the packed CLI", () => {
       "package/lua/ingest.lua",
       "package/lua/rate-limit.lua",
       "package/lua/release-held.lua",
+      "package/lua/settle.lua",
       "package/package.json",
     ]);
   });

@@ -67,10 +67,12 @@ export function fanOut({
 }): FanOut {
   const jobs: DeliveryJob[] = [];
   const filtered: string[] = [];
-  // The stream's `e` carries no raw; drop one anyway, so it can only reach includeRaw endpoints.
-  const { raw: _carried, ...base } = event as IngestEvent & { raw?: unknown };
+  // The stream's `e` carries no raw; drop one anyway, so it can only reach includeRaw endpoints
+  // (copied only then: this runs for every event).
+  const carried = "raw" in event;
+  const base = carried ? withoutRaw(event) : event;
   // The text is the event as delivered only when it carries no raw of its own.
-  const text = json !== undefined && _carried === undefined ? json : undefined;
+  const text = json !== undefined && !carried ? json : undefined;
   for (const endpoint of tenant.endpoints) {
     // An endpoint disabled at run time (410, admin) still gets its job: the worker turns it into a
     // dead letter without calling the endpoint, so `enable` + `recover` can replay it. Only the
@@ -95,4 +97,9 @@ export function fanOut({
     });
   }
   return { jobs, filtered };
+}
+
+function withoutRaw(event: IngestEvent): IngestEvent {
+  const { raw: _dropped, ...rest } = event as IngestEvent & { raw?: unknown };
+  return rest;
 }

@@ -77,6 +77,12 @@ export const SLOW_ENDPOINT_MS = 500;
 export const QUIET_ENDPOINT_MS = 100;
 /** How long a worker remembers on its own that an endpoint answered 410 (see `gone`). */
 const GONE_MS = 5_000;
+/**
+ * Sends waiting for their endpoint's own slots, per slot of the worker, that do not stop reading:
+ * at a few thousand events a second, about what is read in the 100 ms it takes to find an
+ * endpoint slow (10 × 50 slots: 500 sends, well under a MiB).
+ */
+const DEFERRED_ALLOWANCE = 10;
 
 /**
  * The first attempt of every delivery, sent straight from the ingest stream
@@ -126,8 +132,10 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
 
   // What is read and not sent yet: reading stops while that would fill every slot again. Sends in
   // flight do not count, so a slow endpoint's (its share at most) never hold the others' reading
-  // up; its deferred sends do, until it is found slow (QUIET_ENDPOINT_MS) and they are spilled.
-  const buffered = () => waiting.length + deferred;
+  // up. Nor, up to `DEFERRED_ALLOWANCE` × the slots, do sends waiting for their endpoint's own
+  // slots: until an endpoint is found slow (QUIET_ENDPOINT_MS) and they are spilled, the events
+  // read meanwhile bring the other endpoints' sends too, which would otherwise wait that long.
+  const buffered = () => waiting.length + Math.max(0, deferred - DEFERRED_ALLOWANCE * concurrency);
   const empty = () => sending.size === 0 && waiting.length === 0 && deferred === 0;
 
   function wake(): void {
