@@ -48,6 +48,8 @@ ${num(s.accepted)} events queued through the gateway with no worker running, the
 (captured by the sink) at the same concurrency, in the same run: plain \`fetch\`; the raw HTTP ceiling, an \`undici\`
 request loop signing each body (node:crypto HMAC, Standard Webhooks) with no queue; and the queue ceiling, bare BullMQ
 doing the relay's queue work (\`addBulk\` of 100 while one Worker at the same concurrency signs and posts with undici).
+The worker posts with undici's lower-level \`dispatch\` (no stream per answer); the same loop on \`dispatch\` is shown too, as
+the floor of that API, with no target.
 Rate = deliveries ÷ (last − first arrival at the sink).
 
 | sender | deliveries/s | imrelay ÷ it | delivered | duplicates | first → last | worker start → last |
@@ -55,7 +57,7 @@ Rate = deliveries ÷ (last − first arrival at the sink).
 | imrelay worker | ${num(w.perSecond)} | 1.00× | ${num(w.delivered)} | ${num(w.duplicates)} | ${num(w.spanS, 2)} s | ${num(w.fromWorkerStartS, 2)} s |
 | plain fetch (${b.source} bodies) | ${num(b.perSecond)} | ${num(s.ratio, 2)}× | ${num(b.delivered)} | – | ${num(b.spanS, 2)} s | – |
 | raw HTTP ceiling: undici loop, signing, no queue | ${num(s.rawHttp?.perSecond)} | ${num(s.ratioRawHttp, 2)}× | ${num(s.rawHttp?.delivered)} | – | ${num(s.rawHttp?.spanS, 2)} s | – |
-| queue ceiling: bare BullMQ, addBulk 100 + one Worker, undici | ${num(s.queue?.perSecond)} | ${num(s.ratioQueue, 2)}× | ${num(s.queue?.delivered)} | – | ${num(s.queue?.spanS, 2)} s | – |${s.compare ? `\n| imrelay worker, compare build (\`--compare\`) | ${num(s.compare.perSecond)} | ÷ queue ${num(s.compare.ratioQueue, 2)}×, ÷ raw ${num(s.compare.ratioRawHttp, 2)}× | ${num(s.compare.delivered)} | ${num(s.compare.duplicates)} | ${num(s.compare.spanS, 2)} s | – |` : ""}
+| queue ceiling: bare BullMQ, addBulk 100 + one Worker, undici | ${num(s.queue?.perSecond)} | ${num(s.ratioQueue, 2)}× | ${num(s.queue?.delivered)} | – | ${num(s.queue?.spanS, 2)} s | – |${s.rawDispatch ? `\n| undici \`dispatch\` loop, signing, no queue (no target: the worker's own API) | ${num(s.rawDispatch.perSecond)} | ${num(s.ratioRawDispatch, 2)}× | ${num(s.rawDispatch.delivered)} | – | ${num(s.rawDispatch.spanS, 2)} s | – |` : ""}${s.compare ? `\n| imrelay worker, compare build (\`--compare\`) | ${num(s.compare.perSecond)} | ÷ queue ${num(s.compare.ratioQueue, 2)}×, ÷ raw ${num(s.compare.ratioRawHttp, 2)}× | ${num(s.compare.delivered)} | ${num(s.compare.duplicates)} | ${num(s.compare.spanS, 2)} s | – |` : ""}
 
 | target | measured | |
 |---|---|---|
