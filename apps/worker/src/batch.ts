@@ -1,5 +1,7 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import {
+  type BatchedDelivery,
+  batchDeliveries,
   createSettleEntries,
   DELIVERY_JOB_NAME,
   type DeliveryBatchData,
@@ -65,14 +67,15 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
   const settleEntries = createSettleEntries({ redis, keys });
 
   return async (job: Job<DeliveryBatchData>): Promise<BatchResult> => {
-    const { tenant, endpointId, partition, deliveries } = job.data;
+    const { tenant, endpointId, partition } = job.data;
+    const deliveries = batchDeliveries(job.data);
     const from = typeof job.progress === "number" ? job.progress : 0;
     const result: BatchResult = { delivered: 0, queued: 0 };
     const done = new Array<boolean>(deliveries.length).fill(false);
     let progress = from;
 
     async function deliver(i: number): Promise<void> {
-      const delivery = batchDelivery(job.data, i, jobOptions);
+      const delivery = batchDelivery(job.data, deliveries[i]!, jobOptions);
       const { data } = delivery;
       const body = deliveries[i]!.body;
       const readAt = clock();
@@ -136,17 +139,18 @@ export function batchRemainder(
   jobOptions: ReturnType<typeof deliveryJobOptions>,
 ): DeliveryJob[] {
   const from = typeof job.progress === "number" ? job.progress : 0;
-  return job.data.deliveries.slice(from).map((_, k) => batchDelivery(job.data, from + k, jobOptions));
+  return batchDeliveries(job.data)
+    .slice(from)
+    .map((delivery) => batchDelivery(job.data, delivery, jobOptions));
 }
 
-/** The `i`th delivery of a batch as a job of its own (its event read back from its payload text). */
+/** One delivery of a batch as a job of its own (its event read back from its payload text). */
 function batchDelivery(
   batch: DeliveryBatchData,
-  i: number,
+  { id, body, traceparent }: BatchedDelivery,
   jobOptions: ReturnType<typeof deliveryJobOptions>,
 ): DeliveryJob {
   const { tenant, endpointId } = batch;
-  const { id, body, traceparent } = batch.deliveries[i]!;
   const { data: event } = JSON.parse(body) as { data: DeliveryJobData["event"] };
   const data: DeliveryJobData = { tenant, endpointId, event, ...(traceparent ? { traceparent } : {}) };
   return { name: DELIVERY_JOB_NAME, data, opts: { ...jobOptions, jobId: id } };

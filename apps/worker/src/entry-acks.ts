@@ -7,6 +7,7 @@ import {
   type DeliveredRecord,
   type DeliveryBatchData,
   type DeliveryJobData,
+  packBatch,
   type RedisClient,
   type RedisKeys,
   replicasAcked,
@@ -157,11 +158,13 @@ export function createEntryAcks(deps: EntryAcksDeps) {
             tenant: first.data.tenant,
             endpointId: first.data.endpointId,
             partition: p,
-            deliveries: chunk.map(({ opts, data, body }) => ({
-              id: opts.jobId,
-              body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
-              ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
-            })),
+            packed: packBatch(
+              chunk.map(({ opts, data, body }) => ({
+                id: opts.jobId,
+                body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
+                ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
+              })),
+            ),
           },
           // Gone once done: its deliveries are in the delivered log, or jobs of their own. Its id
           // comes from its deliveries, so a write retried after a partial failure adds it once.

@@ -2,12 +2,14 @@ import type { ImrelayConfig } from "@imrelay/config";
 import { toPayload } from "@imrelay/core";
 import {
   allPartitions,
+  batchDeliveries,
   DELIVERY_BATCH_JOB_NAME,
   type DeliveryBatchData,
   type DeliveryJobState,
   deliveryJobId,
   findDelivered,
   listDisabledEndpoints,
+  packBatch,
 } from "@imrelay/store";
 import type { Job } from "bullmq";
 import { Registry } from "prom-client";
@@ -213,7 +215,9 @@ describe("first attempts sent straight from the ingest stream", () => {
       },
       { what: "the slow endpoint's batch" },
     );
-    const batched = batches.flatMap((job) => job.data.deliveries.map((d) => d.id));
+    // Packed: one compressed string in the job, not the payloads escaped inside its JSON.
+    for (const job of batches) expect(job.data.deliveries).toBeUndefined();
+    const batched = batches.flatMap((job) => batchDeliveries(job.data).map((d) => d.id));
     // Its share (2) went out from the stream, as many again waited for them until it was found slow.
     expect(batched.length).toBeGreaterThanOrEqual(events.length - 2 * 2);
     for (const id of batched) expect(id).toMatch(/\.slow$/);
@@ -349,33 +353,39 @@ describe("batches of a slow endpoint's overflow", () => {
     const jobs = (await queues.queues[p]!.getJobs(["waiting", "active", "delayed"])).filter(Boolean);
     const ids = jobs.flatMap((job) =>
       job!.name === DELIVERY_BATCH_JOB_NAME
-        ? (job as unknown as Job<DeliveryBatchData>).data.deliveries.map((d) => d.id)
+        ? batchDeliveries((job as unknown as Job<DeliveryBatchData>).data).map((d) => d.id)
         : [String(job!.id)],
     );
     // Each delivery in exactly one job, the first three in one batch.
     expect(ids.sort()).toEqual(events.map((e) => deliveryJobId(e.id, "slow")).sort());
-    const first = jobs.find((job) => (job as unknown as Job<DeliveryBatchData>).data.deliveries?.length === 3);
+    const first = jobs.find(
+      (job) =>
+        job!.name === DELIVERY_BATCH_JOB_NAME &&
+        batchDeliveries((job as unknown as Job<DeliveryBatchData>).data).length === 3,
+    );
     expect(first?.name).toBe(DELIVERY_BATCH_JOB_NAME);
     expect(acks.holds(p, "1-0")).toBe(true);
   });
 
-  it("turns what is left of a batch that failed for good into jobs of their own", () => {
+  it("turns what is left of a batch that failed for good into jobs of their own, packed or as written before", () => {
     const events = [makeEvent(), makeEvent(), makeEvent()];
-    const batch = {
-      progress: 1,
-      data: {
+    const deliveries = events.map((event) => ({
+      id: deliveryJobId(event.id, "slow"),
+      body: JSON.stringify(toPayload(event)),
+    }));
+    const base = { tenant: "acme", endpointId: "slow", partition: 0 };
+    for (const data of [
+      { ...base, packed: packBatch(deliveries) },
+      { ...base, deliveries },
+    ]) {
+      const left = batchRemainder({ progress: 1, data }, { attempts: 8 });
+      expect(left.map((job) => job.opts.jobId)).toEqual(events.slice(1).map((e) => deliveryJobId(e.id, "slow")));
+      expect(left[0]!.data).toEqual({
         tenant: "acme",
         endpointId: "slow",
-        partition: 0,
-        deliveries: events.map((event) => ({
-          id: deliveryJobId(event.id, "slow"),
-          body: JSON.stringify(toPayload(event)),
-        })),
-      },
-    };
-    const left = batchRemainder(batch, { attempts: 8 });
-    expect(left.map((job) => job.opts.jobId)).toEqual(events.slice(1).map((e) => deliveryJobId(e.id, "slow")));
-    expect(left[0]!.data).toEqual({ tenant: "acme", endpointId: "slow", event: JSON.parse(JSON.stringify(events[1])) });
-    expect(left[0]!.opts.attempts).toBe(8);
+        event: JSON.parse(JSON.stringify(events[1])),
+      });
+      expect(left[0]!.opts.attempts).toBe(8);
+    }
   });
 });
