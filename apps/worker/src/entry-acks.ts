@@ -41,6 +41,10 @@ interface PartitionBuffer {
   jobs: QueuedJob[];
   /** Deliveries not attempted here, for the queue in batches per endpoint. */
   spills: DeliveryJob[];
+  /** Entries with a delivery among `spills`: not acked before that spill is a job. */
+  spilled: Set<string>;
+  /** Entries all of whose deliveries are settled, acked once their spills are written as jobs. */
+  spillHeld: string[];
   /** Entries whose acks are being written. */
   writing: Set<string>;
   records: DeliveredRecord[];
@@ -86,6 +90,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         held: new Map(),
         jobs: [],
         spills: [],
+        spilled: new Set(),
+        spillHeld: [],
         writing: new Set(),
         records: [],
         acks: [],
@@ -106,6 +112,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         b.flushing ||
         b.jobs.length > 0 ||
         b.spills.length > 0 ||
+        b.spillHeld.length > 0 ||
         b.acks.length > 0 ||
         b.records.length > 0,
     );
@@ -189,9 +196,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
   function flush(p: number): void {
     if (stopped) return;
     const b = buffer(p);
-    // While spills linger, no entry of the partition is acked (one may be waiting for its spill).
-    const acksReady = b.acks.length > 0 && b.spills.length === 0;
-    const ready = b.jobs.length > 0 || b.records.length > 0 || acksReady || spillDue(b);
+    // An entry waiting for its spills to become a batch waits in `spillHeld`; the others' acks go now.
+    const ready = b.jobs.length > 0 || b.records.length > 0 || b.acks.length > 0 || spillDue(b);
     if (b.flushing || !ready) {
       if (!b.flushing && b.spills.length > 0 && !b.spillTimer) {
         // Lingering spills make a batch; they are written when their time is up, whatever else comes.
@@ -211,12 +217,15 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       if (spillDue(b)) {
         // Made into jobs once: a retried write adds the very same batches (same ids), never a regrouping.
         b.jobs.push(...batched(p, b.spills.splice(0)));
+        // Written in the same go, after the jobs: acking them is safe once the write succeeds.
+        b.acks.push(...b.spillHeld.splice(0));
+        b.spilled.clear();
         clearTimeout(b.spillTimer);
         b.spillTimer = undefined;
       }
       const jobs = b.jobs.splice(0);
       const records = b.records.splice(0);
-      const acks = b.spills.length === 0 ? b.acks.splice(0) : [];
+      const acks = b.acks.splice(0);
       for (const id of acks) b.writing.add(id);
       try {
         await write(p, jobs, records, acks);
@@ -248,7 +257,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     /** Is this entry already in hand (its own pending entries are read again after a failure)? */
     holds(p: number, id: string): boolean {
       const b = buffers.get(p);
-      return Boolean(b && (b.held.has(id) || b.writing.has(id) || b.acks.includes(id)));
+      return Boolean(b && (b.held.has(id) || b.writing.has(id) || b.spilled.has(id) || b.acks.includes(id)));
     },
     addJobs,
     /** One of entry `id`'s deliveries is settled: delivered, to be queued, or spilled. */
@@ -259,11 +268,13 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       else {
         if (b.spills.length === 0) b.spillSince = Date.now();
         b.spills.push(result.job);
+        b.spilled.add(id);
       }
       const held = b.held.get(id);
       if (held && --held.left <= 0) {
         b.held.delete(id);
-        b.acks.push(id);
+        if (b.spilled.has(id)) b.spillHeld.push(id);
+        else b.acks.push(id);
       }
       flush(p);
     },
@@ -271,7 +282,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     async renew(): Promise<void> {
       await Promise.all(
         [...buffers].map(async ([p, b]) => {
-          const ids = [...b.held.keys(), ...b.acks, ...b.writing];
+          const ids = [...b.held.keys(), ...b.spillHeld, ...b.acks, ...b.writing];
           if (ids.length === 0) return;
           await redis.call("XCLAIM", keys.ingest(p), keys.ingestGroup, consumer, "0", ...ids, "JUSTID");
         }),
@@ -294,13 +305,24 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       for (const resolve of drained.splice(0)) resolve();
     },
     /** How many entries are in hand. */
-    size: () => [...buffers.values()].reduce((n, b) => n + b.held.size + b.acks.length + b.writing.size, 0),
+    size: () =>
+      [...buffers.values()].reduce((n, b) => n + b.held.size + b.spillHeld.length + b.acks.length + b.writing.size, 0),
     /**
      * How much is settled and not written yet: while writes fail (a replica short, Redis away)
-     * this grows, and the dispatcher stops reading until it is down again.
+     * this grows, and the dispatcher stops reading until it is down again. Spills lingering to
+     * make a batch (and the entries waiting for them) are left out while a partition's writes
+     * succeed: they are bounded by the batch size and the linger, not a sign of trouble.
      */
     backlog: () =>
-      [...buffers.values()].reduce((n, b) => n + b.jobs.length + b.spills.length + b.records.length + b.acks.length, 0),
+      [...buffers.values()].reduce(
+        (n, b) =>
+          n +
+          b.jobs.length +
+          b.records.length +
+          b.acks.length +
+          (b.retryAt > 0 ? b.spills.length + b.spillHeld.length : 0),
+        0,
+      ),
   };
 }
 

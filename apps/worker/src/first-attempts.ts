@@ -83,6 +83,8 @@ const GONE_MS = 5_000;
  * endpoint slow (10 × 50 slots: 500 sends, well under a MiB).
  */
 const DEFERRED_ALLOWANCE = 10;
+/** However many slots: the deliveries held this way stay bounded (payloads of up to `bodyLimitBytes`). */
+const DEFERRED_ALLOWANCE_MAX = 1_000;
 
 /**
  * The first attempt of every delivery, sent straight from the ingest stream
@@ -135,7 +137,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   // up. Nor, up to `DEFERRED_ALLOWANCE` × the slots, do sends waiting for their endpoint's own
   // slots: until an endpoint is found slow (QUIET_ENDPOINT_MS) and they are spilled, the events
   // read meanwhile bring the other endpoints' sends too, which would otherwise wait that long.
-  const buffered = () => waiting.length + Math.max(0, deferred - DEFERRED_ALLOWANCE * concurrency);
+  const allowance = Math.min(DEFERRED_ALLOWANCE * concurrency, DEFERRED_ALLOWANCE_MAX);
+  const buffered = () => waiting.length + Math.max(0, deferred - allowance);
   const empty = () => sending.size === 0 && waiting.length === 0 && deferred === 0;
 
   function wake(): void {

@@ -103,9 +103,11 @@ class Answer implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     this.controller = controller;
+    // An informational answer (102, 103) is not the answer: the final one follows.
+    if (statusCode < 200) return;
     this.status = statusCode;
     if (statusCode === 429 || statusCode === 503) this.retryAfter = headers["retry-after"];
-    if (outcomeOfStatus(statusCode) !== "2xx") this.chunks = [];
+    this.chunks = outcomeOfStatus(statusCode) === "2xx" ? undefined : [];
     watchBody(this, this.deadline);
   }
 

@@ -15,7 +15,7 @@ import type { Job } from "bullmq";
 import { Registry } from "prom-client";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { batchRemainder, createEntryAcks, startWorker } from "../src/index.js";
+import { batchRemainder, createEntryAcks, SPILL_LINGER_MS, startWorker } from "../src/index.js";
 import {
   captureLogger,
   deliveryQueues,
@@ -365,6 +365,57 @@ describe("batches of a slow endpoint's overflow", () => {
     );
     expect(first?.name).toBe(DELIVERY_BATCH_JOB_NAME);
     expect(acks.holds(p, "1-0")).toBe(true);
+  });
+
+  it("acks the other entries of a partition at once while one waits for its spill to make a batch", async () => {
+    const keys = redisKeys(nextPrefix());
+    const queues = deliveryQueues(redis, keys);
+    stops.push(() => queues.close());
+    const acks = createEntryAcks({
+      redis,
+      keys,
+      queues: queues.queues as never,
+      logger: captureLogger().logger,
+      consumer: "test",
+      replicaAcks: 0,
+      replicaTimeoutMs: 20,
+    });
+    stops.push(async () => acks.stop());
+    const [slow, fast] = [makeEvent({ userId: "c" }), makeEvent({ userId: "c" })];
+    const p = keys.partitionOf("acme", "c");
+    const started = Date.now();
+    acks.hold(p, "1-0", 1);
+    acks.settle(p, "1-0", {
+      kind: "spill",
+      job: {
+        name: "deliver",
+        data: { tenant: "acme", endpointId: "slow", event: slow },
+        opts: { jobId: deliveryJobId(slow.id, "slow") },
+        body: JSON.stringify(toPayload(slow)),
+      },
+    });
+    acks.hold(p, "2-0", 1);
+    acks.settle(p, "2-0", {
+      kind: "delivered",
+      record: {
+        id: deliveryJobId(fast.id, "fast"),
+        tenant: "acme",
+        endpointId: "fast",
+        body: JSON.stringify(toPayload(fast)),
+        status: 200,
+        durationMs: 1,
+        readAt: started,
+        finishedAt: started,
+      },
+    });
+    await waitFor(() => !acks.holds(p, "2-0"), { what: "the entry with nothing spilled acked" });
+    // Well within the spill's linger: the spilled entry is still held, and no batch is written yet.
+    expect(Date.now() - started).toBeLessThan(SPILL_LINGER_MS);
+    expect(acks.holds(p, "1-0")).toBe(true);
+    expect(acks.backlog()).toBe(0);
+    await waitFor(() => !acks.holds(p, "1-0"), { what: "the spilled entry acked once its batch is a job" });
+    expect(await queues.queues[p]!.getJob(deliveryJobId(slow.id, "slow"))).toBeDefined();
+    expect(await findDelivered(redis, keys, p, deliveryJobId(fast.id, "fast"))).not.toBeNull();
   });
 
   it("turns what is left of a batch that failed for good into jobs of their own, packed or as written before", () => {

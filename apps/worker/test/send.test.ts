@@ -73,6 +73,32 @@ describe("send", () => {
     expect(await post("/cut")).toMatchObject({ outcome: "2xx", status: 200 });
   });
 
+  it("waits past an informational 103 for the real answer, and keeps the connection", async () => {
+    let connections = 0;
+    const count = () => connections++;
+    server.on("connection", count);
+    answers.set("/hints", (_, res) => {
+      res.writeEarlyHints({ link: "</style.css>; rel=preload; as=style" });
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("x".repeat(10_000));
+    });
+    answers.set("/hints-then-nothing", (_, res) => {
+      res.writeEarlyHints({ link: "</style.css>; rel=preload; as=style" });
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    // Warm: the connection the next ones should reuse.
+    await post("/ok");
+    await post("/ok");
+    const before = connections;
+    expect(await post("/hints")).toMatchObject({ outcome: "2xx", status: 200 });
+    expect(await post("/ok")).toMatchObject({ outcome: "2xx" });
+    expect(connections).toBe(before);
+    const cut = await post("/hints-then-nothing");
+    expect(cut).toMatchObject({ outcome: "error", status: null });
+    expect(cut.errorCode).not.toBe("HTTP_ERROR");
+    server.off("connection", count);
+  });
+
   it("says timeout when no headers come within timeoutMs, and names the system error of a refused connection", async () => {
     answers.set("/never", () => {});
     expect(await post("/never", { timeoutMs: 200 })).toMatchObject({

@@ -51,7 +51,7 @@ export type SettleEntries = (
  * defines dozens on the worker's) each time one is made.
  *
  * @example
- * const settle = createSettleEntries({ redis, keys, group: keys.ingestGroup });
+ * const settle = createSettleEntries({ redis, keys });
  * await settle(3, records, ["1712-0", "1712-1"]);
  */
 export function createSettleEntries({ redis, keys }: { redis: RedisClient; keys: RedisKeys }): SettleEntries {

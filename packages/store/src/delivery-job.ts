@@ -11,7 +11,6 @@ export const DELIVERY_JOB_NAME = "deliver";
  */
 export const DELIVERY_BATCH_JOB_NAME = "deliver-batch";
 
-/** What a batch job carries (see `DELIVERY_BATCH_JOB_NAME`). */
 /** One delivery of a batch: its id (`deliveryJobId`), its payload's JSON text, its traceparent. */
 export interface BatchedDelivery {
   id: string;
@@ -20,6 +19,7 @@ export interface BatchedDelivery {
   traceparent?: string;
 }
 
+/** What a batch job carries (see `DELIVERY_BATCH_JOB_NAME`). */
 export interface DeliveryBatchData {
   tenant: string;
   endpointId: string;
