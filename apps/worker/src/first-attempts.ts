@@ -80,9 +80,11 @@ const GONE_MS = 5_000;
 /**
  * Sends waiting for their endpoint's own slots, per slot of the worker, that do not stop reading:
  * at a few thousand events a second, about what is read in the 100 ms it takes to find an
- * endpoint slow (10 × 50 slots: 500 sends, well under a MiB).
+ * endpoint slow (10 × 50 slots: 500 sends; a few MiB with large events, and `DEFERRED_ALLOWANCE_MAX` caps it).
  */
 const DEFERRED_ALLOWANCE = 10;
+/** An endpoint at its share that has answered nothing this long may be slow: see `buffered`. */
+const SUSPECT_MS = 25;
 /** However many slots: the deliveries held this way stay bounded (payloads of up to `bodyLimitBytes`). */
 const DEFERRED_ALLOWANCE_MAX = 1_000;
 
@@ -134,11 +136,24 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
 
   // What is read and not sent yet: reading stops while that would fill every slot again. Sends in
   // flight do not count, so a slow endpoint's (its share at most) never hold the others' reading
-  // up. Nor, up to `DEFERRED_ALLOWANCE` × the slots, do sends waiting for their endpoint's own
-  // slots: until an endpoint is found slow (QUIET_ENDPOINT_MS) and they are spilled, the events
-  // read meanwhile bring the other endpoints' sends too, which would otherwise wait that long.
+  // up. Nor, up to `DEFERRED_ALLOWANCE` × the slots, do the sends waiting for the own slots of an
+  // endpoint that has answered nothing for `SUSPECT_MS`: until it is found slow (QUIET_ENDPOINT_MS)
+  // and they are spilled, the events read meanwhile bring the other endpoints' sends too, which
+  // would otherwise wait that long. An endpoint that answers, only busy at its share, gets no
+  // such read-ahead: what it has not sent yet stays in Redis, not in this process's memory.
   const allowance = Math.min(DEFERRED_ALLOWANCE * concurrency, DEFERRED_ALLOWANCE_MAX);
-  const buffered = () => waiting.length + Math.max(0, deferred - allowance);
+  function buffered(): number {
+    if (deferred === 0) return waiting.length;
+    const now = performance.now();
+    let counted = waiting.length;
+    let suspect = 0;
+    for (const line of lines.values()) {
+      if (line.deferred.length === 0) continue;
+      if (now - line.lastDone >= SUSPECT_MS) suspect += line.deferred.length;
+      else counted += line.deferred.length;
+    }
+    return counted + Math.max(0, suspect - allowance);
+  }
   const empty = () => sending.size === 0 && waiting.length === 0 && deferred === 0;
 
   function wake(): void {

@@ -15,7 +15,7 @@ import type { Job } from "bullmq";
 import { Registry } from "prom-client";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { batchRemainder, createEntryAcks, SPILL_LINGER_MS, startWorker } from "../src/index.js";
+import { batchRemainder, createEntryAcks, createFirstAttempts, SPILL_LINGER_MS, startWorker } from "../src/index.js";
 import {
   captureLogger,
   deliveryQueues,
@@ -314,6 +314,50 @@ describe("first attempts sent straight from the ingest stream", () => {
     expect(job.data.priorAttempts).toBeUndefined();
     expect(job.returnvalue).toMatchObject({ attempt: 1 });
     expect((await ingestBacklog(redis, h.keys)).entries).toBe(0);
+  });
+});
+
+describe("how far ahead first attempts read", () => {
+  /** Sends of endpoint `endpointId` (tenant acme), as fan-out makes them. */
+  const sendsOf = (endpointId: string, n: number) =>
+    Array.from({ length: n }, () => {
+      const event = makeEvent();
+      return {
+        name: "deliver" as const,
+        data: { tenant: "acme", endpointId, event },
+        opts: { jobId: deliveryJobId(event.id, endpointId) },
+        body: JSON.stringify(toPayload(event)),
+      };
+    });
+
+  it("keeps an answering endpoint's backlog in Redis, and reads on past one that has gone quiet", async () => {
+    const pending: Array<() => void> = [];
+    // The attempt is the seam here: "fast" answers in 2 ms, "quiet" never while the test looks.
+    const first = createFirstAttempts({
+      attempt: (data) =>
+        new Promise((resolve) => {
+          const answer = () => resolve({ ok: true, result: { status: 200, attempt: 1, durationMs: 1 }, body: "" });
+          if (data.endpointId === "fast") setTimeout(answer, 2);
+          else pending.push(answer);
+        }),
+      concurrency: 4,
+      endpointConcurrency: 2,
+      retrySchedule: [1_000],
+    });
+    stops.push(async () => {
+      first.stop();
+      for (const answer of pending.splice(0)) answer();
+      await first.idle();
+    });
+    // 30 sends of an endpoint that answers: 2 in flight, the rest wait for its slots and count.
+    const fast = sendsOf("fast", 30).map((job) => first.send(job, Date.now()));
+    const roomWhileFastIsBusy = await Promise.race([first.room(100), sleep(30).then(() => -1)]);
+    expect(roomWhileFastIsBusy).toBe(-1);
+    await Promise.all(fast);
+    // 30 sends of an endpoint that has answered nothing for longer than a moment: they do not stop reading.
+    for (const job of sendsOf("quiet", 30)) void first.send(job, Date.now());
+    await sleep(40);
+    expect(await first.room(100)).toBeGreaterThan(0);
   });
 });
 
