@@ -331,14 +331,14 @@ describe("how far ahead first attempts read", () => {
     });
 
   it("keeps an answering endpoint's backlog in Redis, and reads on past one that has gone quiet", async () => {
-    const pending: Array<() => void> = [];
-    // The attempt is the seam here: "fast" answers in 2 ms, "quiet" never while the test looks.
+    const fastAnswers: Array<() => void> = [];
+    const quietAnswers: Array<() => void> = [];
+    // The attempt is the seam here: each answer comes when the test gives it.
     const first = createFirstAttempts({
       attempt: (data) =>
         new Promise((resolve) => {
           const answer = () => resolve({ ok: true, result: { status: 200, attempt: 1, durationMs: 1 }, body: "" });
-          if (data.endpointId === "fast") setTimeout(answer, 2);
-          else pending.push(answer);
+          (data.endpointId === "fast" ? fastAnswers : quietAnswers).push(answer);
         }),
       concurrency: 4,
       endpointConcurrency: 2,
@@ -346,14 +346,30 @@ describe("how far ahead first attempts read", () => {
     });
     stops.push(async () => {
       first.stop();
-      for (const answer of pending.splice(0)) answer();
+      for (const answer of [...fastAnswers.splice(0), ...quietAnswers.splice(0)]) answer();
       await first.idle();
     });
-    // 30 sends of an endpoint that answers: 2 in flight, the rest wait for its slots and count.
-    const fast = sendsOf("fast", 30).map((job) => first.send(job, Date.now()));
-    const roomWhileFastIsBusy = await Promise.race([first.room(100), sleep(30).then(() => -1)]);
-    expect(roomWhileFastIsBusy).toBe(-1);
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+    // 40 sends of an endpoint that answers: 2 in flight, the rest wait for its slots and count, so
+    // there is no room to read more while they wait.
+    const fast = sendsOf("fast", 40).map((job) => first.send(job, Date.now()));
+    let room: number | undefined;
+    void first.room(100).then((n) => {
+      room = n;
+    });
+    for (let i = 0; i < 10; i++) {
+      fastAnswers.shift()!();
+      await turn();
+    }
+    expect(room).toBeUndefined();
+    while (fastAnswers.length > 0) {
+      fastAnswers.shift()!();
+      await turn();
+    }
     await Promise.all(fast);
+    expect(room).toBeGreaterThan(0);
+
     // 30 sends of an endpoint that has answered nothing for longer than a moment: they do not stop reading.
     for (const job of sendsOf("quiet", 30)) void first.send(job, Date.now());
     await sleep(40);
