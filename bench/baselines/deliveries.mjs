@@ -3,6 +3,7 @@
 // node:crypto's HMAC, the way the worker signs (apps/worker/src/sign.ts).
 import { createHmac, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 
 export function loadBodies({ INPUT, COUNT = "10000" }) {
   if (INPUT) {
@@ -35,4 +36,28 @@ export function signer(secret) {
       "webhook-signature": `v1,${signature}`,
     };
   };
+}
+
+/**
+ * Sends every delivery with `post` (resolves true for a 2xx, false for any other answer) over
+ * `concurrency` lanes, each taking the next delivery as soon as its last one is answered.
+ */
+export async function drive(deliveries, concurrency, post) {
+  let next = 0;
+  let ok = 0;
+  let failed = 0;
+  async function lane() {
+    while (next < deliveries.length) {
+      const delivery = deliveries[next++];
+      try {
+        if (await post(delivery)) ok++;
+        else failed++;
+      } catch {
+        failed++;
+      }
+    }
+  }
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return { count: deliveries.length, ok, failed, elapsedMs: performance.now() - started };
 }

@@ -2,9 +2,8 @@
 // (no Readable stream, no request wrapper per answer), the API the worker itself sends with.
 // Shown beside the raw HTTP ceiling so the report says how far below undici's own floor the
 // worker is, not only below `undici.request`. Prints one JSON line: count, ok, failed, elapsedMs.
-import { performance } from "node:perf_hooks";
 import { Agent } from "undici";
-import { loadBodies, signer } from "./deliveries.mjs";
+import { drive, loadBodies, signer } from "./deliveries.mjs";
 
 const { SINK_URL, CONCURRENCY = "50", SECRET } = process.env;
 const deliveries = loadBodies(process.env);
@@ -35,24 +34,9 @@ function post(headers, body) {
   });
 }
 
-let next = 0;
-let ok = 0;
-let failed = 0;
-async function lane() {
-  while (next < deliveries.length) {
-    const { id, body } = deliveries[next++];
-    try {
-      const status = await post(sign(id, body), body);
-      if (status >= 200 && status < 300) ok++;
-      else failed++;
-    } catch {
-      failed++;
-    }
-  }
-}
-
-const started = performance.now();
-await Promise.all(Array.from({ length: Number(CONCURRENCY) }, lane));
-const elapsedMs = performance.now() - started;
+const result = await drive(deliveries, Number(CONCURRENCY), async ({ id, body }) => {
+  const status = await post(sign(id, body), body);
+  return status >= 200 && status < 300;
+});
 await dispatcher.close();
-console.log(JSON.stringify({ count: deliveries.length, ok, failed, elapsedMs }));
+console.log(JSON.stringify(result));
