@@ -79,6 +79,7 @@ describe("the packed CLI", () => {
       "package/README.md",
       "package/bin/imrelay.js",
       "package/dist/cli.js",
+      "package/lua/entries.lua",
       "package/lua/ingest.lua",
       "package/lua/rate-limit.lua",
       "package/lua/release-held.lua",

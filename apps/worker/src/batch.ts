@@ -7,14 +7,16 @@ import {
   type DeliveryBatchData,
   type DeliveryJobData,
   deliveryJobOptions,
+  parseIngestEntry,
   type RedisClient,
   type RedisKeys,
+  readEntries,
 } from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
 import type { Job, Queue } from "bullmq";
 import type { Attempt } from "./attempt.js";
 import { deliveryBackoff, type Jitter } from "./backoff.js";
-import type { DeliveryJob } from "./fan-out.js";
+import { type DeliveryJob, entryDelivery } from "./fan-out.js";
 import { firstAttemptResult } from "./first-outcome.js";
 import { endDeliverySpan, startDeliverySpan } from "./tracing.js";
 
@@ -68,38 +70,85 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
 
   return async (job: Job<DeliveryBatchData>): Promise<BatchResult> => {
     const { tenant, endpointId, partition } = job.data;
-    const deliveries = batchDeliveries(job.data);
     const from = typeof job.progress === "number" ? job.progress : 0;
+    const items = await batchItems(job.data, from, { redis, keys, jobOptions });
     const result: BatchResult = { delivered: 0, queued: 0 };
-    const done = new Array<boolean>(deliveries.length).fill(false);
+    const done = new Array<boolean>(items.length).fill(false);
     let progress = from;
 
     async function deliver(i: number): Promise<void> {
-      const delivery = batchDelivery(job.data, deliveries[i]!, jobOptions);
-      const { data } = delivery;
-      const body = deliveries[i]!.body;
-      const readAt = clock();
-      const span = tracer ? startDeliverySpan(tracer, data, 1) : undefined;
-      const outcome = await attempt(data, 1, span, { body });
-      if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
-      const settled = firstAttemptResult(delivery, outcome, { readAt, finishedAt: clock(), schedule, backoff });
-      if (settled.kind === "delivered") {
-        await settleEntries(partition, [settled.record], []);
-        result.delivered++;
-      } else {
-        await queues[partition]!.add(settled.job.name, settled.job.data, settled.job.opts);
-        result.queued++;
+      const item = items[i];
+      if (item) {
+        const { job: delivery, body, entry } = item;
+        const { data } = delivery;
+        const readAt = clock();
+        const span = tracer ? startDeliverySpan(tracer, data, 1) : undefined;
+        const outcome = await attempt(data, 1, span, { body });
+        if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
+        const settled = firstAttemptResult(delivery, outcome, { readAt, finishedAt: clock(), schedule, backoff });
+        // The entry it was made from goes once its delivery is logged, or a job of its own.
+        const released = entry === undefined ? [] : [entry];
+        if (settled.kind === "delivered") {
+          await settleEntries(partition, [settled.record], [], { released });
+          result.delivered++;
+        } else {
+          await queues[partition]!.add(settled.job.name, settled.job.data, settled.job.opts);
+          await settleEntries(partition, [], [], { released });
+          result.queued++;
+        }
       }
       done[i] = true;
       const before = progress;
-      while (progress < deliveries.length && done[progress]) progress++;
+      while (progress < items.length && done[progress]) progress++;
       if (progress > before) await job.updateProgress(progress);
     }
 
     const key = `${tenant}\n${endpointId}`;
-    await Promise.all(deliveries.slice(from).map((_, k) => slots.run(key, () => deliver(from + k))));
+    // Those without a delivery to make take no slot.
+    await Promise.all(
+      items.slice(from).map((item, k) => (item ? slots.run(key, () => deliver(from + k)) : deliver(from + k))),
+    );
     return result;
   };
+}
+
+/**
+ * A batch's deliveries, each with its payload text and, for a batch that refers to ingest
+ * entries, the entry (to delete once it is settled). Those before `from` (done before a
+ * takeover) are left undefined; so is an entry no longer in the stream: its delivery was
+ * settled already (a batch taken over after its worker deleted the entry but before it counted
+ * it, or a dispatcher that claimed the entry and queued its deliveries as jobs).
+ */
+async function batchItems(
+  data: DeliveryBatchData,
+  from: number,
+  {
+    redis,
+    keys,
+    jobOptions,
+  }: { redis: RedisClient; keys: RedisKeys; jobOptions: ReturnType<typeof deliveryJobOptions> },
+): Promise<Array<BatchItem | undefined>> {
+  if (data.entries === undefined) {
+    return batchDeliveries(data).map((delivery, i) =>
+      i < from ? undefined : { job: batchDelivery(data, delivery, jobOptions), body: delivery.body },
+    );
+  }
+  const items = new Array<BatchItem | undefined>(data.entries.length);
+  const entries = await readEntries(redis, keys, data.partition, data.entries.slice(from));
+  for (const [k, entry] of entries.entries()) {
+    const parsed = parseIngestEntry(entry);
+    if (!parsed.ok) continue;
+    const job = entryDelivery(parsed, { endpointId: data.endpointId, includeRaw: data.raw === true, jobOptions });
+    items[from + k] = { job, body: job.body, entry: entry[0] };
+  }
+  return items;
+}
+
+interface BatchItem {
+  job: DeliveryJob;
+  body: string;
+  /** The ingest entry it is made from (a batch with `entries`). */
+  entry?: string;
 }
 
 /** A limit per key on work in flight, shared by every caller in the process. */
@@ -129,19 +178,24 @@ function endpointSlots(limit: number) {
 /**
  * What is left of a batch that failed for good (Redis away for its every
  * try): its deliveries not yet done, each as a job of its own, so none is
- * stranded in the batch.
+ * stranded in the batch; and the ingest entries they were made from, to
+ * delete once those jobs are added.
  *
  * @example
- * await queues[job.data.partition].addBulk(batchRemainder(job, deliveryJobOptions(config.delivery)));
+ * const { jobs, released } = await batchRemainder(job, { redis, keys, jobOptions: deliveryJobOptions(config.delivery) });
+ * await queues[job.data.partition].addBulk(jobs);
+ * await createSettleEntries({ redis, keys })(job.data.partition, [], [], { released });
  */
-export function batchRemainder(
+export async function batchRemainder(
   job: Pick<Job<DeliveryBatchData>, "data" | "progress">,
-  jobOptions: ReturnType<typeof deliveryJobOptions>,
-): DeliveryJob[] {
+  deps: { redis: RedisClient; keys: RedisKeys; jobOptions: ReturnType<typeof deliveryJobOptions> },
+): Promise<{ jobs: DeliveryJob[]; released: string[] }> {
   const from = typeof job.progress === "number" ? job.progress : 0;
-  return batchDeliveries(job.data)
-    .slice(from)
-    .map((delivery) => batchDelivery(job.data, delivery, jobOptions));
+  const items = (await batchItems(job.data, from, deps)).filter((item) => item !== undefined);
+  return {
+    jobs: items.map((item) => item.job),
+    released: items.flatMap((item) => (item.entry === undefined ? [] : [item.entry])),
+  };
 }
 
 /** One delivery of a batch as a job of its own (its event read back from its payload text). */

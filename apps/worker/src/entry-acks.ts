@@ -39,12 +39,17 @@ interface PartitionBuffer {
   /** Entries whose first attempts are out: never acked before every one is settled. */
   held: Map<string, Held>;
   jobs: QueuedJob[];
-  /** Deliveries not attempted here, for the queue in batches per endpoint. */
-  spills: DeliveryJob[];
-  /** Entries with a delivery among `spills`: not acked before that spill is a job. */
-  spilled: Set<string>;
+  /**
+   * Deliveries not attempted here (for the queue, in batches per endpoint) of entries still held:
+   * each waits for its entry's other deliveries, so that its batch can refer to the entry.
+   */
+  spilled: Map<string, Spill[]>;
+  /** Spills whose entries are settled otherwise (in `spillHeld`): these make the next batches. */
+  ready: Spill[];
   /** Entries all of whose deliveries are settled, acked once their spills are written as jobs. */
-  spillHeld: string[];
+  spillHeld: Set<string>;
+  /** Entries to ack and keep in the stream: a batch written before them refers to them. */
+  keeps: string[];
   /** Entries whose acks are being written. */
   writing: Set<string>;
   records: DeliveredRecord[];
@@ -52,10 +57,13 @@ interface PartitionBuffer {
   flushing: Promise<void> | undefined;
   /** Set after a failed flush: the next waits this long, so an outage is not a busy loop. */
   retryAt: number;
-  /** When the oldest spill not yet written came (Date.now()). */
+  /** When the oldest ready spill not yet written became ready (Date.now()). */
   spillSince: number;
   spillTimer: NodeJS.Timeout | undefined;
 }
+
+/** Up to this many jobs are added with one command each rather than one `addBulk`. */
+const FEW_JOBS = 8;
 
 /** How long a slow endpoint's spilled deliveries wait for more of their kind, to go to the queue as one batch job. */
 export const SPILL_LINGER_MS = 100;
@@ -89,9 +97,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       b = {
         held: new Map(),
         jobs: [],
-        spills: [],
-        spilled: new Set(),
-        spillHeld: [],
+        spilled: new Map(),
+        ready: [],
+        spillHeld: new Set(),
+        keeps: [],
         writing: new Set(),
         records: [],
         acks: [],
@@ -111,9 +120,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         b.held.size > 0 ||
         b.flushing ||
         b.jobs.length > 0 ||
-        b.spills.length > 0 ||
-        b.spillHeld.length > 0 ||
+        b.ready.length > 0 ||
+        b.spillHeld.size > 0 ||
         b.acks.length > 0 ||
+        b.keeps.length > 0 ||
         b.records.length > 0,
     );
 
@@ -123,7 +133,11 @@ export function createEntryAcks(deps: EntryAcksDeps) {
    */
   async function addJobs(p: number, jobs: readonly QueuedJob[]): Promise<void> {
     if (jobs.length === 0) return;
-    await queues[p]!.addBulk(jobs as DeliveryJob[]);
+    const queue = queues[p]!;
+    // A few jobs are added one by one: BullMQ's addBulk makes an ioredis pipeline, which copies
+    // every script BullMQ defines on the connection (a tenth of a millisecond each time).
+    if (jobs.length <= FEW_JOBS) await Promise.all(jobs.map((job) => queue.add(job.name, job.data as never, job.opts)));
+    else await queue.addBulk(jobs as DeliveryJob[]);
     if (replicaAcks === 0) return;
     const acked = await replicasAcked(redis, keys.ingest(p), replicaAcks, replicaTimeoutMs);
     if (acked < replicaAcks) {
@@ -133,65 +147,77 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     }
   }
 
-  async function write(p: number, jobs: QueuedJob[], records: DeliveredRecord[], acks: string[]): Promise<void> {
+  async function write(
+    p: number,
+    jobs: QueuedJob[],
+    records: DeliveredRecord[],
+    acks: string[],
+    keeps: string[],
+  ): Promise<void> {
     await addJobs(p, jobs);
-    await settleEntries(p, records, acks);
+    await settleEntries(p, records, acks, { kept: keeps });
   }
 
   /**
    * One batch job per endpoint for up to `DELIVERY_BATCH_MAX` of its spilled deliveries; a lone
-   * one stays a job of its own (its id collapses a re-dispatch, and it shows as itself).
+   * one stays a job of its own (its id collapses a re-dispatch, and it shows as itself). A batch
+   * refers to the entries of its deliveries (`entries`: no payload is copied) when each is settled
+   * otherwise and has no other spill; the rest carry their payloads (`packed`). The spills of
+   * entries still held wait for them (`b.spilled`), unless everything must be written now (`forced`).
    */
-  function batched(p: number, spills: DeliveryJob[]): QueuedJob[] {
-    const byEndpoint = new Map<string, DeliveryJob[]>();
-    for (const job of spills) {
-      const key = `${job.data.tenant}\n${job.data.endpointId}`;
-      const list = byEndpoint.get(key);
-      if (list) list.push(job);
-      else byEndpoint.set(key, [job]);
+  function batched(p: number, b: PartitionBuffer): { jobs: QueuedJob[]; referred: Set<string> } {
+    const taken = b.ready;
+    b.ready = [];
+    if (forced) {
+      for (const spills of b.spilled.values()) taken.push(...spills);
+      b.spilled.clear();
     }
-    const out: QueuedJob[] = [];
+    const byEndpoint = new Map<string, Spill[]>();
+    for (const spill of taken) {
+      const { data } = spill.job;
+      const key = `${data.tenant}\n${data.endpointId}\n${"raw" in data.event}`;
+      const list = byEndpoint.get(key);
+      if (list) list.push(spill);
+      else byEndpoint.set(key, [spill]);
+    }
+    // A spill taken while its entry is held (forced) is written with its payload.
+    const referable = (spill: Spill) => spill.single && !b.held.has(spill.entry);
+    const jobs: QueuedJob[] = [];
+    const referred = new Set<string>();
     for (const list of byEndpoint.values()) {
       if (list.length === 1) {
-        out.push(list[0]!);
+        jobs.push(list[0]!.job);
         continue;
       }
-      for (let i = 0; i < list.length; i += DELIVERY_BATCH_MAX) {
-        const chunk = list.slice(i, i + DELIVERY_BATCH_MAX);
-        const first = chunk[0]!;
-        out.push({
-          name: DELIVERY_BATCH_JOB_NAME,
-          data: {
-            tenant: first.data.tenant,
-            endpointId: first.data.endpointId,
-            partition: p,
+      const refs = list.filter(referable);
+      const rest = refs.length === list.length ? [] : list.filter((spill) => !referable(spill));
+      for (const chunk of chunks(refs)) {
+        for (const spill of chunk) referred.add(spill.entry);
+        const raw = "raw" in chunk[0]!.job.data.event;
+        jobs.push(batchJob(p, chunk, { entries: chunk.map((spill) => spill.entry), ...(raw ? { raw } : {}) }));
+      }
+      for (const chunk of chunks(rest)) {
+        jobs.push(
+          batchJob(p, chunk, {
             packed: packBatch(
-              chunk.map(({ opts, data, body }) => ({
+              chunk.map(({ job: { opts, data, body } }) => ({
                 id: opts.jobId,
                 body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
                 ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
               })),
             ),
-          },
-          // Gone once done: its deliveries are in the delivered log, or jobs of their own. Its id
-          // comes from its deliveries, so a write retried after a partial failure adds it once.
-          opts: {
-            jobId: `batch.${createHash("sha256")
-              .update(chunk.map((job) => job.opts.jobId).join("\n"))
-              .digest("hex")
-              .slice(0, 32)}`,
-            ...BATCH_JOB_OPTIONS,
-          },
-        });
+          }),
+        );
       }
     }
-    return out;
+    return { jobs, referred };
   }
 
   /** Spills are written once an endpoint's batch is full, or they have waited this long. */
   const spillDue = (b: PartitionBuffer) =>
-    b.spills.length > 0 &&
-    (forced || b.spills.length >= DELIVERY_BATCH_MAX || Date.now() - b.spillSince >= SPILL_LINGER_MS);
+    forced
+      ? b.ready.length > 0 || b.spilled.size > 0
+      : b.ready.length > 0 && (b.ready.length >= DELIVERY_BATCH_MAX || Date.now() - b.spillSince >= SPILL_LINGER_MS);
 
   function flush(p: number): void {
     if (stopped) return;
@@ -199,7 +225,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     // An entry waiting for its spills to become a batch waits in `spillHeld`; the others' acks go now.
     const ready = b.jobs.length > 0 || b.records.length > 0 || b.acks.length > 0 || spillDue(b);
     if (b.flushing || !ready) {
-      if (!b.flushing && b.spills.length > 0 && !b.spillTimer) {
+      if (!b.flushing && b.ready.length > 0 && !b.spillTimer) {
         // Lingering spills make a batch; they are written when their time is up, whatever else comes.
         b.spillTimer = setTimeout(() => {
           b.spillTimer = undefined;
@@ -216,25 +242,30 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       if (stopped) return;
       if (spillDue(b)) {
         // Made into jobs once: a retried write adds the very same batches (same ids), never a regrouping.
-        b.jobs.push(...batched(p, b.spills.splice(0)));
-        // Written in the same go, after the jobs: acking them is safe once the write succeeds.
-        b.acks.push(...b.spillHeld.splice(0));
-        b.spilled.clear();
+        const { jobs, referred } = batched(p, b);
+        b.jobs.push(...jobs);
+        // Written in the same go, after the jobs: acking them is safe once the write succeeds. Every
+        // spill of these entries was ready, so is in a job now.
+        for (const id of b.spillHeld) (referred.has(id) ? b.keeps : b.acks).push(id);
+        b.spillHeld.clear();
         clearTimeout(b.spillTimer);
         b.spillTimer = undefined;
       }
       const jobs = b.jobs.splice(0);
       const records = b.records.splice(0);
       const acks = b.acks.splice(0);
+      const keeps = b.keeps.splice(0);
       for (const id of acks) b.writing.add(id);
+      for (const id of keeps) b.writing.add(id);
       try {
-        await write(p, jobs, records, acks);
+        await write(p, jobs, records, acks, keeps);
         b.retryAt = 0;
       } catch (err) {
         // Kept, in order, for the next try; the entries stay pending meanwhile.
         b.jobs.unshift(...jobs);
         b.records.unshift(...records);
         b.acks.unshift(...acks);
+        b.keeps.unshift(...keeps);
         b.retryAt = Date.now() + 1_000;
         logger.error(
           { err, partition: p, jobs: jobs.length, acks: acks.length },
@@ -242,6 +273,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         );
       } finally {
         for (const id of acks) b.writing.delete(id);
+        for (const id of keeps) b.writing.delete(id);
       }
     })().finally(() => {
       b.flushing = undefined;
@@ -257,7 +289,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     /** Is this entry already in hand (its own pending entries are read again after a failure)? */
     holds(p: number, id: string): boolean {
       const b = buffers.get(p);
-      return Boolean(b && (b.held.has(id) || b.writing.has(id) || b.spilled.has(id) || b.acks.includes(id)));
+      return Boolean(
+        b &&
+          (b.held.has(id) || b.writing.has(id) || b.spillHeld.has(id) || b.acks.includes(id) || b.keeps.includes(id)),
+      );
     },
     addJobs,
     /** One of entry `id`'s deliveries is settled: delivered, to be queued, or spilled. */
@@ -266,15 +301,24 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       if (result.kind === "delivered") b.records.push(result.record);
       else if (result.kind === "queue") b.jobs.push(result.job);
       else {
-        if (b.spills.length === 0) b.spillSince = Date.now();
-        b.spills.push(result.job);
-        b.spilled.add(id);
+        const spill: Spill = { job: result.job, entry: id, single: true };
+        const spills = b.spilled.get(id);
+        if (spills) spills.push(spill);
+        else b.spilled.set(id, [spill]);
       }
       const held = b.held.get(id);
       if (held && --held.left <= 0) {
         b.held.delete(id);
-        if (b.spilled.has(id)) b.spillHeld.push(id);
-        else b.acks.push(id);
+        const spills = b.spilled.get(id);
+        if (spills === undefined) b.acks.push(id);
+        else {
+          b.spilled.delete(id);
+          b.spillHeld.add(id);
+          if (b.ready.length === 0) b.spillSince = Date.now();
+          // An entry with two spills is referred to by neither (the first sent would delete it).
+          for (const spill of spills) spill.single = spills.length === 1;
+          b.ready.push(...spills);
+        }
       }
       flush(p);
     },
@@ -282,7 +326,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     async renew(): Promise<void> {
       await Promise.all(
         [...buffers].map(async ([p, b]) => {
-          const ids = [...b.held.keys(), ...b.spillHeld, ...b.acks, ...b.writing];
+          const ids = [...b.held.keys(), ...b.spillHeld, ...b.acks, ...b.keeps, ...b.writing];
           if (ids.length === 0) return;
           await redis.call("XCLAIM", keys.ingest(p), keys.ingestGroup, consumer, "0", ...ids, "JUSTID");
         }),
@@ -306,7 +350,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     },
     /** How many entries are in hand. */
     size: () =>
-      [...buffers.values()].reduce((n, b) => n + b.held.size + b.spillHeld.length + b.acks.length + b.writing.size, 0),
+      [...buffers.values()].reduce(
+        (n, b) => n + b.held.size + b.spillHeld.size + b.acks.length + b.keeps.length + b.writing.size,
+        0,
+      ),
     /**
      * How much is settled and not written yet: while writes fail (a replica short, Redis away)
      * this grows, and the dispatcher stops reading until it is down again. Spills lingering to
@@ -320,7 +367,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           b.jobs.length +
           b.records.length +
           b.acks.length +
-          (b.retryAt > 0 ? b.spills.length + b.spillHeld.length : 0),
+          b.keeps.length +
+          (b.retryAt > 0 ? b.ready.length + b.spillHeld.size : 0),
         0,
       ),
   };
@@ -336,6 +384,42 @@ interface BatchJob {
 
 /** What is written to the queue: a delivery's own job, or a batch. */
 type QueuedJob = DeliveryJob | BatchJob;
+
+/** A delivery of entry `entry` not attempted here. `single`: the entry has no other spill. */
+interface Spill {
+  job: DeliveryJob;
+  entry: string;
+  single: boolean;
+}
+
+/** Runs of `DELIVERY_BATCH_MAX` at most. */
+function chunks<T>(list: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += DELIVERY_BATCH_MAX) out.push(list.slice(i, i + DELIVERY_BATCH_MAX));
+  return out;
+}
+
+/**
+ * A batch job of one endpoint's spills. Gone once done: its deliveries are in the delivered log,
+ * or jobs of their own. Its id comes from its deliveries, so a write retried after a partial
+ * failure adds it once.
+ */
+function batchJob(
+  partition: number,
+  chunk: readonly Spill[],
+  deliveries: Pick<DeliveryBatchData, "entries" | "raw" | "packed">,
+): BatchJob {
+  const { tenant, endpointId } = chunk[0]!.job.data;
+  const ids = chunk.map(({ job }) => job.opts.jobId).join("\n");
+  return {
+    name: DELIVERY_BATCH_JOB_NAME,
+    data: { tenant, endpointId, partition, ...deliveries },
+    opts: {
+      jobId: `batch.${createHash("sha256").update(ids).digest("hex").slice(0, 32)}`,
+      ...BATCH_JOB_OPTIONS,
+    },
+  };
+}
 
 /**
  * A batch fails only while Redis does (its deliveries' failures become jobs of their own): it is

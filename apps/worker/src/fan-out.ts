@@ -1,5 +1,11 @@
 import { filterMatcher, type TenantConfig } from "@imrelay/config";
-import { DELIVERY_JOB_NAME, type DeliveryJobState, deliveryJobId, type IngestEvent } from "@imrelay/store";
+import {
+  DELIVERY_JOB_NAME,
+  type DeliveryJobState,
+  deliveryJobId,
+  type IngestEvent,
+  type ParsedEntry,
+} from "@imrelay/store";
 import type { JobsOptions } from "bullmq";
 
 export interface DeliveryJob {
@@ -80,23 +86,74 @@ export function fanOut({
     if (!endpoint.enabled) continue;
     if (endpoint.events && !(endpoint.events as readonly string[]).includes(event.type)) continue;
     if (endpoint.changesOnly && event.changed !== true) continue;
-    const delivered = endpoint.includeRaw && raw !== undefined ? { ...base, raw } : base;
+    const withRaw = endpoint.includeRaw && raw !== undefined;
+    const delivered = withRaw ? { ...base, raw } : base;
     // Compiled once per loaded config (the matcher is kept with the config's filter object).
     if (endpoint.filter && !filterMatcher(endpoint.filter)(delivered)) {
       filtered.push(endpoint.id);
       continue;
     }
-    jobs.push({
-      name: DELIVERY_JOB_NAME,
-      // An undefined traceparent (tracing off) is left out of the job's JSON.
-      data: { tenant: event.tenant, endpointId: endpoint.id, event: delivered, traceparent },
-      opts: { ...jobOptions, jobId: deliveryJobId(event.id, endpoint.id) },
-      ...(text === undefined
-        ? {}
-        : { body: payloadJson(event, text, endpoint.includeRaw && raw !== undefined ? rawJson : undefined) }),
-    });
+    jobs.push(
+      delivery(event, delivered, endpoint.id, {
+        traceparent,
+        jobOptions,
+        text,
+        rawJson: withRaw ? rawJson : undefined,
+      }),
+    );
   }
   return { jobs, filtered };
+}
+
+/** One delivery's job: the event as delivered (`delivered`, raw or not) and, with its text, the payload's. */
+function delivery(
+  event: IngestEvent,
+  delivered: IngestEvent,
+  endpointId: string,
+  {
+    traceparent,
+    jobOptions,
+    text,
+    rawJson,
+  }: {
+    traceparent: string | undefined;
+    jobOptions: JobsOptions;
+    text: string | undefined;
+    rawJson: string | undefined;
+  },
+): DeliveryJob {
+  return {
+    name: DELIVERY_JOB_NAME,
+    // An undefined traceparent (tracing off) is left out of the job's JSON.
+    data: { tenant: event.tenant, endpointId, event: delivered, traceparent },
+    opts: { ...jobOptions, jobId: deliveryJobId(event.id, endpointId) },
+    ...(text === undefined ? {} : { body: payloadJson(event, text, rawJson) }),
+  };
+}
+
+/**
+ * The delivery of an ingest entry's event to one endpoint, as fan-out made it (a slow endpoint's
+ * batch refers to the entry, and makes its delivery when it comes to it).
+ *
+ * @example
+ * const job = entryDelivery(parseIngestEntry(entry), { endpointId: "crm", includeRaw: false, jobOptions });
+ */
+export function entryDelivery(
+  parsed: Extract<ParsedEntry, { ok: true }>,
+  { endpointId, includeRaw, jobOptions }: { endpointId: string; includeRaw: boolean; jobOptions: JobsOptions },
+): DeliveryJob & { body: string } {
+  const { event, raw, traceparent, json, rawJson } = parsed;
+  const carried = "raw" in event;
+  const base = carried ? withoutRaw(event) : event;
+  const withRaw = includeRaw && raw !== undefined;
+  const text = carried ? JSON.stringify(base) : json;
+  const job = delivery(event, withRaw ? { ...base, raw } : base, endpointId, {
+    traceparent,
+    jobOptions,
+    text,
+    rawJson: withRaw ? (rawJson ?? JSON.stringify(raw)) : undefined,
+  });
+  return job as DeliveryJob & { body: string };
 }
 
 function withoutRaw(event: IngestEvent): IngestEvent {

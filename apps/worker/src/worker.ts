@@ -1,6 +1,7 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import {
   allPartitions,
+  createSettleEntries,
   DELIVERY_BATCH_JOB_NAME,
   type DeliveryBatchData,
   type DeliveryJobData,
@@ -110,6 +111,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
 
+  const settleEntries = createSettleEntries({ redis: connection, keys });
   const processBatch = deps.queues
     ? createBatchProcessor({
         config,
@@ -168,16 +170,20 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       if (job.name === DELIVERY_BATCH_JOB_NAME) {
         if (job.attemptsMade < (job.opts.attempts ?? 1) || !deps.queues) return;
         const batch = job as unknown as Job<DeliveryBatchData>;
-        const left = batchRemainder(batch, deliveryJobOptions(config.delivery));
-        logger.error(
-          { jobId: job.id, endpoint: batch.data.endpointId, deliveries: left.length, reason: err.message },
-          "a batch of first attempts failed for good: its deliveries left become jobs of their own",
-        );
-        deps.queues[batch.data.partition]
-          ?.addBulk(left)
-          .catch((addErr: Error) =>
-            logger.error({ jobId: job.id, err: addErr.message }, "could not queue what was left of a failed batch"),
+        const queue = deps.queues[batch.data.partition];
+        const jobOptions = deliveryJobOptions(config.delivery);
+        (async () => {
+          const left = await batchRemainder(batch, { redis: connection, keys, jobOptions });
+          logger.error(
+            { jobId: job.id, endpoint: batch.data.endpointId, deliveries: left.jobs.length, reason: err.message },
+            "a batch of first attempts failed for good: its deliveries left become jobs of their own",
           );
+          await queue?.addBulk(left.jobs);
+          // The entries it referred to go once their deliveries are jobs.
+          await settleEntries(batch.data.partition, [], [], { released: left.released });
+        })().catch((addErr: Error) =>
+          logger.error({ jobId: job.id, err: addErr.message }, "could not queue what was left of a failed batch"),
+        );
         return;
       }
       // attemptNumber counts the attempt that just failed, and a first attempt sent from the stream.

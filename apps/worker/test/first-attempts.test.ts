@@ -3,6 +3,7 @@ import { toPayload } from "@imrelay/core";
 import {
   allPartitions,
   batchDeliveries,
+  countKept,
   DELIVERY_BATCH_JOB_NAME,
   type DeliveryBatchData,
   type DeliveryJobState,
@@ -215,21 +216,34 @@ describe("first attempts sent straight from the ingest stream", () => {
       },
       { what: "the slow endpoint's batch" },
     );
-    // Packed: one compressed string in the job, not the payloads escaped inside its JSON.
-    for (const job of batches) expect(job.data.deliveries).toBeUndefined();
-    const batched = batches.flatMap((job) => batchDeliveries(job.data).map((d) => d.id));
+    // By reference: the entries' ids, no payload; the entries stay in the stream, acked.
+    const p = h.keys.partitionOf("acme", "hol");
+    const entries = batches.flatMap((job) => job.data.entries ?? []);
+    for (const job of batches) expect(job.data.packed ?? job.data.deliveries).toBeUndefined();
     // Its share (2) went out from the stream, as many again waited for them until it was found slow.
-    expect(batched.length).toBeGreaterThanOrEqual(events.length - 2 * 2);
-    for (const id of batched) expect(id).toMatch(/\.slow$/);
+    expect(entries.length).toBeGreaterThanOrEqual(events.length - 2 * 2);
+    const stream = h.keys.ingest(p);
+    expect(await redis.xlen(stream)).toBeGreaterThanOrEqual(entries.length);
+    expect(await countKept(redis, h.keys, p)).toBe(entries.length);
     await waitFor(() => new Set(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).size === events.length, {
       timeoutMs: 30_000,
       what: "every slow delivery",
     });
-    // Each batched delivery is in the delivered log once sent; the batch itself is gone.
+    // Each batched delivery is in the delivered log once sent, signed like any other; the batch
+    // itself is gone, and so are the entries it referred to.
     await waitFor(async () => (await h.logged(events.at(-1)!.id, "slow")) !== null, { what: "the log" });
+    const webhook = new Webhook(SECRET);
+    for (const request of h.sinks[0]!.requests) {
+      const payload = webhook.verify(request.body, request.headers as Record<string, string>) as {
+        data: { id: string };
+      };
+      expect(events.map((e) => e.id)).toContain(payload.data.id);
+    }
     await waitFor(async () => (await h.queue.getJob(String(batches[0]!.id))) === undefined, {
       what: "the batch job to be removed",
     });
+    await waitFor(async () => (await redis.xlen(stream)) === 0, { what: "the kept entries deleted" });
+    expect(await countKept(redis, h.keys, p)).toBe(0);
   });
 
   it("makes a batched delivery that fails a job of its own, with its first attempt counted", async () => {
@@ -478,25 +492,36 @@ describe("batches of a slow endpoint's overflow", () => {
     expect(await findDelivered(redis, keys, p, deliveryJobId(fast.id, "fast"))).not.toBeNull();
   });
 
-  it("turns what is left of a batch that failed for good into jobs of their own, packed or as written before", () => {
-    const events = [makeEvent(), makeEvent(), makeEvent()];
+  it("turns what is left of a batch that failed for good into jobs of their own, by reference, packed or as written before", async () => {
+    const keys = redisKeys(nextPrefix());
+    const events = [makeEvent(), makeEvent(), makeEvent(), makeEvent()];
     const deliveries = events.map((event) => ({
       id: deliveryJobId(event.id, "slow"),
       body: JSON.stringify(toPayload(event)),
     }));
+    const stream = keys.ingest(0);
+    const entries: string[] = [];
+    for (const event of events) entries.push((await redis.xadd(stream, "*", "e", JSON.stringify(event)))!);
+    // The last entry is gone: its delivery was settled another way.
+    await redis.xdel(stream, entries[3]!);
     const base = { tenant: "acme", endpointId: "slow", partition: 0 };
+    const deps = { redis, keys, jobOptions: { attempts: 8 } };
     for (const data of [
-      { ...base, packed: packBatch(deliveries) },
-      { ...base, deliveries },
+      { ...base, entries },
+      { ...base, packed: packBatch(deliveries.slice(0, 3)) },
+      { ...base, deliveries: deliveries.slice(0, 3) },
     ]) {
-      const left = batchRemainder({ progress: 1, data }, { attempts: 8 });
-      expect(left.map((job) => job.opts.jobId)).toEqual(events.slice(1).map((e) => deliveryJobId(e.id, "slow")));
-      expect(left[0]!.data).toEqual({
+      const left = await batchRemainder({ progress: 1, data }, deps);
+      expect(left.jobs.map((job) => job.opts.jobId)).toEqual(
+        events.slice(1, 3).map((e) => deliveryJobId(e.id, "slow")),
+      );
+      expect(left.jobs[0]!.data).toEqual({
         tenant: "acme",
         endpointId: "slow",
         event: JSON.parse(JSON.stringify(events[1])),
       });
-      expect(left[0]!.opts.attempts).toBe(8);
+      expect(left.jobs[0]!.opts.attempts).toBe(8);
+      expect(left.released).toEqual("entries" in data ? entries.slice(1, 3) : []);
     }
   });
 });

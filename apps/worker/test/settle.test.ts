@@ -1,5 +1,6 @@
 import {
   countDelivered,
+  countKept,
   createSettleEntries,
   type DeliveredRecord,
   findDelivered,
@@ -78,5 +79,28 @@ describe("settling a partition's entries in one script call", () => {
     expect(pending[0]).toBe(1);
     expect(await redis.xlen(keys.ingest(p))).toBe(1);
     expect(await countDelivered(redis, keys, p)).toBe(1);
+  });
+
+  it("acks and keeps the entries a batch refers to, and deletes them once released", async () => {
+    const keys = redisKeys(nextPrefix());
+    const p = 1;
+    const ids = await pendingEntries(keys, p, 1_005);
+    const settle = createSettleEntries({ redis, keys });
+    // One acked and deleted; the rest (more than one unpack takes) acked and kept for a batch.
+    await settle(p, [], ids.slice(0, 1), { kept: ids.slice(1) });
+    const pending = (await redis.xpending(keys.ingest(p), keys.ingestGroup)) as [number, ...unknown[]];
+    expect(pending[0]).toBe(0);
+    expect(await redis.xlen(keys.ingest(p))).toBe(1_004);
+    expect(await countKept(redis, keys, p)).toBe(1_004);
+
+    // The batch releases them as their deliveries settle, with a record or without.
+    await settle(p, [record("evt_5.presence")], [], { released: ids.slice(1, 3) });
+    await settle(p, [], [], { released: ids.slice(3) });
+    expect(await redis.xlen(keys.ingest(p))).toBe(0);
+    expect(await countKept(redis, keys, p)).toBe(0);
+    expect(await countDelivered(redis, keys, p)).toBe(1);
+    // Released twice (a batch taken over): counted once.
+    await settle(p, [], [], { released: ids.slice(1, 3) });
+    expect(await countKept(redis, keys, p)).toBe(0);
   });
 });

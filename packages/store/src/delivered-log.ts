@@ -31,7 +31,9 @@ export const SETTLE_SCRIPT = readFileSync(new URL("../lua/settle.lua", import.me
 
 const COMMAND = "imrelaySettle";
 
-type ScriptRedis = RedisClient & { [COMMAND](stream: string, log: string, ...args: string[]): Promise<number> };
+type ScriptRedis = RedisClient & {
+  [COMMAND](stream: string, log: string, kept: string, ...args: string[]): Promise<number>;
+};
 
 /**
  * Logs delivered records and acks (+ deletes) settled ingest entries of one
@@ -41,7 +43,16 @@ export type SettleEntries = (
   partition: number,
   records: readonly DeliveredRecord[],
   acks: readonly string[],
+  batched?: KeptEntries,
 ) => Promise<void>;
+
+/** Entries a slow endpoint's batch job refers to (see lua/settle.lua). */
+export interface KeptEntries {
+  /** Acked but kept in the stream: a batch just written delivers from them. */
+  kept?: readonly string[];
+  /** Kept ones whose batched delivery is settled: deleted now. */
+  released?: readonly string[];
+}
 
 /**
  * Builds the settle step on a Redis connection: one command per call however
@@ -55,12 +66,13 @@ export type SettleEntries = (
  * await settle(3, records, ["1712-0", "1712-1"]);
  */
 export function createSettleEntries({ redis, keys }: { redis: RedisClient; keys: RedisKeys }): SettleEntries {
-  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 2, lua: SETTLE_SCRIPT });
+  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 3, lua: SETTLE_SCRIPT });
   const run = redis as ScriptRedis;
   const cap = String(DELIVERED_LOG_MAX);
-  return async (partition, records, acks) => {
-    if (records.length === 0 && acks.length === 0) return;
-    const args = [keys.ingestGroup, cap, String(acks.length), ...acks];
+  return async (partition, records, acks, { kept = [], released = [] } = {}) => {
+    if (records.length === 0 && acks.length === 0 && kept.length === 0 && released.length === 0) return;
+    const args = [keys.ingestGroup, cap];
+    for (const ids of [acks, kept, released]) args.push(String(ids.length), ...ids);
     for (const record of records) {
       args.push(
         record.id,
@@ -76,7 +88,7 @@ export function createSettleEntries({ redis, keys }: { redis: RedisClient; keys:
         record.traceparent ?? "",
       );
     }
-    await run[COMMAND](keys.ingest(partition), keys.delivered(partition), ...args);
+    await run[COMMAND](keys.ingest(partition), keys.delivered(partition), keys.kept(partition), ...args);
   };
 }
 

@@ -25,6 +25,14 @@ export interface DeliveryBatchData {
   endpointId: string;
   /** The partition whose queue it is in: where its failed deliveries' jobs go. */
   partition: number;
+  /**
+   * The ingest entries its deliveries are made from (one each, in order): the events stay in the
+   * stream, acked and kept until their delivery here is settled (lua/settle.lua), so a slow
+   * endpoint's backlog costs the queue an id per delivery. `raw`: the endpoint gets the vendor's
+   * raw copy (`includeRaw`, as it was when the batch was made).
+   */
+  entries?: string[];
+  raw?: boolean;
   /** The deliveries (`packBatch`): one compressed string, not a hundred payloads escaped as JSON strings. */
   packed?: string;
   /** The deliveries as they were written before they were packed (still read). */

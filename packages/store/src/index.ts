@@ -5,6 +5,7 @@ export * from "./delivery-queue.js";
 export * from "./endpoint-state.js";
 export * from "./held.js";
 export * from "./ingest.js";
+export * from "./kept-entries.js";
 export * from "./keys.js";
 export * from "./meta.js";
 export * from "./partitions.js";

@@ -23,6 +23,7 @@ export function redisKeys(prefix: string, partitions: number = DEFAULT_PARTITION
   const expiry = bases.map((base) => `${base}:expiry`);
   const held = bases.map((base) => `${base}:held`);
   const delivered = bases.map((base) => `${base}:delivered`);
+  const kept = bases.map((base) => `${base}:kept`);
   const partitionOfUser = (tenant: string, userId: string) => partitionOf(tenant, userId, partitions);
   return {
     prefix,
@@ -58,6 +59,12 @@ export function redisKeys(prefix: string, partitions: number = DEFAULT_PARTITION
      * lists them beside the queue's completed jobs.
      */
     delivered: (p: number) => delivered[p]!,
+    /**
+     * Counter of partition `p`'s ingest entries acked but kept in the stream, because a batch job
+     * of a slow endpoint refers to them (lua/settle.lua): the stream's length less this is what is
+     * still to be dispatched.
+     */
+    kept: (p: number) => kept[p]!,
     /** Hash `tenant:endpointId` → JSON `{ at, reason }` of endpoints disabled at run time (410, admin). */
     disabled: `${prefix}:disabled`,
     /**
