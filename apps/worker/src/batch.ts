@@ -77,8 +77,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     let progress = from;
 
     async function deliver(i: number): Promise<void> {
-      const item = items[i];
-      if (item) {
+      const item = items[i]?.();
+      if (item?.job) {
         const { job: delivery, body, entry } = item;
         const { data } = delivery;
         const readAt = clock();
@@ -96,6 +96,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
           await settleEntries(partition, [], [], { released });
           result.queued++;
         }
+      } else if (item) {
+        await settleEntries(partition, [], [], { released: [item.entry] });
       }
       done[i] = true;
       const before = progress;
@@ -113,11 +115,13 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
 }
 
 /**
- * A batch's deliveries, each with its payload text and, for a batch that refers to ingest
- * entries, the entry (to delete once it is settled). Those before `from` (done before a
- * takeover) are left undefined; so is an entry no longer in the stream: its delivery was
- * settled already (a batch taken over after its worker deleted the entry but before it counted
- * it, or a dispatcher that claimed the entry and queued its deliveries as jobs).
+ * A batch's deliveries, each made when its turn comes (a slow endpoint's batch waits long for
+ * its slots: nothing is parsed before), with its payload text and, for a batch that refers to
+ * ingest entries, the entry (to delete once its delivery is settled; an entry that cannot be
+ * read is only deleted, as the dispatcher drops one). Those before `from` (done before a
+ * takeover) are left undefined; so is an entry no longer in the stream: its delivery was settled
+ * already (a batch taken over after its worker deleted the entry but before it counted it, or a
+ * dispatcher that claimed the entry and queued its deliveries as jobs).
  */
 async function batchItems(
   data: DeliveryBatchData,
@@ -127,29 +131,28 @@ async function batchItems(
     keys,
     jobOptions,
   }: { redis: RedisClient; keys: RedisKeys; jobOptions: ReturnType<typeof deliveryJobOptions> },
-): Promise<Array<BatchItem | undefined>> {
+): Promise<Array<(() => BatchItem) | undefined>> {
   if (data.entries === undefined) {
     return batchDeliveries(data).map((delivery, i) =>
-      i < from ? undefined : { job: batchDelivery(data, delivery, jobOptions), body: delivery.body },
+      i < from ? undefined : () => ({ job: batchDelivery(data, delivery, jobOptions), body: delivery.body }),
     );
   }
-  const items = new Array<BatchItem | undefined>(data.entries.length);
+  const items = new Array<(() => BatchItem) | undefined>(data.entries.length);
   const entries = await readEntries(redis, keys, data.partition, data.entries.slice(from));
   for (const [k, entry] of entries.entries()) {
-    const parsed = parseIngestEntry(entry);
-    if (!parsed.ok) continue;
-    const job = entryDelivery(parsed, { endpointId: data.endpointId, includeRaw: data.raw === true, jobOptions });
-    items[from + k] = { job, body: job.body, entry: entry[0] };
+    if (entry[1] === null) continue;
+    items[from + k] = () => {
+      const parsed = parseIngestEntry(entry);
+      if (!parsed.ok) return { entry: entry[0] };
+      const job = entryDelivery(parsed, { endpointId: data.endpointId, includeRaw: data.raw === true, jobOptions });
+      return { job, body: job.body, entry: entry[0] };
+    };
   }
   return items;
 }
 
-interface BatchItem {
-  job: DeliveryJob;
-  body: string;
-  /** The ingest entry it is made from (a batch with `entries`). */
-  entry?: string;
-}
+/** A delivery to make (`job`, `body`), the ingest entry it is made from, or both. */
+type BatchItem = { job: DeliveryJob; body: string; entry?: string } | { job?: undefined; entry: string };
 
 /** A limit per key on work in flight, shared by every caller in the process. */
 function endpointSlots(limit: number) {
@@ -191,9 +194,9 @@ export async function batchRemainder(
   deps: { redis: RedisClient; keys: RedisKeys; jobOptions: ReturnType<typeof deliveryJobOptions> },
 ): Promise<{ jobs: DeliveryJob[]; released: string[] }> {
   const from = typeof job.progress === "number" ? job.progress : 0;
-  const items = (await batchItems(job.data, from, deps)).filter((item) => item !== undefined);
+  const items = (await batchItems(job.data, from, deps)).flatMap((make) => (make ? [make()] : []));
   return {
-    jobs: items.map((item) => item.job),
+    jobs: items.flatMap((item) => (item.job ? [item.job] : [])),
     released: items.flatMap((item) => (item.entry === undefined ? [] : [item.entry])),
   };
 }
