@@ -89,6 +89,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         // The entry it was made from goes once its delivery is logged, or a job of its own.
         const released = entry === undefined ? [] : [entry];
         if (settled.kind === "delivered") {
+          // Logged from the entry it refers to, before that is deleted (one script call).
+          if (entry !== undefined && settled.record.fromEntry) settled.record.entry = entry;
           await settleEntries(partition, [settled.record], [], { released });
           result.delivered++;
         } else {

@@ -298,8 +298,11 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     /** One of entry `id`'s deliveries is settled: delivered, to be queued, or spilled. */
     settle(p: number, id: string, result: FirstAttemptResult): void {
       const b = buffer(p);
-      if (result.kind === "delivered") b.records.push(result.record);
-      else if (result.kind === "queue") b.jobs.push(result.job);
+      if (result.kind === "delivered") {
+        // The entry is still in the stream when its record is written (records go before acks).
+        if (result.record.fromEntry) result.record.entry = id;
+        b.records.push(result.record);
+      } else if (result.kind === "queue") b.jobs.push(result.job);
       else {
         const spill: Spill = { job: result.job, entry: id, single: true };
         const spills = b.spilled.get(id);

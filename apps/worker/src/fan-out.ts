@@ -5,6 +5,7 @@ import {
   deliveryJobId,
   type IngestEvent,
   type ParsedEntry,
+  payloadJson,
 } from "@imrelay/store";
 import type { JobsOptions } from "bullmq";
 
@@ -14,26 +15,12 @@ export interface DeliveryJob {
   opts: JobsOptions & { jobId: string };
   /**
    * The payload's JSON text, built from the stream's text when fan-out could (a first attempt
-   * then sends it without a stringify). Not part of the job: BullMQ never stores it.
+   * then sends it without a stringify; the delivered log copies it from the entry, see
+   * `DeliveredRecord.entry`). Not part of the job: BullMQ never stores it.
    */
   body?: string;
-}
-
-/**
- * The payload (`{type, timestamp, data}`, as `toPayload` gives) as JSON text,
- * around the event's own JSON text and, for an includeRaw endpoint, its raw copy's.
- *
- * @example
- * payloadJson(event, '{"id":"evt_1",…}'); // '{"type":"user.online","timestamp":"…","data":{"id":"evt_1",…}}'
- */
-export function payloadJson(
-  event: Pick<IngestEvent, "type" | "occurredAt">,
-  eventJson: string,
-  rawJson?: string,
-): string {
-  const data =
-    rawJson === undefined ? eventJson : `${eventJson.slice(0, -1)}${eventJson === "{}" ? "" : ","}"raw":${rawJson}}`;
-  return `{"type":${JSON.stringify(event.type)},"timestamp":${JSON.stringify(event.occurredAt)},"data":${data}}`;
+  /** `body` is the payload built from the entry's own text (`payloadJson`), as the delivered log can build it again. */
+  fromText?: true;
 }
 
 /** The jobs of one event, and the endpoints whose `filter` turned it away (for the metric). */
@@ -127,7 +114,7 @@ function delivery(
     // An undefined traceparent (tracing off) is left out of the job's JSON.
     data: { tenant: event.tenant, endpointId, event: delivered, traceparent },
     opts: { ...jobOptions, jobId: deliveryJobId(event.id, endpointId) },
-    ...(text === undefined ? {} : { body: payloadJson(event, text, rawJson) }),
+    ...(text === undefined ? {} : { body: payloadJson(event, text, rawJson), fromText: true as const }),
   };
 }
 
@@ -146,13 +133,15 @@ export function entryDelivery(
   const carried = "raw" in event;
   const base = carried ? withoutRaw(event) : event;
   const withRaw = includeRaw && raw !== undefined;
-  const text = carried ? JSON.stringify(base) : json;
+  const raws = withRaw ? (rawJson ?? JSON.stringify(raw)) : undefined;
   const job = delivery(event, withRaw ? { ...base, raw } : base, endpointId, {
     traceparent,
     jobOptions,
-    text,
-    rawJson: withRaw ? (rawJson ?? JSON.stringify(raw)) : undefined,
+    // An event that carries a raw of its own (written so by an old gateway) is stringified without it.
+    text: carried ? undefined : json,
+    rawJson: raws,
   });
+  if (job.body === undefined) job.body = payloadJson(event, JSON.stringify(base), raws);
   return job as DeliveryJob & { body: string };
 }
 

@@ -44,6 +44,8 @@ export function firstAttemptResult(
         readAt,
         finishedAt,
         ...(job.data.traceparent !== undefined ? { traceparent: job.data.traceparent } : {}),
+        // Its body can be built again from its ingest entry: the log copies that inside Redis.
+        ...(job.fromText ? { fromEntry: { raw: "raw" in job.data.event } } : {}),
       },
     };
   }

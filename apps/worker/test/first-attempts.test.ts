@@ -231,7 +231,10 @@ describe("first attempts sent straight from the ingest stream", () => {
     });
     // Each batched delivery is in the delivered log once sent, signed like any other; the batch
     // itself is gone, and so are the entries it referred to.
-    await waitFor(async () => (await h.logged(events.at(-1)!.id, "slow")) !== null, { what: "the log" });
+    const last = await waitFor(() => h.logged(events.at(-1)!.id, "slow"), { what: "the log" });
+    // Logged from the entry it referred to: the very body the endpoint got.
+    const lastSent = h.sinks[0]!.requests.find((r) => r.headers["webhook-id"] === last.id.replace(/\.slow$/, ""));
+    expect(last.body).toBe(lastSent?.body);
     const webhook = new Webhook(SECRET);
     for (const request of h.sinks[0]!.requests) {
       const payload = webhook.verify(request.body, request.headers as Record<string, string>) as {

@@ -4,6 +4,8 @@ import {
   createSettleEntries,
   type DeliveredRecord,
   findDelivered,
+  joinEventJson,
+  payloadJson,
   readDelivered,
 } from "@imrelay/store";
 import { describe, expect, it } from "vitest";
@@ -102,5 +104,45 @@ describe("settling a partition's entries in one script call", () => {
     // Released twice (a batch taken over): counted once.
     await settle(p, [], [], { released: ids.slice(1, 3) });
     expect(await countKept(redis, keys, p)).toBe(0);
+  });
+
+  it("logs a body built from its ingest entry by copying the entry inside Redis, before the entry is acked", async () => {
+    const keys = redisKeys(nextPrefix());
+    const p = 3;
+    const stream = keys.ingest(p);
+    await redis.xgroup("CREATE", stream, keys.ingestGroup, "0", "MKSTREAM");
+    const e = '{"id":"evt_c","type":"user.offline","tenant":"acme","occurredAt":"2026-12-01T00:00:00.000Z"}';
+    const g = '{"sequence":7,"changed":true}';
+    const r = '{"body":"{\\"CallbackCommand\\":\\"State.StateChange\\"}","query":{}}';
+    await redis.xadd(stream, "*", "e", e, "g", g, "r", r);
+    await redis.xadd(stream, "*", "e", e, "g", g, "r", r);
+    const reply = (await redis.call("XREADGROUP", "GROUP", keys.ingestGroup, "t", "STREAMS", stream, ">")) as [
+      string,
+      Array<[string, string[]]>,
+    ][];
+    const [first, second] = reply[0]![1].map(([id]) => id) as [string, string];
+    const json = joinEventJson(e, g);
+    const event = JSON.parse(json) as { type: string; occurredAt: string };
+    const plain = payloadJson(event, json);
+    const withRaw = payloadJson(event, json, r);
+    const settle = createSettleEntries({ redis, keys });
+    // The body is not sent ("" here would be logged as it is if it were): the entry's fields are.
+    await settle(
+      p,
+      [
+        { ...record("evt_c.crm"), body: "", fromEntry: { raw: false }, entry: first },
+        { ...record("evt_c.audit"), body: "", fromEntry: { raw: true }, entry: first },
+        // Its entry gone: logged without a body.
+        { ...record("evt_c.late"), body: "", fromEntry: { raw: false }, entry: "1-1" },
+      ],
+      [first, second],
+    );
+    expect(await redis.xlen(stream)).toBe(0);
+    expect((await findDelivered(redis, keys, p, "evt_c.crm"))?.body).toBe(plain);
+    expect((await findDelivered(redis, keys, p, "evt_c.audit"))?.body).toBe(withRaw);
+    expect(JSON.parse(withRaw).data.raw).toEqual(JSON.parse(r));
+    expect((await findDelivered(redis, keys, p, "evt_c.late"))?.body).toBe("");
+    const [fields] = (await redis.xrange(keys.delivered(p), "-", "+", "COUNT", 1))[0]!.slice(1) as [string[]];
+    expect(fields).not.toContain("b");
   });
 });

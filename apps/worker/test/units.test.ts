@@ -1,6 +1,6 @@
 import { parseConfig } from "@imrelay/config";
 import { toPayload } from "@imrelay/core";
-import { deliveryJobOptions, type IngestEvent, parseIngestEntry } from "@imrelay/store";
+import { deliveryJobOptions, type IngestEvent, parseIngestEntry, payloadJson } from "@imrelay/store";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import {
@@ -11,7 +11,6 @@ import {
   MAX_RETRY_AFTER_MS,
   outcomeOfStatus,
   parseRetryAfter,
-  payloadJson,
   signedHeaders,
 } from "../src/index.js";
 import { makeConfig, makeEvent } from "./helpers.js";

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { RedisClient } from "./connection.js";
 import type { RedisKeys } from "./keys.js";
+import { joinEventJson, payloadJson } from "./stream-entry.js";
 
 /**
  * How many first-attempt deliveries each partition's log keeps (about: the
@@ -24,6 +25,13 @@ export interface DeliveredRecord {
   finishedAt: number;
   /** The W3C traceparent the delivery's span was a child of (only while tracing is on). */
   traceparent?: string;
+  /**
+   * `body` is the payload built from the event's ingest entry (`payloadJson`; `raw`: with the
+   * vendor's raw copy). With `entry`, the entry's id, the log copies the entry's fields inside
+   * Redis rather than being sent the body again, and builds the body from them when read.
+   */
+  fromEntry?: { raw: boolean };
+  entry?: string;
 }
 
 /** The settle script, loaded once; its header says its keys and arguments. */
@@ -74,6 +82,7 @@ export function createSettleEntries({ redis, keys }: { redis: RedisClient; keys:
     const args = [keys.ingestGroup, cap];
     for (const ids of [acks, kept, released]) args.push(String(ids.length), ...ids);
     for (const record of records) {
+      const copy = record.entry !== undefined && record.fromEntry !== undefined;
       args.push(
         record.id,
         JSON.stringify([
@@ -84,8 +93,10 @@ export function createSettleEntries({ redis, keys }: { redis: RedisClient; keys:
           record.readAt,
           record.finishedAt,
         ]),
-        record.body,
+        copy ? "" : record.body,
         record.traceparent ?? "",
+        copy ? record.entry! : "",
+        copy && record.fromEntry!.raw ? "1" : "",
       );
     }
     await run[COMMAND](keys.ingest(partition), keys.delivered(partition), keys.kept(partition), ...args);
@@ -99,21 +110,34 @@ export function parseDelivered(fields: string[] | null): DeliveredRecord | null 
   let meta: string | undefined;
   let body: string | undefined;
   let traceparent: string | undefined;
+  let eventText: string | undefined;
+  let gatewayText: string | undefined;
+  let rawText: string | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === "i") id = fields[i + 1];
-    else if (fields[i] === "m") meta = fields[i + 1];
-    else if (fields[i] === "b") body = fields[i + 1];
-    else if (fields[i] === "t") traceparent = fields[i + 1];
+    const name = fields[i];
+    if (name === "i") id = fields[i + 1];
+    else if (name === "m") meta = fields[i + 1];
+    else if (name === "b") body = fields[i + 1];
+    else if (name === "t") traceparent = fields[i + 1];
+    else if (name === "e") eventText = fields[i + 1];
+    else if (name === "g") gatewayText = fields[i + 1];
+    else if (name === "r") rawText = fields[i + 1];
   }
-  if (id === undefined || meta === undefined || body === undefined) return null;
+  if (id === undefined || meta === undefined) return null;
   try {
+    // Copied from its ingest entry (lua/settle.lua): the body as it was built to be sent. An entry
+    // gone before it could be copied leaves the record without one.
+    if (body === undefined && eventText !== undefined) {
+      const json = joinEventJson(eventText, gatewayText);
+      body = payloadJson(JSON.parse(json) as { type: string; occurredAt: string }, json, rawText);
+    }
     const [tenant, endpointId, status, durationMs, readAt, finishedAt] = JSON.parse(meta) as unknown[];
     if (typeof tenant !== "string" || typeof endpointId !== "string" || typeof status !== "number") return null;
     return {
       id,
       tenant,
       endpointId,
-      body,
+      body: body ?? "",
       status,
       durationMs: Number(durationMs) || 0,
       readAt: Number(readAt) || 0,

@@ -89,3 +89,16 @@ export function parseIngestEntry([, fields]: StreamEntry): ParsedEntry {
   const parsed = { ok: true as const, event: event as IngestEvent, raw, traceparent, json };
   return raw === undefined ? parsed : { ...parsed, rawJson: rawText! };
 }
+
+/**
+ * The payload (`{type, timestamp, data}`, as `toPayload` gives) as JSON text,
+ * around the event's own JSON text and, for an includeRaw endpoint, its raw copy's.
+ *
+ * @example
+ * payloadJson(event, '{"id":"evt_1",…}'); // '{"type":"user.online","timestamp":"…","data":{"id":"evt_1",…}}'
+ */
+export function payloadJson(event: { type: string; occurredAt: string }, eventJson: string, rawJson?: string): string {
+  const data =
+    rawJson === undefined ? eventJson : `${eventJson.slice(0, -1)}${eventJson === "{}" ? "" : ","}"raw":${rawJson}}`;
+  return `{"type":${JSON.stringify(event.type)},"timestamp":${JSON.stringify(event.occurredAt)},"data":${data}}`;
+}
