@@ -13,7 +13,7 @@ import {
   readEntries,
 } from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
-import { DelayedError, type Job, type Queue } from "bullmq";
+import type { Job, Queue } from "bullmq";
 import type { Attempt } from "./attempt.js";
 import { deliveryBackoff, type Jitter } from "./backoff.js";
 import { type DeliveryJob, entryDelivery } from "./fan-out.js";
@@ -50,14 +50,9 @@ export interface BatchResult {
  * gets no more than its share, however many of its batches run. Each
  * delivered one goes to the delivered log; each failed one becomes a job of
  * its own (its retry, or a dead letter), exactly as a first attempt sent from
- * the stream. The job's progress counts the deliveries done from the start,
- * so a batch taken over after its worker died starts about where that worker
+ * the stream. The job's progress counts the deliveries done from the start, so
+ * a batch taken over after its worker died starts about where that worker
  * stopped (what was in flight then is sent again: at least once).
- *
- * A process runs `ENDPOINT_BATCHES_MAX` of one endpoint's batches at once;
- * another is put back in the queue (delayed about as long as the work ahead
- * of it takes, 1 s to 60 s), so a slow endpoint's backlog does not hold the
- * slots of the queue's workers that other endpoints' retries need.
  *
  * @example
  * const processBatch = createBatchProcessor({ config, attempt, redis, keys, queues });
@@ -72,39 +67,11 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
 
   const slots = endpointSlots(deps.endpointConcurrency);
   const settleEntries = createSettleEntries({ redis, keys });
-  /** Per endpoint: its batches running here, their deliveries not done, and how long its answers take. */
-  const running = new Map<string, { batches: number; ahead: number; answerMs: number }>();
 
-  return async (job: Job<DeliveryBatchData>, token?: string): Promise<BatchResult> => {
-    const { tenant, endpointId } = job.data;
-    const key = `${tenant}\n${endpointId}`;
-    let endpoint = running.get(key);
-    if (endpoint && endpoint.batches >= ENDPOINT_BATCHES_MAX && token !== undefined) {
-      // Enough of its batches run here to keep its slots busy: this one would only hold a slot of
-      // the queue's workers (a retry of another endpoint's could use it). Back to the queue,
-      // about when the work ahead of it is done.
-      const waitMs = (endpoint.ahead / deps.endpointConcurrency) * endpoint.answerMs;
-      await job.moveToDelayed(Date.now() + Math.min(PUT_BACK_MAX_MS, Math.max(PUT_BACK_MIN_MS, waitMs)), token);
-      throw new DelayedError();
-    }
-    if (!endpoint) {
-      endpoint = { batches: 0, ahead: 0, answerMs: PUT_BACK_MIN_MS };
-      running.set(key, endpoint);
-    }
-    const line = endpoint;
-    line.batches++;
-    try {
-      return await run(job, line);
-    } finally {
-      if (--line.batches === 0) running.delete(key);
-    }
-  };
-
-  async function run(job: Job<DeliveryBatchData>, line: { ahead: number; answerMs: number }): Promise<BatchResult> {
+  return async (job: Job<DeliveryBatchData>): Promise<BatchResult> => {
     const { tenant, endpointId, partition } = job.data;
     const from = typeof job.progress === "number" ? job.progress : 0;
     const items = await batchItems(job.data, from, { redis, keys, jobOptions });
-    line.ahead += items.length - from;
     const result: BatchResult = { delivered: 0, queued: 0 };
     const done = new Array<boolean>(items.length).fill(false);
     let progress = from;
@@ -117,7 +84,6 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         const readAt = clock();
         const span = tracer ? startDeliverySpan(tracer, data, 1) : undefined;
         const outcome = await attempt(data, 1, span, { body });
-        line.answerMs = 0.8 * line.answerMs + 0.2 * Math.max(0, clock() - readAt);
         if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
         const settled = firstAttemptResult(delivery, outcome, { readAt, finishedAt: clock(), schedule, backoff });
         // The entry it was made from goes once its delivery is logged, or a job of its own.
@@ -136,7 +102,6 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         await settleEntries(partition, [], [], { released: [item.entry] });
       }
       done[i] = true;
-      line.ahead--;
       const before = progress;
       while (progress < items.length && done[progress]) progress++;
       if (progress > before) await job.updateProgress(progress);
@@ -148,17 +113,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       items.slice(from).map((item, k) => (item ? slots.run(key, () => deliver(from + k)) : deliver(from + k))),
     );
     return result;
-  }
+  };
 }
-
-/**
- * Batches of one endpoint a worker process runs at once: two keep its slots busy (a batch holds
- * up to 100 deliveries), and the queue's other slots stay free for other jobs.
- */
-export const ENDPOINT_BATCHES_MAX = 2;
-/** A batch put back (see `ENDPOINT_BATCHES_MAX`) is due again after this long at least, and at most. */
-const PUT_BACK_MIN_MS = 1_000;
-const PUT_BACK_MAX_MS = 60_000;
 
 /**
  * A batch's deliveries, each made when its turn comes (a slow endpoint's batch waits long for

@@ -134,7 +134,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     try {
       if (job.name === DELIVERY_BATCH_JOB_NAME) {
         if (!processBatch) throw new UnrecoverableError("this worker was given no queues for a batch's failures");
-        await processBatch(job as unknown as Job<DeliveryBatchData>, token);
+        await processBatch(job as unknown as Job<DeliveryBatchData>);
         return { status: 0, attempt: 1, durationMs: 0 };
       }
       return await processor(job, token);

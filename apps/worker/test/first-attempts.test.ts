@@ -287,55 +287,6 @@ describe("first attempts sent straight from the ingest stream", () => {
     expect(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).toEqual([ok.id, failing.id]);
   });
 
-  it("runs two of a slow endpoint's batches at once and puts the others back, so they hold no slot another job could use", async () => {
-    const slowMs = 1_000;
-    const h = await harness(
-      (sinks) => [
-        { id: "slow", url: sinks[0]!.url },
-        { id: "other", url: sinks[1]!.url },
-      ],
-      [(_req, res) => setTimeout(() => res.end("ok"), slowMs), undefined],
-      // Three slots per partition's queue worker (48 over 16 partitions); two sends of an endpoint at once.
-      { concurrency: 48, endpointConcurrency: 2, timeoutMs: 5_000 },
-    );
-    const events = Array.from({ length: 16 }, () => makeEvent({ userId: "lane" }));
-    const p = h.keys.partitionOf("acme", "lane");
-    // Four batches of four: the slow endpoint has eight rounds of a second to go.
-    for (let b = 0; b < 4; b++) {
-      const data: DeliveryBatchData = {
-        tenant: "acme",
-        endpointId: "slow",
-        partition: p,
-        deliveries: events.slice(b * 4, b * 4 + 4).map((event) => ({
-          id: deliveryJobId(event.id, "slow"),
-          body: JSON.stringify(toPayload(event)),
-        })),
-      };
-      await h.queue.of(events[0]!).add(DELIVERY_BATCH_JOB_NAME as never, data as never, { jobId: `batch.lane.${b}` });
-    }
-    await h.start();
-    await waitFor(() => h.sinks[0]!.requests.length > 0, { what: "the slow endpoint's first sends" });
-    // Then a job of another endpoint, in the same partition's queue: it gets the slot the third
-    // and fourth batches do not hold.
-    const other = makeEvent({ userId: "lane" });
-    const queuedAt = Date.now();
-    await h.queue
-      .of(other)
-      .add(
-        "deliver" as never,
-        { tenant: "acme", endpointId: "other", event: JSON.parse(JSON.stringify(other)) } as never,
-        { jobId: deliveryJobId(other.id, "other") },
-      );
-    await waitFor(() => h.sinks[1]!.requests.length === 1, { what: "the other endpoint's delivery" });
-    expect(Date.now() - queuedAt).toBeLessThan(slowMs * 2);
-    // Every batched delivery still arrives once, the put-back batches' too.
-    await waitFor(() => new Set(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).size === events.length, {
-      timeoutMs: 30_000,
-      what: "every slow delivery",
-    });
-    expect(h.sinks[0]!.requests).toHaveLength(events.length);
-  });
-
   it("keeps the entries of a delivery slower than claimIdleMs its own: another worker does not send it again", async () => {
     const h = await harness(
       (sinks) => [{ id: "presence", url: sinks[0]!.url }],
