@@ -79,8 +79,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     async function deliver(i: number): Promise<void> {
       const item = items[i]?.();
       if (item?.job) {
-        const { job: delivery, body, entry } = item;
-        const { data } = delivery;
+        const { job: delivery, entry } = item;
+        const { data, body } = delivery;
         const readAt = clock();
         const span = tracer ? startDeliverySpan(tracer, data, 1) : undefined;
         const outcome = await attempt(data, 1, span, { body });
@@ -136,7 +136,7 @@ async function batchItems(
 ): Promise<Array<(() => BatchItem) | undefined>> {
   if (data.entries === undefined) {
     return batchDeliveries(data).map((delivery, i) =>
-      i < from ? undefined : () => ({ job: batchDelivery(data, delivery, jobOptions), body: delivery.body }),
+      i < from ? undefined : () => ({ job: batchDelivery(data, delivery, jobOptions) }),
     );
   }
   const items = new Array<(() => BatchItem) | undefined>(data.entries.length);
@@ -147,14 +147,14 @@ async function batchItems(
       const parsed = parseIngestEntry(entry);
       if (!parsed.ok) return { entry: entry[0] };
       const job = entryDelivery(parsed, { endpointId: data.endpointId, includeRaw: data.raw === true, jobOptions });
-      return { job, body: job.body, entry: entry[0] };
+      return { job, entry: entry[0] };
     };
   }
   return items;
 }
 
-/** A delivery to make (`job`, `body`), the ingest entry it is made from, or both. */
-type BatchItem = { job: DeliveryJob; body: string; entry?: string } | { job?: undefined; entry: string };
+/** A delivery to make, the ingest entry it is made from, or both. */
+type BatchItem = { job: DeliveryJob; entry?: string } | { job?: undefined; entry: string };
 
 /** A limit per key on work in flight, shared by every caller in the process. */
 function endpointSlots(limit: number) {
@@ -203,7 +203,7 @@ export async function batchRemainder(
   };
 }
 
-/** One delivery of a batch as a job of its own (its event read back from its payload text). */
+/** One delivery of a batch as a job of its own (its event read back from its payload text, which it keeps). */
 function batchDelivery(
   batch: DeliveryBatchData,
   { id, body, traceparent }: BatchedDelivery,
@@ -212,5 +212,5 @@ function batchDelivery(
   const { tenant, endpointId } = batch;
   const { data: event } = JSON.parse(body) as { data: DeliveryJobData["event"] };
   const data: DeliveryJobData = { tenant, endpointId, event, ...(traceparent ? { traceparent } : {}) };
-  return { name: DELIVERY_JOB_NAME, data, opts: { ...jobOptions, jobId: id } };
+  return { name: DELIVERY_JOB_NAME, data, opts: { ...jobOptions, jobId: id }, body };
 }

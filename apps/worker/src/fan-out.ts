@@ -60,12 +60,7 @@ export function fanOut({
 }): FanOut {
   const jobs: DeliveryJob[] = [];
   const filtered: string[] = [];
-  // The stream's `e` carries no raw; drop one anyway, so it can only reach includeRaw endpoints
-  // (copied only then: this runs for every event).
-  const carried = "raw" in event;
-  const base = carried ? withoutRaw(event) : event;
-  // The text is the event as delivered only when it carries no raw of its own.
-  const text = json !== undefined && !carried ? json : undefined;
+  const { base, text } = withoutOwnRaw(event, json);
   for (const endpoint of tenant.endpoints) {
     // An endpoint disabled at run time (410, admin) still gets its job: the worker turns it into a
     // dead letter without calling the endpoint, so `enable` + `recover` can replay it. Only the
@@ -128,24 +123,26 @@ function delivery(
 export function entryDelivery(
   parsed: Extract<ParsedEntry, { ok: true }>,
   { endpointId, includeRaw, jobOptions }: { endpointId: string; includeRaw: boolean; jobOptions: JobsOptions },
-): DeliveryJob & { body: string } {
+): DeliveryJob {
   const { event, raw, traceparent, json, rawJson } = parsed;
-  const carried = "raw" in event;
-  const base = carried ? withoutRaw(event) : event;
+  const { base, text } = withoutOwnRaw(event, json);
   const withRaw = includeRaw && raw !== undefined;
-  const raws = withRaw ? (rawJson ?? JSON.stringify(raw)) : undefined;
-  const job = delivery(event, withRaw ? { ...base, raw } : base, endpointId, {
+  return delivery(event, withRaw ? { ...base, raw } : base, endpointId, {
     traceparent,
     jobOptions,
-    // An event that carries a raw of its own (written so by an old gateway) is stringified without it.
-    text: carried ? undefined : json,
-    rawJson: raws,
+    text,
+    rawJson: withRaw ? rawJson : undefined,
   });
-  if (job.body === undefined) job.body = payloadJson(event, JSON.stringify(base), raws);
-  return job as DeliveryJob & { body: string };
 }
 
-function withoutRaw(event: IngestEvent): IngestEvent {
+/**
+ * The event as every endpoint gets it, before an includeRaw endpoint's raw copy, and its text
+ * when that is the stream's own. The stream's `e` carries no raw; one is dropped anyway, so it
+ * can only reach includeRaw endpoints (copied only then: this runs for every event), and the
+ * text is then not the event as delivered.
+ */
+function withoutOwnRaw(event: IngestEvent, json: string | undefined): { base: IngestEvent; text: string | undefined } {
+  if (!("raw" in event)) return { base: event, text: json };
   const { raw: _dropped, ...rest } = event as IngestEvent & { raw?: unknown };
-  return rest;
+  return { base: rest, text: undefined };
 }
