@@ -7,33 +7,30 @@ const STATES = ["waiting", "active", "delayed", "failed"] as const;
 
 /**
  * Queue depths, read from Redis at scrape time (not on the hot path), summed
- * over the partitions: `imrelay_queue_jobs{state}`, `imrelay_ingest_backlog`,
- * the accepted events the dispatcher has not fanned out yet, and
+ * over the partitions: `imrelay_queue_jobs{state}`; `imrelay_batch_jobs{state}`,
+ * the batches of slow endpoints' first attempts; `imrelay_ingest_backlog`,
+ * the accepted events the dispatcher has not fanned out yet; and
  * `imrelay_offline_held`, the offlines held inside `presence.offlineGrace`
  * right now (across gateways). A scrape while Redis is down leaves the gauges
  * at their last value rather than failing `/metrics`.
  */
 export function registerQueueMetrics(
   registry: Registry,
-  { queues, redis, keys }: { queues: readonly Queue[]; redis: RedisClient; keys: RedisKeys },
+  {
+    queues,
+    batchQueues = [],
+    redis,
+    keys,
+  }: { queues: readonly Queue[]; batchQueues?: readonly Queue[]; redis: RedisClient; keys: RedisKeys },
 ) {
   if (registry.getSingleMetric("imrelay_queue_jobs")) return;
-  new Gauge({
-    name: "imrelay_queue_jobs",
-    help: "Delivery jobs by state (failed = dead letters)",
-    labelNames: ["state"] as const,
-    registers: [registry],
-    async collect() {
-      try {
-        const counts = await Promise.all(queues.map((queue) => queue.getJobCounts(...STATES)));
-        for (const state of STATES)
-          this.set(
-            { state },
-            counts.reduce((sum, c) => sum + (c[state] ?? 0), 0),
-          );
-      } catch {}
-    },
-  });
+  jobCounts(registry, "imrelay_queue_jobs", "Delivery jobs by state (failed = dead letters)", queues);
+  jobCounts(
+    registry,
+    "imrelay_batch_jobs",
+    "Batches of slow endpoints' first attempts by state (failed = Redis failed them every time; their deliveries become jobs)",
+    batchQueues,
+  );
   new Gauge({
     name: "imrelay_ingest_backlog",
     help: "Accepted events not yet fanned out to delivery jobs",
@@ -56,6 +53,26 @@ export function registerQueueMetrics(
       try {
         const held = await Promise.all(allPartitions(keys).map((p) => redis.zcard(keys.held(p))));
         this.set(held.reduce((a, b) => a + b, 0));
+      } catch {}
+    },
+  });
+}
+
+/** A gauge of the queues' job counts by state, summed over the partitions. */
+function jobCounts(registry: Registry, name: string, help: string, queues: readonly Queue[]): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: ["state"] as const,
+    registers: [registry],
+    async collect() {
+      try {
+        const counts = await Promise.all(queues.map((queue) => queue.getJobCounts(...STATES)));
+        for (const state of STATES)
+          this.set(
+            { state },
+            counts.reduce((sum, c) => sum + (c[state] ?? 0), 0),
+          );
       } catch {}
     },
   });

@@ -5,6 +5,7 @@ import {
   checkRedisLayout,
   closeRedis as closeConnection,
   closeDeliveryQueue,
+  createBatchQueues,
   createDeliveryQueues,
   type Ingest,
   PartitionCountError,
@@ -141,8 +142,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     return result;
   };
   const queues = createDeliveryQueues(queueRedis, keys, config);
-  registerQueueMetrics(registry, { queues, redis, keys });
-  const ops = opsRoutes({ queues, connection: queueRedis });
+  const batchQueues = createBatchQueues(queueRedis, keys);
+  registerQueueMetrics(registry, { queues, batchQueues, redis, keys });
+  const ops = opsRoutes({ queues, batchQueues, connection: queueRedis });
   const listener = createServer({
     config,
     redis,
@@ -163,7 +165,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   /** The queue first, then QUIT, which lets commands in flight (BullMQ's own start-up ones too) finish. */
   async function closeRedis() {
-    await Promise.all(queues.map((queue) => closeDeliveryQueue(queue)));
+    await Promise.all([...queues, ...batchQueues].map((queue) => closeDeliveryQueue(queue)));
     await Promise.all([closeConnection(redis), closeConnection(queueRedis)]);
   }
 

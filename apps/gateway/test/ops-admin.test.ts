@@ -1,10 +1,20 @@
 import { randomUUID } from "node:crypto";
+import {
+  createBatchQueues,
+  createRedisClient,
+  DELIVERY_BATCH_JOB_NAME,
+  type DeliveryBatchData,
+  redisKeys,
+} from "@imrelay/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   dropKeys,
+  parseMetrics,
   postTencent,
+  REDIS_URL,
   type Sink,
   type Stack,
+  sampleValue,
   startSink,
   startStack,
   tencentCallback,
@@ -397,10 +407,12 @@ describe("who may use the admin API", () => {
     expect(page.text).toContain("<html");
     const api = await stack.call("/admin/queues/api/queues", { headers: admin });
     expect(api.status).toBe(200);
-    // One delivery queue per partition, told apart by the partition.
-    expect((api.json.queues as Array<{ name: string }>).map((q) => q.name)).toEqual(
-      Array.from({ length: 16 }, (_, p) => `p${String(p).padStart(2, "0")}-deliveries`),
-    );
+    // One delivery queue per partition, told apart by the partition, then one batch queue per partition.
+    const rows = (name: string) => Array.from({ length: 16 }, (_, p) => `p${String(p).padStart(2, "0")}-${name}`);
+    expect((api.json.queues as Array<{ name: string }>).map((q) => q.name)).toEqual([
+      ...rows("deliveries"),
+      ...rows("batches"),
+    ]);
   });
 
   it("never shows the admin token, a Sign or an endpoint secret in any answer it gave", () => {
@@ -408,6 +420,36 @@ describe("who may use the admin API", () => {
       expect(text).not.toContain(ADMIN_TOKEN);
       expect(text).not.toContain("whsec_");
       for (const sign of signs) expect(text).not.toContain(sign);
+    }
+  });
+});
+
+describe("a slow endpoint's batches, as an operator sees them", () => {
+  it("counts the batch jobs by state in imrelay_batch_jobs, apart from the delivery jobs", async () => {
+    const own = `test-${randomUUID()}`;
+    const tenants = {
+      acme: {
+        tencent: { sdkAppId: SDK_APP_ID, callbackToken: TOKEN },
+        endpoints: [{ id: "slow", url: "http://127.0.0.1:9/hooks", secret: webhookSecret() }],
+      },
+    };
+    // No worker: the batch stays waiting.
+    const alone = await startStack({ prefix: own, tenants, worker: false });
+    const redis = createRedisClient({ url: REDIS_URL }, { maxRetriesPerRequest: null });
+    const keys = redisKeys(own);
+    const batches = createBatchQueues(redis, keys);
+    try {
+      const data: DeliveryBatchData = { tenant: "acme", endpointId: "slow", partition: 3, entries: ["1-0", "2-0"] };
+      await batches[3]!.add(DELIVERY_BATCH_JOB_NAME, data, { jobId: "batch.metrics" });
+      const scraped = parseMetrics((await alone.call("/metrics")).text);
+      expect(sampleValue(scraped, "imrelay_batch_jobs", { state: "waiting" })).toBe(1);
+      expect(sampleValue(scraped, "imrelay_batch_jobs", { state: "failed" })).toBe(0);
+      expect(sampleValue(scraped, "imrelay_queue_jobs", { state: "waiting" })).toBe(0);
+    } finally {
+      await Promise.all(batches.map((queue) => queue.close()));
+      await alone.close();
+      await redis.quit();
+      await dropKeys(own);
     }
   });
 });

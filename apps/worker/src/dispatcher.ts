@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { findEndpoint, findTenant, type ImrelayConfig } from "@imrelay/config";
 import {
   allPartitions,
+  type BatchQueue,
   type DeliveryJobData,
   deliveryJobOptions,
   disabledEndpointFields,
@@ -30,6 +31,8 @@ export interface DispatcherDeps {
   redis: RedisClient;
   /** The delivery queue of each partition read, by partition (`createDeliveryQueues`). */
   queues: ReadonlyArray<Queue<DeliveryJobData, unknown, string>>;
+  /** The batch queue of each partition, by partition (`createBatchQueues`): a slow endpoint's overflow. */
+  batchQueues: readonly BatchQueue[];
   keys: RedisKeys;
   logger: Logger;
   /** Where events an endpoint's filter turned away are counted. */
@@ -115,7 +118,7 @@ const ERROR_LOG_EVERY_MS = 10_000;
  * await dispatcher.close();
  */
 export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
-  const { config, redis, queues, keys, logger } = deps;
+  const { config, redis, queues, batchQueues, keys, logger } = deps;
   const consumer = deps.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const partitions = deps.partitions ?? allPartitions(keys);
   const claimIdleMs = deps.claimIdleMs ?? 30_000;
@@ -128,7 +131,16 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
   const jobOptions = deliveryJobOptions(config.delivery);
   const log = logger.child({ stage: "dispatch", consumer });
   const first = deps.firstAttempts;
-  const acks = createEntryAcks({ redis, keys, queues, logger: log, consumer, replicaAcks, replicaTimeoutMs });
+  const acks = createEntryAcks({
+    redis,
+    keys,
+    queues,
+    batchQueues,
+    logger: log,
+    consumer,
+    replicaAcks,
+    replicaTimeoutMs,
+  });
 
   const readers: RedisClient[] = [];
   let loops: Promise<void>[] = [];

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { type ImrelayEvent, toPayload } from "@imrelay/core";
 import {
+  type BatchQueue,
   createSettleEntries,
   DELIVERY_BATCH_JOB_NAME,
   DELIVERY_BATCH_MAX,
@@ -23,6 +24,8 @@ export interface EntryAcksDeps {
   keys: RedisKeys;
   /** Partition `p`'s delivery queue at index p. */
   queues: ReadonlyArray<Queue<DeliveryJobData, unknown, string>>;
+  /** Partition `p`'s queue of batches at index p (`createBatchQueues`). */
+  batchQueues: readonly BatchQueue[];
   logger: Logger;
   consumer: string;
   /** `redis.replicaAcks`: jobs must reach this many replicas before their entries are acked. */
@@ -83,7 +86,7 @@ export const SPILL_LINGER_MS = 100;
  * another as a dead one's would be.
  */
 export function createEntryAcks(deps: EntryAcksDeps) {
-  const { redis, keys, queues, logger, consumer, replicaAcks, replicaTimeoutMs } = deps;
+  const { redis, keys, queues, batchQueues, logger, consumer, replicaAcks, replicaTimeoutMs } = deps;
   const settleEntries = createSettleEntries({ redis, keys });
   const buffers = new Map<number, PartitionBuffer>();
   const drained: Array<() => void> = [];
@@ -128,16 +131,18 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     );
 
   /**
-   * Adds the jobs to partition `p`'s queue and, with `redis.replicaAcks`, waits for that many
+   * Adds the jobs to partition `p`'s queues (a batch to its batch queue) and, with `redis.replicaAcks`, waits for that many
    * replicas to have them; throws when they do not, so the entries behind them stay pending.
    */
   async function addJobs(p: number, jobs: readonly QueuedJob[]): Promise<void> {
     if (jobs.length === 0) return;
-    const queue = queues[p]!;
-    // A few jobs are added one by one: BullMQ's addBulk makes an ioredis pipeline, which copies
-    // every script BullMQ defines on the connection (a tenth of a millisecond each time).
-    if (jobs.length <= FEW_JOBS) await Promise.all(jobs.map((job) => queue.add(job.name, job.data as never, job.opts)));
-    else await queue.addBulk(jobs as DeliveryJob[]);
+    const own: DeliveryJob[] = [];
+    const batches: BatchJob[] = [];
+    for (const job of jobs) {
+      if (job.name === DELIVERY_BATCH_JOB_NAME) batches.push(job);
+      else own.push(job);
+    }
+    await Promise.all([add(queues[p]!, own), add(batchQueues[p]!, batches)]);
     if (replicaAcks === 0) return;
     const acked = await replicasAcked(redis, keys.ingest(p), replicaAcks, replicaTimeoutMs);
     if (acked < replicaAcks) {
@@ -145,6 +150,13 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         `only ${acked} of ${replicaAcks} replicas confirmed the delivery jobs within ${replicaTimeoutMs} ms (redis.replicaAcks)`,
       );
     }
+  }
+
+  function add(queue: Queue, jobs: readonly QueuedJob[]): Promise<unknown> {
+    // A few jobs are added one by one: BullMQ's addBulk makes an ioredis pipeline, which copies
+    // every script BullMQ defines on the connection (a tenth of a millisecond each time).
+    if (jobs.length <= FEW_JOBS) return Promise.all(jobs.map((job) => queue.add(job.name, job.data, job.opts)));
+    return queue.addBulk(jobs as Array<{ name: string; data: unknown; opts: JobsOptions }>);
   }
 
   async function write(

@@ -4,6 +4,7 @@ import {
   checkRedisLayout,
   closeDeliveryQueue,
   closeRedis,
+  createBatchQueues,
   createDeliveryQueues,
   createRedisClient,
   redisKeys,
@@ -83,6 +84,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   }
 
   const queues = createDeliveryQueues(connection, keys, config);
+  const batchQueues = createBatchQueues(connection, keys);
   const metrics = workerMetrics(registry);
   // One keep-alive pool for first attempts and retries alike: as many sockets per origin as both may have in flight.
   const agent = createDeliveryAgent({
@@ -122,13 +124,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     config,
     redis: connection,
     queues,
+    batchQueues,
     keys,
     partitions,
     logger: log,
     metrics,
     firstAttempts,
   });
-  const closeQueues = () => Promise.all(queues.map((queue) => closeDeliveryQueue(queue)));
+  const closeQueues = () => Promise.all([...queues, ...batchQueues].map((queue) => closeDeliveryQueue(queue)));
   try {
     await dispatcher.start();
   } catch (err) {

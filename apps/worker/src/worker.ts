@@ -48,7 +48,9 @@ export interface DeliveryWorkerDeps {
   tracer?: Tracer | undefined;
   /**
    * Every partition's delivery queue, by partition: a batch of a slow endpoint's first attempts
-   * (`DELIVERY_BATCH_JOB_NAME`) queues each failed delivery there. Without them, batch jobs fail.
+   * (`DELIVERY_BATCH_JOB_NAME`) queues each failed delivery there. With them, this worker also
+   * serves the partitions' batch queues (`keys.batchQueue`); without them, it serves none, and a
+   * batch found in a delivery queue (written there by an older version) fails.
    */
   queues?: ReadonlyArray<Queue<DeliveryJobData, unknown, string>>;
   /** One attempt shared with the process's other senders (first attempts). @default one of its own */
@@ -58,6 +60,8 @@ export interface DeliveryWorkerDeps {
 export interface DeliveryWorker {
   /** One BullMQ worker per partition served, in the order of `partitions`. */
   workers: Array<Worker<DeliveryJobState, DeliveryResult>>;
+  /** The same for the partitions' batch queues (none when no `queues` were given). */
+  batchWorkers: Array<Worker<DeliveryJobState, DeliveryResult>>;
   /**
    * Takes no new jobs, waits for in-flight deliveries to finish, then closes
    * the HTTP agent. While Redis is away it waits for nothing: deliveries in
@@ -147,11 +151,30 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const concurrency = shareOut(config.delivery.concurrency, partitions.length);
   // A Redis outage or failover makes every partition's worker report the same error: say it once in a while.
   let lastErrorLog = 0;
-  const workers = partitions.map((p, i) => {
-    const worker = new Worker<DeliveryJobState, DeliveryResult>(keys.deliveryQueue, tracked, {
+  const jobOptions = deliveryJobOptions(config.delivery);
+
+  /** A batch that failed for good (Redis failed it every time): what is left of it becomes jobs of their own. */
+  function batchFailedForGood(batch: Job<DeliveryBatchData>, err: Error): void {
+    const queue = deps.queues?.[batch.data.partition];
+    (async () => {
+      const left = await batchRemainder(batch, { redis: connection, keys, jobOptions });
+      logger.error(
+        { jobId: batch.id, endpoint: batch.data.endpointId, deliveries: left.jobs.length, reason: err.message },
+        "a batch of first attempts failed for good: its deliveries left become jobs of their own",
+      );
+      await queue?.addBulk(left.jobs);
+      // The entries it referred to go once their deliveries are jobs.
+      await settleEntries(batch.data.partition, [], [], { released: left.released });
+    })().catch((addErr: Error) =>
+      logger.error({ jobId: batch.id, err: addErr.message }, "could not queue what was left of a failed batch"),
+    );
+  }
+
+  function serve(queueName: string, p: number, slots: number): Worker<DeliveryJobState, DeliveryResult> {
+    const worker = new Worker<DeliveryJobState, DeliveryResult>(queueName, tracked, {
       connection,
       prefix: keys.partitionPrefix(p),
-      concurrency: concurrency[i]!,
+      concurrency: slots,
       lockDuration: config.delivery.lockDuration,
       // A dead worker's job is found by the first check after its lock ran out, so checking far
       // less often than the lock lasts would add up to a whole interval to every takeover.
@@ -168,22 +191,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     worker.on("failed", (job, err) => {
       if (!job) return;
       if (job.name === DELIVERY_BATCH_JOB_NAME) {
-        if (job.attemptsMade < (job.opts.attempts ?? 1) || !deps.queues) return;
-        const batch = job as unknown as Job<DeliveryBatchData>;
-        const queue = deps.queues[batch.data.partition];
-        const jobOptions = deliveryJobOptions(config.delivery);
-        (async () => {
-          const left = await batchRemainder(batch, { redis: connection, keys, jobOptions });
-          logger.error(
-            { jobId: job.id, endpoint: batch.data.endpointId, deliveries: left.jobs.length, reason: err.message },
-            "a batch of first attempts failed for good: its deliveries left become jobs of their own",
-          );
-          await queue?.addBulk(left.jobs);
-          // The entries it referred to go once their deliveries are jobs.
-          await settleEntries(batch.data.partition, [], [], { released: left.released });
-        })().catch((addErr: Error) =>
-          logger.error({ jobId: job.id, err: addErr.message }, "could not queue what was left of a failed batch"),
-        );
+        if (job.attemptsMade >= (job.opts.attempts ?? 1) && deps.queues)
+          batchFailedForGood(job as unknown as Job<DeliveryBatchData>, err);
         return;
       }
       // attemptNumber counts the attempt that just failed, and a first attempt sent from the stream.
@@ -202,10 +211,17 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       }
     });
     return worker;
-  });
+  }
+
+  const workers = partitions.map((p, i) => serve(keys.deliveryQueue, p, concurrency[i]!));
+  // As many slots again for batches: a batch waits on its slow endpoint's own slots (endpointConcurrency)
+  // for most of its life, and in a queue of its own it holds none a retry could use meanwhile.
+  const batchWorkers = processBatch ? partitions.map((p, i) => serve(keys.batchQueue, p, concurrency[i]!)) : [];
+  const all = [...workers, ...batchWorkers];
 
   return {
     workers,
+    batchWorkers,
     async close() {
       // With Redis away a graceful close would wait for Redis without end: BullMQ waits for its
       // blocking connection to report "end", which a connection between two reconnects never does,
@@ -218,7 +234,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
           `Redis is unavailable: ${inFlight.size} deliveries in flight are left for another worker to take over once their lock runs out`,
         );
       }
-      await Promise.all(workers.map((worker) => worker.close(redisAway)));
+      await Promise.all(all.map((worker) => worker.close(redisAway)));
       if (redisAway) await ownAgent?.destroy();
       else await ownAgent?.close();
     },

@@ -210,7 +210,7 @@ describe("first attempts sent straight from the ingest stream", () => {
     expect(Date.now() - started).toBeLessThan(slowMs * 2);
     const batches = await waitFor(
       async () => {
-        const jobs = await h.queue.of(events[0]!).getJobs(["waiting", "active"]);
+        const jobs = await h.queue.batchesOf(events[0]!).getJobs(["waiting", "active"]);
         const found = jobs.filter((job) => job?.name === DELIVERY_BATCH_JOB_NAME);
         return found.length > 0 ? (found as unknown as Array<Job<DeliveryBatchData>>) : undefined;
       },
@@ -242,49 +242,112 @@ describe("first attempts sent straight from the ingest stream", () => {
       };
       expect(events.map((e) => e.id)).toContain(payload.data.id);
     }
-    await waitFor(async () => (await h.queue.getJob(String(batches[0]!.id))) === undefined, {
+    // None went to the delivery queue, where it would hold a slot a retry needs.
+    expect(await h.queue.of(events[0]!).getJobCounts("waiting", "active", "delayed", "completed")).toMatchObject({
+      waiting: 0,
+      active: 0,
+      delayed: 0,
+      completed: 0,
+    });
+    await waitFor(async () => (await h.queue.batchesOf(events[0]!).getJob(String(batches[0]!.id))) === undefined, {
       what: "the batch job to be removed",
     });
     await waitFor(async () => (await redis.xlen(stream)) === 0, { what: "the kept entries deleted" });
     expect(await countKept(redis, h.keys, p)).toBe(0);
   });
 
-  it("makes a batched delivery that fails a job of its own, with its first attempt counted", async () => {
-    const h = await harness(
-      (sinks) => [{ id: "presence", url: sinks[0]!.url }],
-      [
-        (_req, res, index) => {
-          // The batch's second delivery fails.
-          res.statusCode = index === 1 ? 503 : 200;
-          res.end();
-        },
-      ],
-      { retrySchedule: [60_000] },
-    );
-    await h.start();
-    const ok = makeEvent({ userId: "batch" });
-    const failing = makeEvent({ userId: "batch" });
-    const p = h.keys.partitionOf("acme", "batch");
-    const data: DeliveryBatchData = {
-      tenant: "acme",
-      endpointId: "presence",
-      partition: p,
-      deliveries: [ok, failing].map((event) => ({
-        id: deliveryJobId(event.id, "presence"),
-        body: JSON.stringify(toPayload(event)),
-      })),
-    };
-    await h.queue.of(ok).add(DELIVERY_BATCH_JOB_NAME as never, data as never, { jobId: "batch.test.2" });
+  it.each([
+    ["its partition's batch queue", "batches"],
+    ["a delivery queue, where older versions put batches", "deliveries"],
+  ] as const)(
+    "makes a batched delivery that fails a job of its own, with its first attempt counted (batch in %s)",
+    async (_where, queueName) => {
+      const h = await harness(
+        (sinks) => [{ id: "presence", url: sinks[0]!.url }],
+        [
+          (_req, res, index) => {
+            // The batch's second delivery fails.
+            res.statusCode = index === 1 ? 503 : 200;
+            res.end();
+          },
+        ],
+        { retrySchedule: [60_000] },
+      );
+      await h.start();
+      const ok = makeEvent({ userId: "batch" });
+      const failing = makeEvent({ userId: "batch" });
+      const p = h.keys.partitionOf("acme", "batch");
+      const data: DeliveryBatchData = {
+        tenant: "acme",
+        endpointId: "presence",
+        partition: p,
+        deliveries: [ok, failing].map((event) => ({
+          id: deliveryJobId(event.id, "presence"),
+          body: JSON.stringify(toPayload(event)),
+        })),
+      };
+      const queue = queueName === "batches" ? h.queue.batchesOf(ok) : h.queue.of(ok);
+      await queue.add(DELIVERY_BATCH_JOB_NAME as never, data as never, { jobId: "batch.test.2" });
 
-    const retry = await waitFor(() => h.job(failing.id, "presence"), { what: "the failed delivery's job" });
-    expect(retry.data.priorAttempts).toBe(1);
-    expect(retry.data.lastResponse).toMatchObject({ status: 503, attempt: 1 });
-    expect(await retry.getState()).toBe("delayed");
-    expect(await waitFor(() => h.logged(ok.id, "presence"), { what: "the delivered one" })).toMatchObject({
-      status: 200,
+      const retry = await waitFor(() => h.job(failing.id, "presence"), { what: "the failed delivery's job" });
+      expect(retry.data.priorAttempts).toBe(1);
+      expect(retry.data.lastResponse).toMatchObject({ status: 503, attempt: 1 });
+      expect(await retry.getState()).toBe("delayed");
+      expect(await waitFor(() => h.logged(ok.id, "presence"), { what: "the delivered one" })).toMatchObject({
+        status: 200,
+      });
+      expect(await h.job(ok.id, "presence")).toBeUndefined();
+      expect(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).toEqual([ok.id, failing.id]);
+    },
+  );
+
+  it("runs a slow endpoint's batches in their own queue, so another endpoint's job in the same partition does not wait behind them", async () => {
+    const slowMs = 1_000;
+    const h = await harness(
+      (sinks) => [
+        { id: "slow", url: sinks[0]!.url },
+        { id: "other", url: sinks[1]!.url },
+      ],
+      [(_req, res) => setTimeout(() => res.end("ok"), slowMs), undefined],
+      // Three slots per partition's queue worker (48 over 16 partitions); two sends of an endpoint at once.
+      { concurrency: 48, endpointConcurrency: 2, timeoutMs: 5_000 },
+    );
+    const events = Array.from({ length: 8 }, () => makeEvent({ userId: "lane" }));
+    // Four batches of two, more than the partition's three slots: four rounds of a second to go.
+    for (let b = 0; b < 4; b++) {
+      const data: DeliveryBatchData = {
+        tenant: "acme",
+        endpointId: "slow",
+        partition: h.keys.partitionOf("acme", "lane"),
+        packed: packBatch(
+          events.slice(b * 2, b * 2 + 2).map((event) => ({
+            id: deliveryJobId(event.id, "slow"),
+            body: JSON.stringify(toPayload(event)),
+          })),
+        ),
+      };
+      await h.queue.batchesOf(events[0]!).add(DELIVERY_BATCH_JOB_NAME, data, { jobId: `batch.lane.${b}` });
+    }
+    await h.start();
+    await waitFor(() => h.sinks[0]!.requests.length > 0, { what: "the slow endpoint's first sends" });
+    // A retry of another endpoint, in the same partition: every slot of its queue is free.
+    const other = makeEvent({ userId: "lane" });
+    const queuedAt = Date.now();
+    await h.queue
+      .of(other)
+      .add(
+        "deliver" as never,
+        { tenant: "acme", endpointId: "other", event: JSON.parse(JSON.stringify(other)) } as never,
+        { jobId: deliveryJobId(other.id, "other") },
+      );
+    await waitFor(() => h.sinks[1]!.requests.length === 1, { what: "the other endpoint's delivery" });
+    expect(Date.now() - queuedAt).toBeLessThan(slowMs);
+    // Every batched delivery arrives once.
+    await waitFor(() => new Set(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).size === events.length, {
+      timeoutMs: 30_000,
+      what: "every slow delivery",
     });
-    expect(await h.job(ok.id, "presence")).toBeUndefined();
-    expect(h.sinks[0]!.requests.map((r) => r.headers["webhook-id"])).toEqual([ok.id, failing.id]);
+    expect(h.sinks[0]!.requests).toHaveLength(events.length);
   });
 
   it("keeps the entries of a delivery slower than claimIdleMs its own: another worker does not send it again", async () => {
@@ -405,6 +468,7 @@ describe("batches of a slow endpoint's overflow", () => {
       redis,
       keys,
       queues: queues.queues as never,
+      batchQueues: queues.batches,
       logger,
       consumer: "test",
       replicaAcks: 1,
@@ -427,7 +491,11 @@ describe("batches of a slow endpoint's overflow", () => {
     acks.hold(p, "2-0", 2);
     for (const event of events.slice(3)) acks.settle(p, "2-0", { kind: "spill", job: spill(event) });
     await waitFor(() => failedWrites() >= 3, { timeoutMs: 15_000, what: "more failed writes" });
-    const jobs = (await queues.queues[p]!.getJobs(["waiting", "active", "delayed"])).filter(Boolean);
+    const jobs = (
+      await Promise.all([queues.queues[p]!, queues.batches[p]!].map((q) => q.getJobs(["waiting", "active", "delayed"])))
+    )
+      .flat()
+      .filter(Boolean);
     const ids = jobs.flatMap((job) =>
       job!.name === DELIVERY_BATCH_JOB_NAME
         ? batchDeliveries((job as unknown as Job<DeliveryBatchData>).data).map((d) => d.id)
@@ -452,6 +520,7 @@ describe("batches of a slow endpoint's overflow", () => {
       redis,
       keys,
       queues: queues.queues as never,
+      batchQueues: queues.batches,
       logger: captureLogger().logger,
       consumer: "test",
       replicaAcks: 0,

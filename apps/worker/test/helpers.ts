@@ -5,6 +5,7 @@ import { type ImrelayConfig, parseConfig } from "@imrelay/config";
 import { ImrelayEvent } from "@imrelay/core";
 import {
   allPartitions,
+  createBatchQueues,
   createDeliveryQueues,
   type DeliveryJobState,
   findDelivered,
@@ -82,6 +83,7 @@ export async function ingestBacklog(redis: Redis, keys: RedisKeys): Promise<{ en
 /** Every partition's delivery queue, read as one, so a test finds a job without knowing its partition. */
 export function deliveryQueues(redis: Redis, keys: RedisKeys) {
   const queues = createDeliveryQueues(redis, keys) as unknown as Array<Queue<DeliveryJobState>>;
+  const batches = createBatchQueues(redis, keys);
   const getJob = async (id: string): Promise<Job<DeliveryJobState> | undefined> => {
     for (const queue of queues) {
       const job = await queue.getJob(id);
@@ -93,6 +95,11 @@ export function deliveryQueues(redis: Redis, keys: RedisKeys) {
     queues,
     /** The queue the dispatcher puts the event's jobs on. */
     of: (event: Pick<ImrelayEvent, "tenant" | "userId">) => queues[keys.partitionOf(event.tenant, event.userId)]!,
+    /** Every partition's batch queue, by partition. */
+    batches,
+    /** The batch queue of the event's partition. */
+    batchesOf: (event: Pick<ImrelayEvent, "tenant" | "userId">) =>
+      batches[keys.partitionOf(event.tenant, event.userId)]!,
     getJob,
     /** A job's state; "completed" too for a delivery that succeeded at its first attempt (no job, a log record). */
     getJobState: async (id: string) => {
@@ -103,7 +110,7 @@ export function deliveryQueues(redis: Redis, keys: RedisKeys) {
     },
     getFailed: async () => (await Promise.all(queues.map((queue) => queue.getFailed()))).flat(),
     close: async () => {
-      await Promise.all(queues.map((queue) => queue.close()));
+      await Promise.all([...queues, ...batches].map((queue) => queue.close()));
     },
   };
 }

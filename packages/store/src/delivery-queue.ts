@@ -1,11 +1,18 @@
 import type { ImrelayConfig } from "@imrelay/config";
 import { type JobsOptions, Queue } from "bullmq";
 import type { RedisClient } from "./connection.js";
-import { BACKOFF_TYPE, type DELIVERY_JOB_NAME, type DeliveryJobData } from "./delivery-job.js";
+import {
+  BACKOFF_TYPE,
+  type DELIVERY_BATCH_JOB_NAME,
+  type DELIVERY_JOB_NAME,
+  type DeliveryBatchData,
+  type DeliveryJobData,
+} from "./delivery-job.js";
 import { allPartitions, type RedisKeys } from "./keys.js";
 import { within } from "./within.js";
 
 export type DeliveryQueue = Queue<DeliveryJobData, unknown, typeof DELIVERY_JOB_NAME>;
+export type BatchQueue = Queue<DeliveryBatchData, unknown, typeof DELIVERY_BATCH_JOB_NAME>;
 
 /**
  * The options of every delivery job. Failed jobs are kept: they are the dead
@@ -46,6 +53,26 @@ export function createDeliveryQueue(
     prefix: keys.partitionPrefix(partition),
     ...(config ? { defaultJobOptions: deliveryJobOptions(config.delivery) } : {}),
   });
+}
+
+/**
+ * Partition `p`'s queue of batches (`keys.batchQueue`, same prefix and hash tag as its delivery
+ * queue: a batch and the acks of its entries are written to one node, and `WAIT` covers both).
+ *
+ * @example
+ * const batches = createBatchQueues(redis, keys);
+ * const waiting = await batches[3]!.getWaitingCount();
+ */
+export function createBatchQueues(connection: RedisClient, keys: RedisKeys): BatchQueue[] {
+  // Beside the delivery queues on the same connection, as a rule: twice as many listeners.
+  connection.setMaxListeners(Math.max(connection.getMaxListeners(), 8 + 8 * keys.partitions));
+  return allPartitions(keys).map(
+    (p) =>
+      new Queue<DeliveryBatchData, unknown, typeof DELIVERY_BATCH_JOB_NAME>(keys.batchQueue, {
+        connection,
+        prefix: keys.partitionPrefix(p),
+      }),
+  );
 }
 
 /** How long closing a queue waits for BullMQ's start-up commands on a connection that is up. */

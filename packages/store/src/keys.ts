@@ -78,6 +78,12 @@ export function redisKeys(prefix: string, partitions: number = DEFAULT_PARTITION
     meta: `${prefix}:meta`,
     /** BullMQ queue name of each partition's deliveries (BullMQ's prefix is `partitionPrefix(p)`). */
     deliveryQueue: "deliveries",
+    /**
+     * BullMQ queue name of each partition's batches of a slow endpoint's first attempts (same
+     * prefix): a queue of their own, so a batch, which waits on its slow endpoint for minutes,
+     * never holds a slot a retry of another endpoint needs.
+     */
+    batchQueue: "batches",
   } as const;
 }
 /** The presence hash field holding a user's held offline (lua/ingest.lua, lua/release-held.lua). */

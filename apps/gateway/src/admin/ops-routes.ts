@@ -17,9 +17,12 @@ import { mountUnrecognizedRoutes } from "./unrecognized-routes.js";
  */
 export function opsRoutes({
   queues,
+  batchQueues = [],
   connection,
 }: {
   queues: ReadonlyArray<Queue<DeliveryJobState>>;
+  /** Shown on the dashboard beside the delivery queues (`createBatchQueues`). */
+  batchQueues?: readonly Queue[];
   connection: RedisClient;
 }): MountAdmin {
   return (app, adminCtx) => {
@@ -28,6 +31,6 @@ export function opsRoutes({
     mountDeliveryRoutes(app, ctx, { queues });
     mountEndpointRoutes(app, ctx);
     mountUnrecognizedRoutes(app, ctx);
-    mountQueueDashboard(app, ctx, queues as ReadonlyArray<Queue>);
+    mountQueueDashboard(app, ctx, queues as ReadonlyArray<Queue>, batchQueues);
   };
 }

@@ -45,17 +45,22 @@ function dashboardAuth(token: string | undefined, bearer: RequestHandler): Reque
 
 /**
  * bull-board at `/admin/queues`, behind the admin token: one row per
- * partition's queue (`p00-deliveries`, `p01-deliveries`, …), index = partition.
+ * partition's queue (`p00-deliveries`, `p01-deliveries`, …), index = partition,
+ * then the partitions' batch queues (`p00-batches`, …) when given.
  */
-export function mountQueueDashboard(app: Express, ctx: AdminContext, queues: ReadonlyArray<Queue>) {
+export function mountQueueDashboard(
+  app: Express,
+  ctx: AdminContext,
+  queues: ReadonlyArray<Queue>,
+  batchQueues: ReadonlyArray<Queue> = [],
+) {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
   const width = String(Math.max(queues.length - 1, 0)).length;
-  createBullBoard({
-    // Every partition's queue has the same BullMQ name: the board tells them apart by the partition.
-    queues: queues.map((q, p) => new BullMQAdapter(q, { prefix: `p${String(p).padStart(width, "0")}-` })),
-    serverAdapter,
-  });
+  // Every partition's queue has the same BullMQ name: the board tells them apart by the partition.
+  const rows = (list: ReadonlyArray<Queue>) =>
+    list.map((q, p) => new BullMQAdapter(q, { prefix: `p${String(p).padStart(width, "0")}-` }));
+  createBullBoard({ queues: [...rows(queues), ...rows(batchQueues)], serverAdapter });
   const auth = dashboardAuth(ctx.config.admin.token, ctx.requireAdmin);
   // The page itself loads without Redis; its API calls say 503 rather than wait on BullMQ.
   app.use(`${DASHBOARD_PATH}/api`, auth, ctx.requireStore);
