@@ -796,6 +796,7 @@ async function isolationRun(n, config, slow) {
       name: slow ? "imrelay-worker-isolation-slow" : "imrelay-worker-isolation-alone",
     });
     const began = now();
+    const cpu0 = [cpuSeconds(worker.proc.pid), cpuSeconds(redis.proc.pid), machineBusySeconds()];
     let fast;
     for (;;) {
       fast = await sinkCall("GET", "/stats");
@@ -805,6 +806,10 @@ async function isolationRun(n, config, slow) {
       await sleep(100);
     }
     const readAt = now();
+    const cpu1 = [cpuSeconds(worker.proc.pid), cpuSeconds(redis.proc.pid), machineBusySeconds()];
+    // CPU per fast delivery over the whole run (the slow endpoint's work included): where a gap in the rates comes from.
+    const perFast = (i) => (fast.unique > 0 ? round(((cpu1[i] - cpu0[i]) / fast.unique) * 1e6, 1) : null);
+    const cpuPerFastUs = { worker: perFast(0), redis: perFast(1), machine: perFast(2) };
     const activeAtEnd = await activeJobs();
     const drained = fast.unique >= fill.ok;
     // Drained: over first → last delivery, as in section 2; cut off by the window: first delivery → now.
@@ -826,6 +831,7 @@ async function isolationRun(n, config, slow) {
         steady: steadyS > 0 ? { spanS: steadyS, delivered: inSteady, perSecond: inSteady / steadyS } : null,
       },
       activeAtEnd,
+      cpuPerFastUs,
     };
     if (slow) {
       const s = await slow.call("GET", "/stats");
@@ -861,7 +867,7 @@ async function isolationSection() {
       const pairRatio = steady(withSlow) / steady(alone);
       const wholeRatio = withSlow.fast.perSecond / alone.fast.perSecond;
       log(
-        `  with slow: ${round(withSlow.fast.perSecond)} deliveries/s (${round(wholeRatio, 3)}×); steady ${round(steady(alone))} → ${round(steady(withSlow))}/s (${round(pairRatio, 3)}×); slow received ${round(withSlow.slow.perSecond)}/s; ${withSlow.activeAtEnd.deliveries} delivery and ${withSlow.activeAtEnd.batches} batch jobs active at the end`,
+        `  with slow: ${round(withSlow.fast.perSecond)} deliveries/s (${round(wholeRatio, 3)}×); steady ${round(steady(alone))} → ${round(steady(withSlow))}/s (${round(pairRatio, 3)}×); slow received ${round(withSlow.slow.perSecond)}/s; ${withSlow.activeAtEnd.deliveries} delivery and ${withSlow.activeAtEnd.batches} batch jobs active at the end; worker CPU per fast delivery ${alone.cpuPerFastUs.worker} → ${withSlow.cpuPerFastUs.worker} µs`,
       );
       pairs.push({ round: turn, alone, withSlow, ratio: pairRatio, wholeRatio });
     }

@@ -130,6 +130,9 @@ ${s.firstNon2xx ? `\nFirst non-200: \`${s.firstNon2xx}\`\n` : ""}`;
 /** Active jobs at the end of an isolation run: delivery jobs, batch jobs (a number alone: from a report before batch queues). */
 const active = (a) => (typeof a === "object" && a ? `${num(a.deliveries)} + ${num(a.batches)} batches` : num(a));
 
+/** CPU µs per fast delivery over an isolation run (the slow endpoint's work included). */
+const cpu = (c) => (c ? `${num(c.worker, 1)} µs, ${num(c.redis, 1)} µs, ${num(c.machine, 1)} µs` : "–");
+
 function isolation(s) {
   if (s.error) return `## 5. Head-of-line isolation\n\nFailed: \`${s.error}\`\n`;
   const { alone: a, withSlow: w } = s;
@@ -148,10 +151,10 @@ one endpoint holding at most \`delivery.endpointConcurrency\` (half) of the slot
 deliveries go to the queue in batch jobs (a queue of their own), sent by the workers ("jobs active at the end": delivery
 and batch jobs).
 
-| run | fast steady deliveries/s | fast whole deliveries/s | fast delivered | over | slow received/s | jobs active at the end |
-|---|---:|---:|---:|---:|---:|---:|
-| fast alone | ${fastCell(a)} | – | ${active(a.activeAtEnd)} |
-| fast and slow | ${fastCell(w)} | ${num(w.slow?.perSecond, 1)} (${num(w.slow?.received)} in ${num(w.slow?.spanS, 1)} s) | ${active(w.activeAtEnd)} |
+| run | fast steady deliveries/s | fast whole deliveries/s | fast delivered | over | slow received/s | jobs active at the end | CPU per fast delivery: worker, Redis, machine |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| fast alone | ${fastCell(a)} | – | ${active(a.activeAtEnd)} | ${cpu(a.cpuPerFastUs)} |
+| fast and slow | ${fastCell(w)} | ${num(w.slow?.perSecond, 1)} (${num(w.slow?.received)} in ${num(w.slow?.spanS, 1)} s) | ${active(w.activeAtEnd)} | ${cpu(w.cpuPerFastUs)} |
 
 | target | measured | |
 |---|---|---|
