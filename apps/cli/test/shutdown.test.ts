@@ -65,7 +65,12 @@ describe("a lifecycle that fails after start-up (Redis holds another layout)", (
     const lifecycle = signalLifecycle({ logger, timeoutMs: 2_000, signals: [] });
     lifecycle.fail("PARTITIONS_MISMATCH");
     let closed = false;
-    lifecycle.add({ name: "late worker", close: async () => void (closed = true) });
+    lifecycle.add({
+      name: "late worker",
+      close: async () => {
+        closed = true;
+      },
+    });
     expect(await lifecycle.stopped).toBe(1);
     expect(closed).toBe(true);
   });
