@@ -83,7 +83,6 @@ async function callback(relay: Relay) {
   return request;
 }
 
-/** The delivery job's data as BullMQ keeps it (completed jobs stay an hour). */
 /**
  * What the delivery carried: its job's data, or, for a delivery that succeeded at its first
  * attempt (sent straight from the stream, no job), its record in the delivered log.
@@ -92,10 +91,17 @@ async function jobData(prefix: string, eventId: string) {
   // Both are in the user's partition (the config's default count).
   const keys = redisKeys(prefix);
   const p = keys.partitionOf("acme", USER);
-  const data = await redis.hget(`${keys.partitionPrefix(p)}:deliveries:${eventId}.presence`, "data");
-  if (data) return JSON.parse(data) as { traceparent?: string };
-  const record = await findDelivered(redis, keys, p, deliveryJobId(eventId, "presence"));
-  return record && (record.traceparent === undefined ? {} : { traceparent: record.traceparent });
+  // Waited for: a first attempt's log record is written just after the sink has answered it.
+  return waitFor(
+    async () => {
+      const data = await redis.hget(`${keys.partitionPrefix(p)}:deliveries:${eventId}.presence`, "data");
+      if (data) return JSON.parse(data) as { traceparent?: string };
+      const record = await findDelivered(redis, keys, p, deliveryJobId(eventId, "presence"));
+      return record && (record.traceparent === undefined ? {} : { traceparent: record.traceparent });
+    },
+    5_000,
+    "the delivery's job or log record",
+  );
 }
 
 const byName = (spans: ReceivedSpan[], name: string) => spans.filter((span) => span.name === name);
