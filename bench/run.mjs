@@ -814,8 +814,9 @@ async function isolationRun(n, config, slow) {
     const drained = fast.unique >= fill.ok;
     // Drained: over first → last delivery, as in section 2; cut off by the window: first delivery → now.
     const spanS = fast.firstAt ? ((drained ? fast.lastAt : readAt) - fast.firstAt) / 1000 : null;
-    // Steady: from ISOLATION_SETTLE_S after the first delivery to the last (or to the window's end),
-    // so the worker's start (its first second runs cold code) weighs on neither run.
+    // Steady: from `opts.isolationSettle` after the first delivery to the last (or to the window's
+    // end), so the worker's start (its first second runs cold code) weighs on neither run. Not
+    // `windowRate`: its whole seconds leave nothing of a quick run's drain of under a second.
     const arrivals = fast.firstAt ? await sinkCall("GET", "/arrivals") : [];
     const steadyFrom = fast.firstAt + opts.isolationSettle * 1000;
     const steadyTo = drained ? fast.lastAt : readAt;
