@@ -180,7 +180,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     const stream = keys.ingest(p);
     const readAt = Date.now();
     const queued: DeliveryJob[] = [];
-    const direct: Array<{ entry: string; jobs: DeliveryJob[] }> = [];
+    const direct: Array<{ entry: string; jobs: DeliveryJob[]; parked: DeliveryJob[] }> = [];
     // One read of the run-time disabled set per batch: a disable stops the next batch.
     const disabled = first && !viaQueue ? await disabledEndpointFields(redis, keys) : undefined;
     const done: string[] = [];
@@ -207,22 +207,28 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       // The payload text is built from the stream's only for first attempts sent here.
       const fanned = fanOut({ event, raw, traceparent, tenant, jobOptions, ...(first ? { json, rawJson } : {}) });
       for (const endpoint of fanned.filtered) deps.metrics?.eventsFiltered.inc({ tenant: event.tenant, endpoint });
-      if (!disabled) {
+      if (!disabled || !first) {
         queued.push(...fanned.jobs);
         continue;
       }
       const sent: DeliveryJob[] = [];
-      for (const job of fanned.jobs) (sendsFirst(job, disabled) ? sent : queued).push(job);
-      if (sent.length > 0) {
+      const parked: DeliveryJob[] = [];
+      for (const job of fanned.jobs) {
+        if (!sendsFirst(job, disabled)) queued.push(job);
+        else (first.parked(job.data.tenant, job.data.endpointId) ? parked : sent).push(job);
+      }
+      if (sent.length > 0 || parked.length > 0) {
         done.pop();
-        direct.push({ entry: entry[0], jobs: sent });
+        direct.push({ entry: entry[0], jobs: sent, parked });
       }
     }
     // When it throws (replicas short), the entries stay pending with this consumer and are handed off again (same job ids).
     await acks.addJobs(p, queued);
     // First attempts go out once what the entries queued is safe; each entry is acked when its last one settles.
-    for (const { entry, jobs } of direct) {
-      acks.hold(p, entry, jobs.length);
+    for (const { entry, jobs, parked } of direct) {
+      acks.hold(p, entry, jobs.length + parked.length);
+      // A slow endpoint's deliveries go to its batches at once: a send apiece would only spill them.
+      for (const job of parked) acks.settle(p, entry, { kind: "spill", job });
       for (const job of jobs) {
         void first!.send(job, readAt).then((result) => acks.settle(p, entry, result));
       }

@@ -244,7 +244,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           flush(p);
         }, SPILL_LINGER_MS);
       }
-      if (!busy()) for (const resolve of drained.splice(0)) resolve();
+      // Asked only while something waits: `busy` looks at every partition, and this runs per settle.
+      if (drained.length > 0 && !busy()) for (const resolve of drained.splice(0)) resolve();
       return;
     }
     const wait = Math.max(0, b.retryAt - Date.now());

@@ -32,6 +32,11 @@ export interface FirstAttempts {
   room(max: number): Promise<number>;
   /** Sends one delivery's first attempt (when a slot frees); never rejects. */
   send(job: DeliveryJob, readAt: number): Promise<FirstAttemptResult>;
+  /**
+   * Is the endpoint found slow, with its share of the slots in flight? Then `send` would only spill
+   * its next deliveries: the caller spills them itself, without a send apiece.
+   */
+  parked(tenant: string, endpointId: string): boolean;
   /** The delivery ids being sent or waiting for a slot. */
   inFlight(): string[];
   /**
@@ -301,6 +306,10 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         waiting.push({ job, readAt, endpoint, resolve, done: false, startedAt: 0 });
         pump();
       });
+    },
+    parked(tenant, endpointId) {
+      const line = lines.get(`${tenant}\n${endpointId}`);
+      return line !== undefined && isSlow(line);
     },
     inFlight: () => inHandSends().map((send) => send.job.opts.jobId),
     handBackAll() {

@@ -16,7 +16,14 @@ import type { Job } from "bullmq";
 import { Registry } from "prom-client";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { batchRemainder, createEntryAcks, createFirstAttempts, SPILL_LINGER_MS, startWorker } from "../src/index.js";
+import {
+  batchRemainder,
+  createEntryAcks,
+  createFirstAttempts,
+  QUIET_ENDPOINT_MS,
+  SPILL_LINGER_MS,
+  startWorker,
+} from "../src/index.js";
 import {
   captureLogger,
   deliveryQueues,
@@ -256,6 +263,51 @@ describe("first attempts sent straight from the ingest stream", () => {
     expect(await countKept(redis, h.keys, p)).toBe(0);
   });
 
+  it("spills what is read after an endpoint is found slow straight to its batches, and delivers every one once", async () => {
+    const h = await harness(
+      (sinks) => [
+        { id: "slow", url: sinks[0]!.url },
+        { id: "fast", url: sinks[1]!.url },
+      ],
+      [(_req, res) => setTimeout(() => res.end("ok"), 800), undefined],
+      { concurrency: 4, endpointConcurrency: 2, timeoutMs: 5_000 },
+    );
+    const before = Array.from({ length: 4 }, () => makeEvent({ userId: "parked" }));
+    for (const event of before) await publish(redis, h.keys, event);
+    await h.start();
+    await waitFor(() => h.sinks[1]!.requests.length === before.length, { what: "the first fast deliveries" });
+    // Its share has been out longer than QUIET_ENDPOINT_MS: found slow, so what comes next is parked.
+    await sleep(QUIET_ENDPOINT_MS + 50);
+    expect(h.sinks[0]!.requests.length).toBe(2);
+    const after = Array.from({ length: 12 }, () => makeEvent({ userId: "parked" }));
+    const published = Date.now();
+    for (const event of after) await publish(redis, h.keys, event);
+    const events = [...before, ...after];
+    await waitFor(() => h.sinks[1]!.requests.length === events.length, { what: "every fast delivery" });
+    // Sooner than the slow endpoint answers anything.
+    expect(Date.now() - published).toBeLessThan(600);
+    const batch = await waitFor(
+      async () => {
+        const jobs = await h.queue.batchesOf(events[0]!).getJobs(["waiting", "active"]);
+        return jobs.find((job) => job?.data.entries?.length) as Job<DeliveryBatchData> | undefined;
+      },
+      { what: "a batch by reference" },
+    );
+    expect(batch.data.endpointId).toBe("slow");
+    const ids = (sink: Sink) => sink.requests.map((r) => r.headers["webhook-id"]);
+    await waitFor(() => new Set(ids(h.sinks[0]!)).size === events.length, {
+      timeoutMs: 30_000,
+      what: "every slow delivery",
+    });
+    expect(ids(h.sinks[0]!).sort()).toEqual(events.map((e) => e.id).sort());
+    expect(ids(h.sinks[1]!).sort()).toEqual(events.map((e) => e.id).sort());
+    // Every entry let go: none held, none kept for a batch.
+    const p = h.keys.partitionOf("acme", "parked");
+    await waitFor(async () => (await redis.xlen(h.keys.ingest(p))) === 0, { what: "the entries deleted" });
+    expect(await countKept(redis, h.keys, p)).toBe(0);
+    expect(((await redis.xpending(h.keys.ingest(p), h.keys.ingestGroup)) as unknown[])[0]).toBe(0);
+  });
+
   it.each([
     ["its partition's batch queue", "batches"],
     ["a delivery queue, where older versions put batches", "deliveries"],
@@ -454,6 +506,38 @@ describe("how far ahead first attempts read", () => {
     for (const job of sendsOf("quiet", 30)) void first.send(job, Date.now());
     await sleep(40);
     expect(await first.room(100)).toBeGreaterThan(0);
+  });
+
+  it("says an endpoint is parked once it is found slow with its share in flight, and not after it answers", async () => {
+    const answers: Array<() => void> = [];
+    const first = createFirstAttempts({
+      attempt: () =>
+        new Promise((resolve) => {
+          answers.push(() => resolve({ ok: true, result: { status: 200, attempt: 1, durationMs: 1 }, body: "" }));
+        }),
+      concurrency: 4,
+      endpointConcurrency: 2,
+      retrySchedule: [1_000],
+    });
+    stops.push(async () => {
+      first.stop();
+      for (const answer of answers.splice(0)) answer();
+      await first.idle();
+    });
+
+    expect(first.parked("acme", "slow")).toBe(false);
+    const out = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
+    // Its share is out, but only just: not slow yet.
+    expect(first.parked("acme", "slow")).toBe(false);
+    await sleep(QUIET_ENDPOINT_MS + 20);
+    expect(first.parked("acme", "slow")).toBe(true);
+    expect(first.parked("acme", "fast")).toBe(false);
+    // What the dispatcher does with a parked endpoint's delivery is what a send of it comes to.
+    expect((await first.send(sendsOf("slow", 1)[0]!, Date.now())).kind).toBe("spill");
+    answers.shift()!();
+    await out[0];
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(first.parked("acme", "slow")).toBe(false);
   });
 });
 
