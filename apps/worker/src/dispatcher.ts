@@ -96,6 +96,13 @@ type ClaimReply = [next: string, entries: StreamEntry[], deleted?: string[]];
 /** Settled deliveries and acks not yet written, across partitions, past which a dispatcher stops reading. */
 const UNWRITTEN_MAX = 2_048;
 
+/**
+ * Entries a read waiting on an empty stream takes at most, with first attempts: it holds no room
+ * (`FirstAttempts.room`), so this bounds what quiet partitions, woken together by a burst, read
+ * past it; the next reads, with room, take the rest.
+ */
+const QUIET_READ_MAX = 16;
+
 /** How often a failing partition's error is logged at most, so an outage says so without a line per partition per second. */
 const ERROR_LOG_EVERY_MS = 10_000;
 
@@ -278,33 +285,48 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
           await claimIdle(p);
         }
         const id = ownPending ? pendingFrom : ">";
-        const block = ownPending ? [] : ["BLOCK", blockMs];
+        const read = (count: number, wait: boolean) =>
+          reader.call(
+            "XREADGROUP",
+            "GROUP",
+            keys.ingestGroup,
+            consumer,
+            "COUNT",
+            count,
+            ...(wait ? ["BLOCK", blockMs] : []),
+            "STREAMS",
+            stream,
+            id,
+          ) as Promise<ReadReply>;
         // While settled deliveries cannot be written (a replica short, Redis failing), read no more:
         // what is unwritten would only grow.
         while (first && !stopping && acks.backlog() > UNWRITTEN_MAX) await sleep(50);
         // With first attempts sent here, read no more than there is room for: the backlog stays in Redis.
         const count = first ? await first.room(batchSize) : batchSize;
         if (count === 0) continue;
-        const reply = (await reader.call(
-          "XREADGROUP",
-          "GROUP",
-          keys.ingestGroup,
-          consumer,
-          "COUNT",
-          count,
-          ...block,
-          "STREAMS",
-          stream,
-          id,
-        )) as ReadReply;
-        const entries = reply?.[0]?.[1] ?? [];
-        if (ownPending) {
-          if (entries.length === 0) {
-            ownPending = false;
-            pendingFrom = "0";
-          } else pendingFrom = entries[entries.length - 1]![0];
+        // The room is held until what is read with it is dispatched (counted as sends waiting).
+        let held = first ? count : 0;
+        let entries: StreamEntry[];
+        try {
+          let reply = await read(count, !ownPending && !first);
+          if (first && !ownPending && !reply) {
+            // Nothing new: the read that waits for the next entries holds no room a busy partition
+            // needs, and takes a few only, so quiet partitions woken together overshoot little.
+            first.release(held);
+            held = 0;
+            reply = await read(Math.min(count, QUIET_READ_MAX), true);
+          }
+          entries = reply?.[0]?.[1] ?? [];
+          if (ownPending) {
+            if (entries.length === 0) {
+              ownPending = false;
+              pendingFrom = "0";
+            } else pendingFrom = entries[entries.length - 1]![0];
+          }
+          await dispatch(p, entries, ownPending);
+        } finally {
+          if (held > 0) first?.release(held);
         }
-        await dispatch(p, entries, ownPending);
         if (entries.length > 0 && entries.length < count / 2 && lingerMs > 0 && !stopping) await sleep(lingerMs);
       } catch (err) {
         if (stopping) break;

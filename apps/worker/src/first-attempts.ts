@@ -25,11 +25,15 @@ export interface FirstAttemptsDeps {
 export interface FirstAttempts {
   /**
    * Waits until fewer deliveries than the slots are read and not sent, then
-   * says how many entries to read (at most `max`): the backlog stays in Redis. Nothing
-   * is reserved, so a partition's loop blocked on an empty stream holds no
-   * room the others could use; the loops together may overshoot by a batch each.
+   * says how many entries to read (at most `max`), and holds that room until
+   * `release`: the backlog stays in Redis, and the partitions' loops, woken
+   * together, do not each read a batch on the same room (they read ten times
+   * what it held, and that read-ahead lived long enough to be promoted to the
+   * old heap). A read that waits on an empty stream releases its room first.
    */
   room(max: number): Promise<number>;
+  /** Gives back room that `room` held, once what was read with it is sent or waiting here. */
+  release(count: number): void;
   /** Sends one delivery's first attempt (when a slot frees); never rejects. */
   send(job: DeliveryJob, readAt: number): Promise<FirstAttemptResult>;
   /**
@@ -121,6 +125,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   const sending = new Set<Send>();
   const lines = new Map<string, Line>();
   let deferred = 0;
+  /** Room given to reads not yet dispatched. */
+  let reserved = 0;
   let stopped = false;
   let sweep: NodeJS.Timeout | undefined;
   const roomWaiters: Array<() => void> = [];
@@ -148,9 +154,9 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   // such read-ahead: what it has not sent yet stays in Redis, not in this process's memory.
   const allowance = Math.min(DEFERRED_ALLOWANCE * concurrency, DEFERRED_ALLOWANCE_MAX);
   function buffered(): number {
-    if (deferred === 0) return waiting.length;
+    if (deferred === 0) return reserved + waiting.length;
     const now = performance.now();
-    let counted = waiting.length;
+    let counted = reserved + waiting.length;
     let suspect = 0;
     for (const line of lines.values()) {
       if (line.deferred.length === 0) continue;
@@ -298,7 +304,13 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       while (!stopped && buffered() >= concurrency) await new Promise<void>((resolve) => roomWaiters.push(resolve));
       if (stopped) return 0;
       // Up to twice the slots read ahead: the next sets of sends, waiting for slots.
-      return Math.max(1, Math.min(max, 2 * concurrency - buffered()));
+      const count = Math.max(1, Math.min(max, 2 * concurrency - buffered()));
+      reserved += count;
+      return count;
+    },
+    release(count) {
+      reserved = Math.max(0, reserved - count);
+      wake();
     },
     send(job, readAt) {
       return new Promise<FirstAttemptResult>((resolve) => {

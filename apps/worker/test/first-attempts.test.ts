@@ -501,11 +501,36 @@ describe("how far ahead first attempts read", () => {
     }
     await Promise.all(fast);
     expect(room).toBeGreaterThan(0);
+    first.release(room!);
 
     // 30 sends of an endpoint that has answered nothing for longer than a moment: they do not stop reading.
     for (const job of sendsOf("quiet", 30)) void first.send(job, Date.now());
     await sleep(40);
     expect(await first.room(100)).toBeGreaterThan(0);
+  });
+
+  it("holds the room it gives until it is released, so reads woken together do not each read on the same room", async () => {
+    const first = createFirstAttempts({
+      attempt: async () => ({ ok: true, result: { status: 200, attempt: 1, durationMs: 1 }, body: "" }),
+      concurrency: 4,
+      endpointConcurrency: 2,
+      retrySchedule: [1_000],
+    });
+    stops.push(async () => first.stop());
+    // Twice the slots, to one read; the next waits for it.
+    expect(await first.room(100)).toBe(8);
+    let next: number | undefined;
+    void first.room(100).then((n) => {
+      next = n;
+    });
+    await sleep(20);
+    expect(next).toBeUndefined();
+    first.release(6);
+    await waitFor(() => next !== undefined, { what: "the room given back" });
+    // 2 still held: 8 - 2.
+    expect(next).toBe(6);
+    first.release(2 + 6);
+    expect(await first.room(3)).toBe(3);
   });
 
   it("says an endpoint is parked once it is found slow with its share in flight, and not after it answers", async () => {
