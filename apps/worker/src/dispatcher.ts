@@ -222,7 +222,10 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       const parked: DeliveryJob[] = [];
       for (const job of fanned.jobs) {
         if (!sendsFirst(job, disabled)) queued.push(job);
-        else (first.parked(job.data.tenant, job.data.endpointId) ? parked : sent).push(job);
+        else if (!first.parked(job.data.tenant, job.data.endpointId)) sent.push(job);
+        // Without its payload text: it waits in a batch for a while, and a batch refers to the
+        // entry (one that carries payloads builds them again).
+        else parked.push({ name: job.name, data: job.data, opts: job.opts });
       }
       if (sent.length > 0 || parked.length > 0) {
         done.pop();
