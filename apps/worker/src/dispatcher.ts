@@ -103,6 +103,9 @@ const UNWRITTEN_MAX = 2_048;
  */
 const QUIET_READ_MAX = 16;
 
+/** How long one partition's read and dispatch may hold the read-ahead room (a few ms when Redis answers). */
+const ROOM_HELD_MAX_MS = 1_000;
+
 /** How often a failing partition's error is logged at most, so an outage says so without a line per partition per second. */
 const ERROR_LOG_EVERY_MS = 10_000;
 
@@ -307,8 +310,16 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         // With first attempts sent here, read no more than there is room for: the backlog stays in Redis.
         const count = first ? await first.room(batchSize) : batchSize;
         if (count === 0) continue;
-        // The room is held until what is read with it is dispatched (counted as sends waiting).
+        // The room is held until what is read with it is dispatched (counted as sends waiting), or
+        // for ROOM_HELD_MAX_MS at most: a read or a write stuck on this partition (its master failing
+        // over) must not stop the other partitions' reads.
         let held = first ? count : 0;
+        const letGo = first
+          ? setTimeout(() => {
+              first.release(held);
+              held = 0;
+            }, ROOM_HELD_MAX_MS)
+          : undefined;
         let entries: StreamEntry[];
         try {
           let reply = await read(count, !ownPending && !first);
@@ -328,6 +339,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
           }
           await dispatch(p, entries, ownPending);
         } finally {
+          clearTimeout(letGo);
           if (held > 0) first?.release(held);
         }
         if (entries.length > 0 && entries.length < count / 2 && lingerMs > 0 && !stopping) await sleep(lingerMs);
