@@ -171,11 +171,12 @@ export function createEntryAcks(deps: EntryAcksDeps) {
   }
 
   /**
-   * One batch job per endpoint for up to `DELIVERY_BATCH_MAX` of its spilled deliveries; a lone
-   * one stays a job of its own (its id collapses a re-dispatch, and it shows as itself). A batch
+   * One batch job per endpoint for up to `DELIVERY_BATCH_MAX` of its spilled deliveries. A batch
    * refers to the entries of its deliveries (`entries`: no payload is copied) when each is settled
-   * otherwise and has no other spill; the rest carry their payloads (`packed`). The spills of
-   * entries still held wait for them (`b.spilled`), unless everything must be written now (`forced`).
+   * otherwise and has no other spill (such a spill keeps no job: a lone one is a batch of one);
+   * the rest carry their payloads (`packed`), and a lone one of those stays a job of its own. The
+   * spills of entries still held wait for them (`b.spilled`), unless everything must be written now
+   * (`forced`). A batch's id comes from its deliveries' ids, so a re-dispatch adds it once.
    */
   function batched(p: number, b: PartitionBuffer): { jobs: QueuedJob[]; referred: Set<string> } {
     const taken = b.ready;
@@ -186,8 +187,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     }
     const byEndpoint = new Map<string, Spill[]>();
     for (const spill of taken) {
-      const { data } = spill.job;
-      const key = `${data.tenant}\n${data.endpointId}\n${"raw" in data.event}`;
+      const key = `${spill.tenant}\n${spill.endpointId}\n${spill.raw}`;
       const list = byEndpoint.get(key);
       if (list) list.push(spill);
       else byEndpoint.set(key, [spill]);
@@ -197,7 +197,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     const jobs: QueuedJob[] = [];
     const referred = new Set<string>();
     for (const list of byEndpoint.values()) {
-      if (list.length === 1) {
+      // One that kept its job (its entry has other spills, or is still held) stays a job of its own.
+      if (list.length === 1 && list[0]!.job) {
         jobs.push(list[0]!.job);
         continue;
       }
@@ -205,18 +206,21 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       const rest = refs.length === list.length ? [] : list.filter((spill) => !referable(spill));
       for (const chunk of chunks(refs)) {
         for (const spill of chunk) referred.add(spill.entry);
-        const raw = "raw" in chunk[0]!.job.data.event;
+        const { raw } = chunk[0]!;
         jobs.push(batchJob(p, chunk, { entries: chunk.map((spill) => spill.entry), ...(raw ? { raw } : {}) }));
       }
       for (const chunk of chunks(rest)) {
         jobs.push(
           batchJob(p, chunk, {
             packed: packBatch(
-              chunk.map(({ job: { opts, data, body } }) => ({
-                id: opts.jobId,
-                body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
-                ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
-              })),
+              // Not referable, so never dropped its job.
+              chunk
+                .map(({ job }) => job!)
+                .map(({ opts, data, body }) => ({
+                  id: opts.jobId,
+                  body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
+                  ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
+                })),
             ),
           }),
         );
@@ -317,7 +321,17 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         b.records.push(result.record);
       } else if (result.kind === "queue") b.jobs.push(result.job);
       else {
-        const spill: Spill = { job: result.job, entry: id, single: true };
+        const { job } = result;
+        const { tenant, endpointId, event } = job.data;
+        const spill: Spill = {
+          job,
+          id: job.opts.jobId,
+          tenant,
+          endpointId,
+          raw: "raw" in event,
+          entry: id,
+          single: true,
+        };
         const spills = b.spilled.get(id);
         if (spills) spills.push(spill);
         else b.spilled.set(id, [spill]);
@@ -332,7 +346,12 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           b.spillHeld.add(id);
           if (b.ready.length === 0) b.spillSince = Date.now();
           // An entry with two spills is referred to by neither (the first sent would delete it).
-          for (const spill of spills) spill.single = spills.length === 1;
+          for (const spill of spills) {
+            spill.single = spills.length === 1;
+            // Written by reference now, whatever else lingers with it: the event need not wait with it.
+            // (Not while everything is being written at once, a hand-back: a lone one is then its own job.)
+            if (spill.single && !forced) spill.job = undefined;
+          }
           b.ready.push(...spills);
         }
       }
@@ -403,7 +422,17 @@ type QueuedJob = DeliveryJob | BatchJob;
 
 /** A delivery of entry `entry` not attempted here. `single`: the entry has no other spill. */
 interface Spill {
-  job: DeliveryJob;
+  /**
+   * Dropped once the spill can only go by reference (its entry otherwise settled, no other spill):
+   * it may linger `SPILL_LINGER_MS` for its batch, and what it held of the event need not.
+   */
+  job: DeliveryJob | undefined;
+  /** Its delivery's id (the job's). */
+  id: string;
+  tenant: string;
+  endpointId: string;
+  /** Its event carries the vendor's raw copy (an includeRaw endpoint's). */
+  raw: boolean;
   entry: string;
   single: boolean;
 }
@@ -425,8 +454,8 @@ function batchJob(
   chunk: readonly Spill[],
   deliveries: Pick<DeliveryBatchData, "entries" | "raw" | "packed">,
 ): BatchJob {
-  const { tenant, endpointId } = chunk[0]!.job.data;
-  const ids = chunk.map(({ job }) => job.opts.jobId).join("\n");
+  const { tenant, endpointId } = chunk[0]!;
+  const ids = chunk.map((spill) => spill.id).join("\n");
   return {
     name: DELIVERY_BATCH_JOB_NAME,
     data: { tenant, endpointId, partition, ...deliveries },
