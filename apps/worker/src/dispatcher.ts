@@ -284,6 +284,8 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     // Where the reading of its own pending entries has got to: those in hand are passed over, not read again and again.
     let pendingFrom = "0";
     let lastClaim = 0;
+    // The last read found fewer entries than it asked for: the next one most likely waits.
+    let caughtUp = false;
     while (!stopping) {
       try {
         if (Date.now() - lastClaim >= claimIntervalMs) {
@@ -322,15 +324,20 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
           : undefined;
         let entries: StreamEntry[];
         try {
-          let reply = await read(count, !ownPending && !first);
-          if (first && !ownPending && !reply) {
-            // Nothing new: the read that waits for the next entries holds no room a busy partition
-            // needs, and takes a few only, so quiet partitions woken together overshoot little.
-            first.release(held);
+          // A read that waits for the next entries holds no room a busy partition needs, and takes a
+          // few only, so quiet partitions woken together overshoot little. A partition that had more
+          // than its last read took is read without waiting, on the room; one that had less waits at once.
+          let asked = count;
+          const quiet = () => {
+            first?.release(held);
             held = 0;
-            reply = await read(Math.min(count, QUIET_READ_MAX), true);
-          }
+            asked = Math.min(count, QUIET_READ_MAX);
+            return read(asked, true);
+          };
+          let reply = first && !ownPending && caughtUp ? await quiet() : await read(count, !ownPending && !first);
+          if (first && !ownPending && !reply) reply = await quiet();
           entries = reply?.[0]?.[1] ?? [];
+          caughtUp = entries.length < asked;
           if (ownPending) {
             if (entries.length === 0) {
               ownPending = false;
