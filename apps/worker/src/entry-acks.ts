@@ -213,14 +213,15 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         jobs.push(
           batchJob(p, chunk, {
             packed: packBatch(
-              // Not referable, so never dropped its job.
-              chunk
-                .map(({ job }) => job!)
-                .map(({ opts, data, body }) => ({
+              chunk.map((spill) => {
+                // Not referable, so never dropped its job.
+                const { opts, data, body } = spill.job!;
+                return {
                   id: opts.jobId,
                   body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
                   ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
-                })),
+                };
+              }),
             ),
           }),
         );

@@ -314,13 +314,13 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     },
     send(job, readAt) {
       return new Promise<FirstAttemptResult>((resolve) => {
-        const endpoint = `${job.data.tenant}\n${job.data.endpointId}`;
+        const endpoint = lineKey(job.data.tenant, job.data.endpointId);
         waiting.push({ job, readAt, endpoint, resolve, done: false, startedAt: 0 });
         pump();
       });
     },
     parked(tenant, endpointId) {
-      const line = lines.get(`${tenant}\n${endpointId}`);
+      const line = lines.get(lineKey(tenant, endpointId));
       return line !== undefined && isSlow(line);
     },
     inFlight: () => inHandSends().map((send) => send.job.opts.jobId),
@@ -347,3 +347,6 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     },
   };
 }
+
+/** An endpoint's line, by tenant and endpoint id (ids hold no newline: the config's id patterns). */
+const lineKey = (tenant: string, endpointId: string) => `${tenant}\n${endpointId}`;
