@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { findEndpoint, findTenant, type ImrelayConfig } from "@imrelay/config";
+import { type EndpointConfig, findEndpoint, findTenant, type ImrelayConfig } from "@imrelay/config";
 import {
   allPartitions,
   type BatchQueue,
@@ -17,7 +17,7 @@ import {
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
 import { createEntryAcks } from "./entry-acks.js";
-import { type DeliveryJob, fanOut } from "./fan-out.js";
+import { type DeliveryJob, fanOut, type ParkedDelivery } from "./fan-out.js";
 import type { FirstAttempts } from "./first-attempts.js";
 import type { WorkerMetrics } from "./metrics.js";
 
@@ -175,10 +175,11 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
   function sendsFirst(job: DeliveryJob, disabled: ReadonlySet<string>): boolean {
     const { tenant, endpointId } = job.data;
     const endpoint = findEndpoint(config, tenant, endpointId);
-    return Boolean(
-      endpoint?.enabled && endpoint.rateLimit === undefined && !disabled.has(disabledField(tenant, endpointId)),
-    );
+    return endpoint !== undefined && sendable(tenant, endpoint, disabled);
   }
+
+  const sendable = (tenant: string, endpoint: EndpointConfig, disabled: ReadonlySet<string>) =>
+    endpoint.enabled && endpoint.rateLimit === undefined && !disabled.has(disabledField(tenant, endpoint.id));
 
   /**
    * `viaQueue`: entries another dispatcher had (claimed from a dead one) or this one read before a
@@ -190,9 +191,15 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     const stream = keys.ingest(p);
     const readAt = Date.now();
     const queued: DeliveryJob[] = [];
-    const direct: Array<{ entry: string; jobs: DeliveryJob[]; parked: DeliveryJob[] }> = [];
+    const direct: Array<{ entry: string; tenant: string; jobs: DeliveryJob[]; parked: ParkedDelivery[] }> = [];
     // One read of the run-time disabled set per batch: a disable stops the next batch.
     const disabled = first && !viaQueue ? await disabledEndpointFields(redis, keys) : undefined;
+    // A slow endpoint's deliveries go to its batches at once, with no job made (a send apiece would only spill them).
+    const parks =
+      first && disabled
+        ? (tenant: string, endpoint: EndpointConfig) =>
+            first.parked(tenant, endpoint.id) && sendable(tenant, endpoint, disabled)
+        : undefined;
     const done: string[] = [];
     for (const entry of entries) {
       // Its own pending entries are read again after a failure: those whose deliveries are out stay as they are.
@@ -215,33 +222,37 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         continue;
       }
       // The payload text is built from the stream's only for first attempts sent here.
-      const fanned = fanOut({ event, raw, traceparent, tenant, jobOptions, ...(first ? { json, rawJson } : {}) });
+      const fanned = fanOut({
+        event,
+        raw,
+        traceparent,
+        tenant,
+        jobOptions,
+        ...(first ? { json, rawJson } : {}),
+        parks,
+      });
       for (const endpoint of fanned.filtered) deps.metrics?.eventsFiltered.inc({ tenant: event.tenant, endpoint });
       if (!disabled || !first) {
         queued.push(...fanned.jobs);
         continue;
       }
       const sent: DeliveryJob[] = [];
-      const parked: DeliveryJob[] = [];
       for (const job of fanned.jobs) {
-        if (!sendsFirst(job, disabled)) queued.push(job);
-        else if (!first.parked(job.data.tenant, job.data.endpointId)) sent.push(job);
-        // Without its payload text: it waits in a batch for a while, and a batch refers to the
-        // entry (one that carries payloads builds them again).
-        else parked.push({ name: job.name, data: job.data, opts: job.opts });
+        if (sendsFirst(job, disabled)) sent.push(job);
+        else queued.push(job);
       }
-      if (sent.length > 0 || parked.length > 0) {
+      if (sent.length > 0 || fanned.parked.length > 0) {
         done.pop();
-        direct.push({ entry: entry[0], jobs: sent, parked });
+        direct.push({ entry: entry[0], tenant: event.tenant, jobs: sent, parked: fanned.parked });
       }
     }
     // When it throws (replicas short), the entries stay pending with this consumer and are handed off again (same job ids).
     await acks.addJobs(p, queued);
     // First attempts go out once what the entries queued is safe; each entry is acked when its last one settles.
-    for (const { entry, jobs, parked } of direct) {
+    for (const { entry, tenant, jobs, parked } of direct) {
       acks.hold(p, entry, jobs.length + parked.length);
-      // A slow endpoint's deliveries go to its batches at once: a send apiece would only spill them.
-      for (const job of parked) acks.settle(p, entry, { kind: "spill", job });
+      // A batch refers to the entry (one that carries payloads makes its jobs then).
+      for (const delivery of parked) acks.park(p, entry, tenant, delivery);
       for (const job of jobs) {
         void first!.send(job, readAt).then((result) => acks.settle(p, entry, result));
       }

@@ -15,7 +15,7 @@ import {
 } from "@imrelay/store";
 import type { JobsOptions, Queue } from "bullmq";
 import type { Logger } from "pino";
-import type { DeliveryJob } from "./fan-out.js";
+import type { DeliveryJob, ParkedDelivery } from "./fan-out.js";
 import type { FirstAttemptResult } from "./first-outcome.js";
 
 export interface EntryAcksDeps {
@@ -199,7 +199,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     for (const list of byEndpoint.values()) {
       // One that kept its job (its entry has other spills, or is still held) stays a job of its own.
       if (list.length === 1 && list[0]!.job) {
-        jobs.push(list[0]!.job);
+        jobs.push(jobOf(list[0]!));
         continue;
       }
       const refs = list.filter(referable);
@@ -215,7 +215,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
             packed: packBatch(
               chunk.map((spill) => {
                 // Not referable, so never dropped its job.
-                const { opts, data, body } = spill.job!;
+                const { opts, data, body } = jobOf(spill);
                 return {
                   id: opts.jobId,
                   body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
@@ -250,7 +250,11 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         }, SPILL_LINGER_MS);
       }
       // Asked only while something waits: `busy` looks at every partition, and this runs per settle.
-      if (drained.length > 0 && !busy()) for (const resolve of drained.splice(0)) resolve();
+      if (drained.length > 0 && !busy()) {
+        // Everything is written: spills linger again to make batches, and a lone one goes by reference.
+        forced = false;
+        for (const resolve of drained.splice(0)) resolve();
+      }
       return;
     }
     const wait = Math.max(0, b.retryAt - Date.now());
@@ -299,6 +303,37 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     });
   }
 
+  /** Waits with its entry's other spills for the entry's other deliveries (`settled`). */
+  function spill(b: PartitionBuffer, one: Spill): void {
+    const spills = b.spilled.get(one.entry);
+    if (spills) spills.push(one);
+    else b.spilled.set(one.entry, [one]);
+  }
+
+  /** One of entry `id`'s deliveries is settled: once all are, it is acked, or waits for its spills' batch. */
+  function settled(p: number, b: PartitionBuffer, id: string): void {
+    const held = b.held.get(id);
+    if (held && --held.left <= 0) {
+      b.held.delete(id);
+      const spills = b.spilled.get(id);
+      if (spills === undefined) b.acks.push(id);
+      else {
+        b.spilled.delete(id);
+        b.spillHeld.add(id);
+        if (b.ready.length === 0) b.spillSince = Date.now();
+        // An entry with two spills is referred to by neither (the first sent would delete it).
+        for (const one of spills) {
+          one.single = spills.length === 1;
+          // Written by reference now, whatever else lingers with it: the event need not wait with it.
+          // (Not while everything is being written at once, a hand-back: a lone one is then its own job.)
+          if (one.single && !forced) one.job = undefined;
+        }
+        b.ready.push(...spills);
+      }
+    }
+    flush(p);
+  }
+
   return {
     /** Entry `id` of partition `p` has `count` first attempts out. */
     hold(p: number, id: string, count: number): void {
@@ -324,39 +359,16 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       else {
         const { job } = result;
         const { tenant, endpointId, event } = job.data;
-        const spill: Spill = {
-          job,
-          id: job.opts.jobId,
-          tenant,
-          endpointId,
-          raw: "raw" in event,
-          entry: id,
-          single: true,
-        };
-        const spills = b.spilled.get(id);
-        if (spills) spills.push(spill);
-        else b.spilled.set(id, [spill]);
+        spill(b, { job, id: job.opts.jobId, tenant, endpointId, raw: "raw" in event, entry: id, single: true });
       }
-      const held = b.held.get(id);
-      if (held && --held.left <= 0) {
-        b.held.delete(id);
-        const spills = b.spilled.get(id);
-        if (spills === undefined) b.acks.push(id);
-        else {
-          b.spilled.delete(id);
-          b.spillHeld.add(id);
-          if (b.ready.length === 0) b.spillSince = Date.now();
-          // An entry with two spills is referred to by neither (the first sent would delete it).
-          for (const spill of spills) {
-            spill.single = spills.length === 1;
-            // Written by reference now, whatever else lingers with it: the event need not wait with it.
-            // (Not while everything is being written at once, a hand-back: a lone one is then its own job.)
-            if (spill.single && !forced) spill.job = undefined;
-          }
-          b.ready.push(...spills);
-        }
-      }
-      flush(p);
+      settled(p, b, id);
+    },
+    /** One of entry `id`'s deliveries goes to its parked endpoint's batches, with no attempt here. */
+    park(p: number, id: string, tenant: string, delivery: ParkedDelivery): void {
+      const b = buffer(p);
+      const { endpointId, raw, job } = delivery;
+      spill(b, { job, id: delivery.id, tenant, endpointId, raw, entry: id, single: true });
+      settled(p, b, id);
     },
     /** Resets the idle time of every entry in hand, so no other dispatcher claims them. */
     async renew(): Promise<void> {
@@ -425,9 +437,10 @@ type QueuedJob = DeliveryJob | BatchJob;
 interface Spill {
   /**
    * Dropped once the spill can only go by reference (its entry otherwise settled, no other spill):
-   * it may linger `SPILL_LINGER_MS` for its batch, and what it held of the event need not.
+   * it may linger `SPILL_LINGER_MS` for its batch, and what it held of the event need not. A
+   * parked delivery's is made only if it is written as a job of its own or packed (`jobOf`).
    */
-  job: DeliveryJob | undefined;
+  job: DeliveryJob | (() => DeliveryJob) | undefined;
   /** Its delivery's id (the job's). */
   id: string;
   tenant: string;
@@ -436,6 +449,12 @@ interface Spill {
   raw: boolean;
   entry: string;
   single: boolean;
+}
+
+/** A spill's job, made now if it was parked (never asked of one that dropped its job). */
+function jobOf(spill: Spill): DeliveryJob {
+  const { job } = spill;
+  return typeof job === "function" ? job() : job!;
 }
 
 /** Runs of `DELIVERY_BATCH_MAX` at most. */

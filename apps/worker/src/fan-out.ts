@@ -1,4 +1,4 @@
-import { filterMatcher, type TenantConfig } from "@imrelay/config";
+import { type EndpointConfig, filterMatcher, type TenantConfig } from "@imrelay/config";
 import {
   DELIVERY_JOB_NAME,
   type DeliveryJobState,
@@ -23,9 +23,23 @@ export interface DeliveryJob {
   fromText?: true;
 }
 
-/** The jobs of one event, and the endpoints whose `filter` turned it away (for the metric). */
+/**
+ * A delivery to an endpoint the caller said is parked (`fanOut`'s `parks`): it goes to the
+ * endpoint's batches by reference, and its job is made only if it must be written as one.
+ */
+export interface ParkedDelivery {
+  endpointId: string;
+  /** Its delivery's id (the job's, `deliveryJobId`). */
+  id: string;
+  /** It carries the vendor's raw copy (an includeRaw endpoint's). */
+  raw: boolean;
+  job: () => DeliveryJob;
+}
+
+/** The jobs of one event, the parked deliveries, and the endpoints whose `filter` turned it away (for the metric). */
 export interface FanOut {
   jobs: DeliveryJob[];
+  parked: ParkedDelivery[];
   filtered: string[];
 }
 
@@ -47,6 +61,7 @@ export function fanOut({
   jobOptions,
   json,
   rawJson,
+  parks,
 }: {
   event: IngestEvent;
   raw: unknown;
@@ -57,8 +72,15 @@ export function fanOut({
   traceparent?: string | undefined;
   tenant: TenantConfig;
   jobOptions: JobsOptions;
+  /**
+   * Endpoints whose deliveries go straight to their batches (a slow endpoint at its share): no job
+   * and no payload text is made for them, only their ids (a slow endpoint's every delivery would
+   * otherwise build both, to be dropped).
+   */
+  parks?: ((tenant: string, endpoint: EndpointConfig) => boolean) | undefined;
 }): FanOut {
   const jobs: DeliveryJob[] = [];
+  const parked: ParkedDelivery[] = [];
   const filtered: string[] = [];
   const { base, text } = withoutOwnRaw(event, json);
   for (const endpoint of tenant.endpoints) {
@@ -75,16 +97,19 @@ export function fanOut({
       filtered.push(endpoint.id);
       continue;
     }
-    jobs.push(
-      delivery(event, delivered, endpoint.id, {
-        traceparent,
-        jobOptions,
-        text,
-        rawJson: withRaw ? rawJson : undefined,
-      }),
-    );
+    const made = { traceparent, jobOptions, text, rawJson: withRaw ? rawJson : undefined };
+    if (!parks?.(event.tenant, endpoint)) jobs.push(delivery(event, delivered, endpoint.id, made));
+    else {
+      const { id } = endpoint;
+      parked.push({
+        endpointId: id,
+        id: deliveryJobId(event.id, id),
+        raw: withRaw,
+        job: () => delivery(event, delivered, id, made),
+      });
+    }
   }
-  return { jobs, filtered };
+  return { jobs, parked, filtered };
 }
 
 /** One delivery's job: the event as delivered (`delivered`, raw or not) and, with its text, the payload's. */

@@ -567,6 +567,25 @@ describe("how far ahead first attempts read", () => {
 });
 
 describe("batches of a slow endpoint's overflow", () => {
+  /** Entry acks on a fresh prefix, writing with no replica to wait for. */
+  const entryAcks = () => {
+    const keys = redisKeys(nextPrefix());
+    const queues = deliveryQueues(redis, keys);
+    stops.push(() => queues.close());
+    const acks = createEntryAcks({
+      redis,
+      keys,
+      queues: queues.queues as never,
+      batchQueues: queues.batches,
+      logger: captureLogger().logger,
+      consumer: "test",
+      replicaAcks: 0,
+      replicaTimeoutMs: 20,
+    });
+    stops.push(async () => acks.stop());
+    return { keys, queues, acks };
+  };
+
   it("adds a batch once however often its write is retried (a replica short after the add)", async () => {
     const keys = redisKeys(nextPrefix());
     const queues = deliveryQueues(redis, keys);
@@ -622,20 +641,7 @@ describe("batches of a slow endpoint's overflow", () => {
   });
 
   it("acks the other entries of a partition at once while one waits for its spill to make a batch", async () => {
-    const keys = redisKeys(nextPrefix());
-    const queues = deliveryQueues(redis, keys);
-    stops.push(() => queues.close());
-    const acks = createEntryAcks({
-      redis,
-      keys,
-      queues: queues.queues as never,
-      batchQueues: queues.batches,
-      logger: captureLogger().logger,
-      consumer: "test",
-      replicaAcks: 0,
-      replicaTimeoutMs: 20,
-    });
-    stops.push(async () => acks.stop());
+    const { keys, queues, acks } = entryAcks();
     const [slow, fast] = [makeEvent({ userId: "c" }), makeEvent({ userId: "c" })];
     const p = keys.partitionOf("acme", "c");
     const started = Date.now();
@@ -674,6 +680,84 @@ describe("batches of a slow endpoint's overflow", () => {
     expect(batches.map((job) => job?.data)).toMatchObject([{ endpointId: "slow", entries: ["1-0"] }]);
     expect(await queues.queues[p]!.getJob(deliveryJobId(slow.id, "slow"))).toBeUndefined();
     expect(await findDelivered(redis, keys, p, deliveryJobId(fast.id, "fast"))).not.toBeNull();
+  });
+
+  it("makes a parked delivery's job only when its batch must carry the payload (its entry has another spill)", async () => {
+    const { keys, queues, acks } = entryAcks();
+    const events = Array.from({ length: 3 }, () => makeEvent({ userId: "d" }));
+    const p = keys.partitionOf("acme", "d");
+    const made: string[] = [];
+    const parked = (event: (typeof events)[number], endpointId: string) => {
+      const id = deliveryJobId(event.id, endpointId);
+      return {
+        endpointId,
+        id,
+        raw: false,
+        job: () => {
+          made.push(id);
+          return {
+            name: "deliver" as const,
+            data: { tenant: "acme", endpointId, event },
+            opts: { jobId: id },
+            body: JSON.stringify(toPayload(event)),
+          };
+        },
+      };
+    };
+    // Entries 1-0 and 2-0 go to two parked endpoints each; 3-0 to one of them only.
+    for (const [entry, event] of [
+      ["1-0", events[0]!],
+      ["2-0", events[1]!],
+    ] as const) {
+      acks.hold(p, entry, 2);
+      acks.park(p, entry, "acme", parked(event, "slow-a"));
+      acks.park(p, entry, "acme", parked(event, "slow-b"));
+    }
+    acks.hold(p, "3-0", 1);
+    acks.park(p, "3-0", "acme", parked(events[2]!, "slow-a"));
+    await waitFor(() => !acks.holds(p, "1-0") && !acks.holds(p, "3-0"), { what: "the entries acked" });
+    const batches = (await queues.batches[p]!.getJobs(["waiting"])).map((job) => job!.data as DeliveryBatchData);
+    const carried = batches
+      .filter((data) => data.packed !== undefined)
+      .flatMap(batchDeliveries)
+      .map((d) => [d.id, JSON.parse(d.body).data.userId]);
+    // The first two entries' deliveries carry their payloads (an entry with two spills is referred to by neither).
+    expect(carried.sort()).toEqual(
+      [events[0]!, events[1]!]
+        .flatMap((event) => ["slow-a", "slow-b"].map((endpoint) => [deliveryJobId(event.id, endpoint), "d"]))
+        .sort(),
+    );
+    expect(batches.filter((data) => data.entries !== undefined).map((data) => data.entries)).toEqual([["3-0"]]);
+    // Only those four jobs were made: 3-0's delivery went by reference.
+    expect(made.sort()).toEqual(carried.map(([id]) => id).sort());
+  });
+
+  it("writes a lone spill as a job of its own while everything must be written, and by reference again once it is", async () => {
+    const { keys, queues, acks } = entryAcks();
+    const [before, after] = [makeEvent({ userId: "e" }), makeEvent({ userId: "e" })];
+    const p = keys.partitionOf("acme", "e");
+    const spill = (event: typeof before) => ({
+      kind: "spill" as const,
+      job: {
+        name: "deliver" as const,
+        data: { tenant: "acme", endpointId: "slow", event },
+        opts: { jobId: deliveryJobId(event.id, "slow") },
+        body: JSON.stringify(toPayload(event)),
+      },
+    });
+    // A hand-back: something waits for everything to be written while the entry is in hand.
+    acks.hold(p, "1-0", 1);
+    const drained = acks.drained();
+    acks.settle(p, "1-0", spill(before));
+    await drained;
+    expect(await queues.queues[p]!.getJob(deliveryJobId(before.id, "slow"))).toBeDefined();
+    // Afterwards a lone spill lingers for its batch again, and the batch refers to its entry.
+    acks.hold(p, "2-0", 1);
+    acks.settle(p, "2-0", spill(after));
+    await waitFor(() => !acks.holds(p, "2-0"), { what: "the entry acked once its batch is written" });
+    const batches = await queues.batches[p]!.getJobs(["waiting"]);
+    expect(batches.map((job) => job?.data)).toMatchObject([{ endpointId: "slow", entries: ["2-0"] }]);
+    expect(await queues.queues[p]!.getJob(deliveryJobId(after.id, "slow"))).toBeUndefined();
   });
 
   it("turns what is left of a batch that failed for good into jobs of their own, by reference, packed or as written before", async () => {

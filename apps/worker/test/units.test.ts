@@ -1,6 +1,6 @@
 import { parseConfig } from "@imrelay/config";
 import { toPayload } from "@imrelay/core";
-import { deliveryJobOptions, type IngestEvent, parseIngestEntry, payloadJson } from "@imrelay/store";
+import { deliveryJobId, deliveryJobOptions, type IngestEvent, parseIngestEntry, payloadJson } from "@imrelay/store";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import {
@@ -272,7 +272,25 @@ describe("fan-out with endpoint filters", () => {
       tenant: strict.tenants.acme!,
       jobOptions,
     });
-    expect(result).toEqual({ jobs: [], filtered: [] });
+    expect(result).toEqual({ jobs: [], parked: [], filtered: [] });
+  });
+
+  it("makes no job for a parked endpoint, only its delivery's ids, and the same job when asked for it", () => {
+    const event = makeEvent({ platform: "ios" }) as IngestEvent;
+    const raw = { query: { OptPlatform: "IOS" }, body: {} };
+    const json = JSON.stringify(event);
+    const tenant = config.tenants.acme!;
+    const parks = (tenantId: string, endpoint: { id: string }) => tenantId === "acme" && endpoint.id !== "mobile";
+    const whole = fanOut({ event, raw, tenant, jobOptions, json, rawJson: JSON.stringify(raw) });
+    const result = fanOut({ event, raw, tenant, jobOptions, json, rawJson: JSON.stringify(raw), parks });
+    expect(endpointsOf(result)).toEqual(["mobile"]);
+    expect(result.filtered).toEqual(["tencent-web"]);
+    expect(result.parked.map(({ endpointId, id, raw }) => ({ endpointId, id, raw }))).toEqual([
+      { endpointId: "raw-only", id: deliveryJobId(event.id, "raw-only"), raw: true },
+      { endpointId: "all", id: deliveryJobId(event.id, "all"), raw: false },
+    ]);
+    // Made when a batch must carry it: the very job fan-out makes for an endpoint not parked.
+    expect(result.parked.map((delivery) => delivery.job())).toEqual(whole.jobs.slice(1));
   });
 });
 
