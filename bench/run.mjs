@@ -6,7 +6,7 @@
 //   pnpm bench -- --quick      smoke run (3 s, 2,000 deliveries, 5,000-callback storm, 2 s of presence queries)
 //   --duration <s> --warmup <s> --connections <n> --rounds <n> --delivery <n> --storm <n>
 //   --storm-connections <n> --presence-users <n> --presence-connections <n>
-//   --isolation <n> --isolation-rounds <n> --offered <n/s> --rate-duration <s> --backlog <n>
+//   --isolation <n> --isolation-rounds <n> --isolation-control --offered <n/s> --rate-duration <s> --backlog <n>
 //   --only ingest,delivery,storm,presence,isolation,ratelimit,backlog,cluster --profile (CPU-profile the ingest servers and the delivery worker)
 //   --cli <path> (another imrelay CLI build) --compare <path> (also measure that build's ingest)
 //   --cold-storm (storm a gateway that has not served a callback yet) --out <dir> (where the report goes)
@@ -55,6 +55,7 @@ const { values: flags } = parseArgs({
     "presence-connections": { type: "string" },
     isolation: { type: "string" },
     "isolation-rounds": { type: "string" },
+    "isolation-control": { type: "boolean", default: false },
     offered: { type: "string" },
     "rate-duration": { type: "string" },
     backlog: { type: "string" },
@@ -90,6 +91,7 @@ const opts = {
   isolationSettle: quick ? 0.5 : 1,
   // Pairs of isolation runs: the machine's speed moves by a third from one run to the next.
   isolationRounds: Number(flags["isolation-rounds"] ?? (quick ? 1 : 4)),
+  isolationControl: flags["isolation-control"],
   // Per-endpoint rate limit: callbacks/s offered steadily, for this many seconds.
   offered: Number(flags.offered ?? 400),
   rateDuration: Number(flags["rate-duration"] ?? (quick ? 5 : 10)),
@@ -856,7 +858,11 @@ async function isolationSection() {
   try {
     const fast = { id: "fast", url: `${sinkUrl}/hooks` };
     const aloneConfig = writeConfig("fast-alone", [fast]);
-    const both = writeConfig("fast-and-slow", [fast, { id: "slow", url: `${slow.url}/hooks` }]);
+    // The control (`--isolation-control`): the "with slow" side runs the fast endpoint alone too,
+    // so the pooled ratio shows how far two identical sides drift apart on this machine.
+    const both = opts.isolationControl
+      ? aloneConfig
+      : writeConfig("fast-and-slow", [fast, { id: "slow", url: `${slow.url}/hooks` }]);
     // `rounds` pairs, each back to back, in the order alone, slow | slow, alone | …: a machine whose
     // speed drifts over the section weighs on both sides alike. The target is judged on the rates
     // pooled over every pair (all steady deliveries ÷ all steady time, per side): this machine's
@@ -899,6 +905,7 @@ async function isolationSection() {
     log(`isolation: pooled steady ${round(pooledAlone)} → ${round(pooledWithSlow)}/s (${round(ratio, 3)}×)`);
     return {
       events: n,
+      control: opts.isolationControl,
       slowMs,
       windowS: opts.isolationWindow,
       settleS: opts.isolationSettle,

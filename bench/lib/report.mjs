@@ -139,7 +139,7 @@ function isolation(s) {
   const fastCell = (r) =>
     `${num(r.fast.steady?.perSecond)} | ${num(r.fast.perSecond)} | ${num(r.fast.delivered)} of ${num(r.accepted)} | ${num(r.fast.spanS, 2)} s${r.fast.drained ? "" : " (window)"}`;
   return `## 5. Head-of-line isolation
-
+${s.control ? "\n**Control run (`--isolation-control`): both sides run the fast endpoint alone; the ratio is the machine's noise, not a result.**\n" : ""}
 One tenant, two endpoints: \`fast\` (the main sink, answers at once) and \`slow\` (a sink of its own, another origin,
 answering ${num(s.slowMs)} ms after the body arrived). ${num(s.events)} events queued with no worker running, then one
 \`imrelay worker\` (concurrency ${s.concurrency}) drains them; first with \`fast\` the only endpoint, then with both (each
