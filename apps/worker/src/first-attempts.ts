@@ -84,6 +84,13 @@ export const SLOW_ENDPOINT_MS = 500;
  * and a slow one is found out before it holds the others up for long.
  */
 export const QUIET_ENDPOINT_MS = 100;
+/**
+ * How long an endpoint whose last answer took `SLOW_ENDPOINT_MS` or more stays known as slow once
+ * its line empties: its next share of sends, out together, answers together, and the line is
+ * refilled at once; without this, what is read for it in the 100 ms it then takes to find it slow
+ * again waits for its slots (and stops the reading) before it is spilled, every round trip.
+ */
+const SLOW_MEMORY_MS = 10_000;
 /** How long a worker remembers on its own that an endpoint answered 410 (see `gone`). */
 const GONE_MS = 5_000;
 /**
@@ -137,6 +144,15 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
    * disabled set has them (or, enabled again meanwhile, not).
    */
   const gone = new Map<string, number>();
+  /** Endpoints whose last answer was slow (`SLOW_ENDPOINT_MS` or more), until when (performance.now()). */
+  const slowAnswers = new Map<string, number>();
+  const answeredSlowly = (endpoint: string, now: number) => {
+    const until = slowAnswers.get(endpoint);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    slowAnswers.delete(endpoint);
+    return false;
+  };
   const isGone = (endpoint: string) => {
     const until = gone.get(endpoint);
     if (until === undefined) return false;
@@ -182,14 +198,18 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   }
 
   /**
-   * With its share in flight: has it answered nothing for `QUIET_ENDPOINT_MS`, or had a request
-   * out for `SLOW_ENDPOINT_MS`?
+   * With its share in flight: has it answered nothing for `QUIET_ENDPOINT_MS`, had a request out
+   * for `SLOW_ENDPOINT_MS`, or did its last answer take that long (`SLOW_MEMORY_MS`)?
    */
-  function isSlow(line: Line): boolean {
+  function isSlow(line: Line, endpoint: string): boolean {
     const oldest = line.sending.values().next().value as Send | undefined;
     if (oldest === undefined || line.sending.size < endpointConcurrency) return false;
     const now = performance.now();
-    return now - line.lastDone >= QUIET_ENDPOINT_MS || now - oldest.startedAt >= SLOW_ENDPOINT_MS;
+    return (
+      now - line.lastDone >= QUIET_ENDPOINT_MS ||
+      now - oldest.startedAt >= SLOW_ENDPOINT_MS ||
+      answeredSlowly(endpoint, now)
+    );
   }
 
   /** To the queue: every send waiting for the line's own slots. */
@@ -202,7 +222,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
 
   /** To the queue: a slow endpoint's deferred sends, checked while any wait. */
   function spillSlow(): void {
-    for (const line of lines.values()) if (line.deferred.length > 0 && isSlow(line)) spillDeferred(line);
+    for (const [endpoint, line] of lines) if (line.deferred.length > 0 && isSlow(line, endpoint)) spillDeferred(line);
     if (deferred === 0 && sweep) {
       clearInterval(sweep);
       sweep = undefined;
@@ -261,6 +281,9 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         sending.delete(send);
         line.sending.delete(send);
         line.lastDone = performance.now();
+        if (line.lastDone - send.startedAt >= SLOW_ENDPOINT_MS)
+          slowAnswers.set(send.endpoint, line.lastDone + SLOW_MEMORY_MS);
+        else if (slowAnswers.size > 0) slowAnswers.delete(send.endpoint);
         // Its own slot freed: the endpoint's next deferred send takes it (those settled at once do not).
         for (let next = line.deferred.shift(); next; next = line.deferred.shift()) {
           deferred--;
@@ -289,7 +312,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       } else {
         // Needs none: it waits for its endpoint's own slots, or goes to the queue.
         waiting.shift();
-        if (isSlow(line)) finish(next, { kind: "spill", job: next.job });
+        if (isSlow(line, next.endpoint)) finish(next, { kind: "spill", job: next.job });
         else defer(line, next);
       }
     }
@@ -320,8 +343,9 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       });
     },
     parked(tenant, endpointId) {
-      const line = lines.get(lineKey(tenant, endpointId));
-      return line !== undefined && isSlow(line);
+      const endpoint = lineKey(tenant, endpointId);
+      const line = lines.get(endpoint);
+      return line !== undefined && isSlow(line, endpoint);
     },
     inFlight: () => inHandSends().map((send) => send.job.opts.jobId),
     handBackAll() {

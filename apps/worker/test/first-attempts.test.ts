@@ -21,6 +21,7 @@ import {
   createEntryAcks,
   createFirstAttempts,
   QUIET_ENDPOINT_MS,
+  SLOW_ENDPOINT_MS,
   SPILL_LINGER_MS,
   startWorker,
 } from "../src/index.js";
@@ -533,7 +534,8 @@ describe("how far ahead first attempts read", () => {
     expect(await first.room(3)).toBe(3);
   });
 
-  it("says an endpoint is parked once it is found slow with its share in flight, and not after it answers", async () => {
+  /** First attempts (4 slots, 2 per endpoint) whose every request is answered 200 when the test says (`answers`). */
+  const answeredByHand = () => {
     const answers: Array<() => void> = [];
     const first = createFirstAttempts({
       attempt: () =>
@@ -549,6 +551,11 @@ describe("how far ahead first attempts read", () => {
       for (const answer of answers.splice(0)) answer();
       await first.idle();
     });
+    return { first, answers };
+  };
+
+  it("says an endpoint is parked once it is found slow with its share in flight, and not after it answers", async () => {
+    const { first, answers } = answeredByHand();
 
     expect(first.parked("acme", "slow")).toBe(false);
     const out = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
@@ -563,6 +570,29 @@ describe("how far ahead first attempts read", () => {
     await out[0];
     await new Promise((resolve) => setImmediate(resolve));
     expect(first.parked("acme", "slow")).toBe(false);
+  });
+  it("knows an endpoint whose last answer was slow as slow at once when its share is out again, until one is fast", async () => {
+    const { first, answers } = answeredByHand();
+    const answerAll = async (out: Array<Promise<unknown>>) => {
+      for (const answer of answers.splice(0)) answer();
+      await Promise.all(out);
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+
+    // Its share answers after SLOW_ENDPOINT_MS, together: its line empties.
+    const out = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
+    await sleep(SLOW_ENDPOINT_MS + 20);
+    await answerAll(out);
+    // The next share out: slow at once, not QUIET_ENDPOINT_MS later.
+    const again = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
+    expect(first.parked("acme", "slow")).toBe(true);
+    // It answers fast now: the next share out is not slow until it has been quiet again.
+    await answerAll(again);
+    const fastAgain = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
+    expect(first.parked("acme", "slow")).toBe(false);
+    await sleep(QUIET_ENDPOINT_MS + 20);
+    expect(first.parked("acme", "slow")).toBe(true);
+    await answerAll(fastAgain);
   });
 });
 
