@@ -869,29 +869,35 @@ async function isolationSection() {
     // speed moves by a third from one run to the next, which a single pair cannot tell from us.
     const steady = (run) => run.fast.steady?.perSecond ?? 0;
     const pairs = [];
+    const runAlone = async (turn) => {
+      log(`isolation round ${turn}: ${n} events, the fast endpoint alone`);
+      const run = await isolationRun(n, aloneConfig, undefined);
+      log(`  alone: ${round(run.fast.perSecond)} deliveries/s, steady ${round(steady(run))}/s`);
+      return run;
+    };
+    const runSlow = async (turn) => {
+      log(`isolation round ${turn}: ${n} events, each to the fast endpoint and to one answering after ${slowMs} ms`);
+      const run = await isolationRun(n, both, slow);
+      log(
+        `  with slow: ${round(run.fast.perSecond)} deliveries/s, steady ${round(steady(run))}/s; slow received ${round(run.slow.perSecond)}/s; ${run.activeAtEnd.deliveries} delivery and ${run.activeAtEnd.batches} batch jobs active at the end; worker CPU per fast delivery ${run.cpuPerFastUs.worker} µs`,
+      );
+      return run;
+    };
     for (let turn = 1; turn <= opts.isolationRounds; turn++) {
-      const runAlone = async () => {
-        log(`isolation round ${turn}: ${n} events, the fast endpoint alone`);
-        const run = await isolationRun(n, aloneConfig, undefined);
-        log(`  alone: ${round(run.fast.perSecond)} deliveries/s, steady ${round(steady(run))}/s`);
-        return run;
-      };
-      const runSlow = async () => {
-        log(`isolation round ${turn}: ${n} events, each to the fast endpoint and to one answering after ${slowMs} ms`);
-        const run = await isolationRun(n, both, slow);
-        log(
-          `  with slow: ${round(run.fast.perSecond)} deliveries/s, steady ${round(steady(run))}/s; slow received ${round(run.slow.perSecond)}/s; ${run.activeAtEnd.deliveries} delivery and ${run.activeAtEnd.batches} batch jobs active at the end; worker CPU per fast delivery ${run.cpuPerFastUs.worker} µs`,
-        );
-        return run;
-      };
       const slowFirst = turn % 2 === 0;
-      const withSlow = slowFirst ? await runSlow() : undefined;
-      const alone = await runAlone();
-      const pair = { round: turn, slowFirst, alone, withSlow: withSlow ?? (await runSlow()) };
-      pair.ratio = steady(pair.withSlow) / steady(alone);
-      pair.wholeRatio = pair.withSlow.fast.perSecond / alone.fast.perSecond;
-      log(`  round ${turn}: steady ${round(pair.ratio, 3)}×, whole ${round(pair.wholeRatio, 3)}×`);
-      pairs.push(pair);
+      let alone;
+      let withSlow;
+      if (slowFirst) {
+        withSlow = await runSlow(turn);
+        alone = await runAlone(turn);
+      } else {
+        alone = await runAlone(turn);
+        withSlow = await runSlow(turn);
+      }
+      const ratio = steady(withSlow) / steady(alone);
+      const wholeRatio = withSlow.fast.perSecond / alone.fast.perSecond;
+      log(`  round ${turn}: steady ${round(ratio, 3)}×, whole ${round(wholeRatio, 3)}×`);
+      pairs.push({ round: turn, slowFirst, alone, withSlow, ratio, wholeRatio });
     }
     const pooled = (side) => {
       const runs = pairs.map((pair) => pair[side].fast.steady).filter(Boolean);

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { type EndpointConfig, findEndpoint, findTenant, type ImrelayConfig } from "@imrelay/config";
+import { type EndpointConfig, findTenant, type ImrelayConfig } from "@imrelay/config";
 import {
   allPartitions,
   type BatchQueue,
@@ -17,7 +17,7 @@ import {
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
 import { createEntryAcks } from "./entry-acks.js";
-import { type DeliveryJob, fanOut, type ParkedDelivery } from "./fan-out.js";
+import { type DeliveryJob, fanOut, type ParkedDelivery, type Route } from "./fan-out.js";
 import type { FirstAttempts } from "./first-attempts.js";
 import type { WorkerMetrics } from "./metrics.js";
 
@@ -169,17 +169,17 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
   }
 
   /**
-   * Would this delivery go out straight from the stream? Not when it must wait its turn at a rate
-   * limit, nor when the endpoint is disabled or gone (the queue turns those into dead letters).
+   * Where a delivery read here goes: out straight from the stream, unless it must wait its turn at
+   * a rate limit or the endpoint is disabled (the queue turns those into dead letters); to its
+   * batches at once when the endpoint is parked (a send apiece would only spill them).
    */
-  function sendsFirst(job: DeliveryJob, disabled: ReadonlySet<string>): boolean {
-    const { tenant, endpointId } = job.data;
-    const endpoint = findEndpoint(config, tenant, endpointId);
-    return endpoint !== undefined && sendable(tenant, endpoint, disabled);
+  function route(first: FirstAttempts, disabled: ReadonlySet<string>) {
+    return (tenant: string, endpoint: EndpointConfig): Route => {
+      if (!endpoint.enabled || endpoint.rateLimit !== undefined || disabled.has(disabledField(tenant, endpoint.id)))
+        return "queue";
+      return first.parked(tenant, endpoint.id) ? "park" : "send";
+    };
   }
-
-  const sendable = (tenant: string, endpoint: EndpointConfig, disabled: ReadonlySet<string>) =>
-    endpoint.enabled && endpoint.rateLimit === undefined && !disabled.has(disabledField(tenant, endpoint.id));
 
   /**
    * `viaQueue`: entries another dispatcher had (claimed from a dead one) or this one read before a
@@ -193,13 +193,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     const queued: DeliveryJob[] = [];
     const direct: Array<{ entry: string; tenant: string; jobs: DeliveryJob[]; parked: ParkedDelivery[] }> = [];
     // One read of the run-time disabled set per batch: a disable stops the next batch.
-    const disabled = first && !viaQueue ? await disabledEndpointFields(redis, keys) : undefined;
-    // A slow endpoint's deliveries go to its batches at once, with no job made (a send apiece would only spill them).
-    const parks =
-      first && disabled
-        ? (tenant: string, endpoint: EndpointConfig) =>
-            first.parked(tenant, endpoint.id) && sendable(tenant, endpoint, disabled)
-        : undefined;
+    const routed = first && !viaQueue ? route(first, await disabledEndpointFields(redis, keys)) : undefined;
     const done: string[] = [];
     for (const entry of entries) {
       // Its own pending entries are read again after a failure: those whose deliveries are out stay as they are.
@@ -229,21 +223,14 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
         tenant,
         jobOptions,
         ...(first ? { json, rawJson } : {}),
-        parks,
+        route: routed,
       });
       for (const endpoint of fanned.filtered) deps.metrics?.eventsFiltered.inc({ tenant: event.tenant, endpoint });
-      if (!disabled || !first) {
-        queued.push(...fanned.jobs);
-        continue;
-      }
-      const sent: DeliveryJob[] = [];
-      for (const job of fanned.jobs) {
-        if (sendsFirst(job, disabled)) sent.push(job);
-        else queued.push(job);
-      }
-      if (sent.length > 0 || fanned.parked.length > 0) {
+      queued.push(...fanned.jobs);
+      const { sends, parked } = fanned;
+      if (sends.length > 0 || parked.length > 0) {
         done.pop();
-        direct.push({ entry: entry[0], tenant: event.tenant, jobs: sent, parked: fanned.parked });
+        direct.push({ entry: entry[0], tenant: event.tenant, jobs: sends, parked });
       }
     }
     // When it throws (replicas short), the entries stay pending with this consumer and are handed off again (same job ids).

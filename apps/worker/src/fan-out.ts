@@ -24,7 +24,7 @@ export interface DeliveryJob {
 }
 
 /**
- * A delivery to an endpoint the caller said is parked (`fanOut`'s `parks`): it goes to the
+ * A delivery to an endpoint the caller said is parked (`fanOut`'s `route`): it goes to the
  * endpoint's batches by reference, and its job is made only if it must be written as one.
  */
 export interface ParkedDelivery {
@@ -36,9 +36,19 @@ export interface ParkedDelivery {
   job: () => DeliveryJob;
 }
 
-/** The jobs of one event, the parked deliveries, and the endpoints whose `filter` turned it away (for the metric). */
+/**
+ * Where one delivery goes (`fanOut`'s `route`): to the queue as a job, out as a first attempt
+ * (`send`), or, for an endpoint found slow, straight to its batches (`park`).
+ */
+export type Route = "queue" | "send" | "park";
+
+/**
+ * One event's deliveries by route (without a `route`, every one is a job for the queue), and the
+ * endpoints whose `filter` turned it away (for the metric).
+ */
 export interface FanOut {
   jobs: DeliveryJob[];
+  sends: DeliveryJob[];
   parked: ParkedDelivery[];
   filtered: string[];
 }
@@ -61,7 +71,7 @@ export function fanOut({
   jobOptions,
   json,
   rawJson,
-  parks,
+  route,
 }: {
   event: IngestEvent;
   raw: unknown;
@@ -73,13 +83,13 @@ export function fanOut({
   tenant: TenantConfig;
   jobOptions: JobsOptions;
   /**
-   * Endpoints whose deliveries go straight to their batches (a slow endpoint at its share): no job
-   * and no payload text is made for them, only their ids (a slow endpoint's every delivery would
-   * otherwise build both, to be dropped).
+   * Where each endpoint's delivery goes. A parked one gets no job and no payload text, only its ids
+   * (a slow endpoint's every delivery would otherwise build both, to be dropped). @default queue
    */
-  parks?: ((tenant: string, endpoint: EndpointConfig) => boolean) | undefined;
+  route?: ((tenant: string, endpoint: EndpointConfig) => Route) | undefined;
 }): FanOut {
   const jobs: DeliveryJob[] = [];
+  const sends: DeliveryJob[] = [];
   const parked: ParkedDelivery[] = [];
   const filtered: string[] = [];
   const { base, text } = withoutOwnRaw(event, json);
@@ -98,7 +108,8 @@ export function fanOut({
       continue;
     }
     const made = { traceparent, jobOptions, text, rawJson: withRaw ? rawJson : undefined };
-    if (!parks?.(event.tenant, endpoint)) jobs.push(delivery(event, delivered, endpoint.id, made));
+    const to = route?.(event.tenant, endpoint) ?? "queue";
+    if (to !== "park") (to === "send" ? sends : jobs).push(delivery(event, delivered, endpoint.id, made));
     else {
       const { id } = endpoint;
       parked.push({
@@ -109,7 +120,7 @@ export function fanOut({
       });
     }
   }
-  return { jobs, parked, filtered };
+  return { jobs, sends, parked, filtered };
 }
 
 /** One delivery's job: the event as delivered (`delivered`, raw or not) and, with its text, the payload's. */

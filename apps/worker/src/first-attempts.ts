@@ -146,20 +146,6 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   const gone = new Map<string, number>();
   /** Endpoints whose last answer was slow (`SLOW_ENDPOINT_MS` or more), until when (performance.now()). */
   const slowAnswers = new Map<string, number>();
-  const answeredSlowly = (endpoint: string, now: number) => {
-    const until = slowAnswers.get(endpoint);
-    if (until === undefined) return false;
-    if (now < until) return true;
-    slowAnswers.delete(endpoint);
-    return false;
-  };
-  const isGone = (endpoint: string) => {
-    const until = gone.get(endpoint);
-    if (until === undefined) return false;
-    if (performance.now() < until) return true;
-    gone.delete(endpoint);
-    return false;
-  };
 
   // What is read and not sent yet: reading stops while that would fill every slot again. Sends in
   // flight do not count, so a slow endpoint's (its share at most) never hold the others' reading
@@ -208,7 +194,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     return (
       now - line.lastDone >= QUIET_ENDPOINT_MS ||
       now - oldest.startedAt >= SLOW_ENDPOINT_MS ||
-      answeredSlowly(endpoint, now)
+      marked(slowAnswers, endpoint, now)
     );
   }
 
@@ -247,7 +233,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
 
   /** Sends it; says whether a request went out (it takes a slot) or it was settled at once. */
   function start(send: Send, line: Line): boolean {
-    if (isGone(send.endpoint)) {
+    if (marked(gone, send.endpoint)) {
       // It answered 410 a moment ago: what was already read for it is a dead letter, not a request.
       const deadLetter = { code: "ENDPOINT_DISABLED", message: "endpoint disabled" };
       finish(send, { kind: "queue", job: { ...send.job, data: { ...send.job.data, deadLetter } } });
@@ -370,6 +356,15 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       wake();
     },
   };
+}
+
+/** Is `endpoint` marked in `marks` (endpoint → until when, performance.now()) at `now`? A mark past its time is dropped. */
+function marked(marks: Map<string, number>, endpoint: string, now = performance.now()): boolean {
+  const until = marks.get(endpoint);
+  if (until === undefined) return false;
+  if (now < until) return true;
+  marks.delete(endpoint);
+  return false;
 }
 
 /** An endpoint's line, by tenant and endpoint id (ids hold no newline: the config's id patterns). */

@@ -272,18 +272,21 @@ describe("fan-out with endpoint filters", () => {
       tenant: strict.tenants.acme!,
       jobOptions,
     });
-    expect(result).toEqual({ jobs: [], parked: [], filtered: [] });
+    expect(result).toEqual({ jobs: [], sends: [], parked: [], filtered: [] });
   });
 
-  it("makes no job for a parked endpoint, only its delivery's ids, and the same job when asked for it", () => {
+  it("routes each delivery as asked: sent, or parked with only its ids (the same job when asked for it); none queued", () => {
     const event = makeEvent({ platform: "ios" }) as IngestEvent;
     const raw = { query: { OptPlatform: "IOS" }, body: {} };
     const json = JSON.stringify(event);
     const tenant = config.tenants.acme!;
-    const parks = (tenantId: string, endpoint: { id: string }) => tenantId === "acme" && endpoint.id !== "mobile";
+    const route = (tenantId: string, endpoint: { id: string }) =>
+      tenantId !== "acme" || endpoint.id === "mobile" ? ("send" as const) : ("park" as const);
     const whole = fanOut({ event, raw, tenant, jobOptions, json, rawJson: JSON.stringify(raw) });
-    const result = fanOut({ event, raw, tenant, jobOptions, json, rawJson: JSON.stringify(raw), parks });
-    expect(endpointsOf(result)).toEqual(["mobile"]);
+    const result = fanOut({ event, raw, tenant, jobOptions, json, rawJson: JSON.stringify(raw), route });
+    expect(result.jobs).toEqual([]);
+    expect(result.sends).toEqual(whole.jobs.slice(0, 1));
+    expect(whole.jobs.map((job) => job.data.endpointId)).toEqual(["mobile", "raw-only", "all"]);
     expect(result.filtered).toEqual(["tencent-web"]);
     expect(result.parked.map(({ endpointId, id, raw }) => ({ endpointId, id, raw }))).toEqual([
       { endpointId: "raw-only", id: deliveryJobId(event.id, "raw-only"), raw: true },
