@@ -8,6 +8,8 @@ import {
   type DeliveredRecord,
   type DeliveryBatchData,
   type DeliveryJobData,
+  holdWritesThisTurn,
+  isCluster,
   packBatch,
   type RedisClient,
   type RedisKeys,
@@ -279,6 +281,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       const keeps = b.keeps.splice(0);
       for (const id of acks) b.writing.add(id);
       for (const id of keeps) b.writing.add(id);
+      // Every partition's writes of this turn (and the dispatcher's acks in the next poll) go in one write.
+      if (!isCluster(redis)) holdWritesThisTurn(redis);
       try {
         await write(p, jobs, records, acks, keeps);
         b.retryAt = 0;

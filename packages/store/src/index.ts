@@ -17,3 +17,4 @@ export * from "./slot.js";
 export * from "./store-failure.js";
 export * from "./stream-entry.js";
 export * from "./within.js";
+export * from "./write-turns.js";

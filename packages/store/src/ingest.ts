@@ -8,6 +8,7 @@ import { REPLICA_WAIT_MS, replicasAcked, replicasShort } from "./replicas.js";
 import { keySlot } from "./slot.js";
 import { describeStoreFailure } from "./store-failure.js";
 import { joinEventJson } from "./stream-entry.js";
+import { holdWritesThisTurn } from "./write-turns.js";
 
 /** Time kept for WAIT's answer to come back, beyond WAIT's own timeout. */
 const WAIT_MARGIN_MS = 200;
@@ -241,6 +242,7 @@ export function createIngest({
       // refreshes its map. A second run of a call that did run is a duplicate (the seen key), never a second event.
       const direct = masterOf?.(p);
       if (direct) {
+        holdWritesThisTurn(direct);
         const first = define(direct)
           [COMMAND](...args)
           .then((r) => {
@@ -253,6 +255,7 @@ export function createIngest({
         });
         reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
       } else {
+        if (!isCluster(redis)) holdWritesThisTurn(redis);
         const call = run[COMMAND](...args);
         reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
       }

@@ -1,0 +1,28 @@
+import type { Redis } from "ioredis";
+
+/** Sockets whose writes wait for the end of this turn of the event loop. */
+const held = new WeakSet<object>();
+
+/**
+ * Holds the connection's writes until the end of this turn of the event loop
+ * (its check phase), so that the commands of every callback handled in one
+ * poll phase leave in one `writev` rather than in a write each. On a busy
+ * gateway the write of each callback's ingest command was a fifth of its CPU:
+ * every loopback write wakes Redis anew. A command waits at most for the rest
+ * of the turn's I/O callbacks (microseconds when idle); a connection that is
+ * not ready (its commands fail or queue) is left as it is.
+ *
+ * @example
+ * holdWritesThisTurn(redis);
+ * await redis.call("PING"); // written with whatever else this turn writes on `redis`
+ */
+export function holdWritesThisTurn(client: Redis): void {
+  const { stream } = client;
+  if (client.status !== "ready" || !stream || held.has(stream)) return;
+  held.add(stream);
+  stream.cork();
+  setImmediate(() => {
+    held.delete(stream);
+    stream.uncork();
+  });
+}
