@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { heldMember, keySlot, partitionOf, partitionTags, redisKeys } from "@imrelay/store";
+import { heldMember, holdWritesThisTurn, keySlot, partitionOf, partitionTags, redisKeys } from "@imrelay/store";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
@@ -72,6 +72,22 @@ function clusterClient() {
 }
 
 describe("imrelay on a Redis Cluster", () => {
+  it("holds every master's writes for the turn, and sends them all at its end", async () => {
+    const client = clusterClient();
+    const keys = partitionTags(16).map((tag) => `${newPrefix()}:{${tag}}:held`);
+    // One command through each master first: the client connects to the masters as it needs them.
+    await Promise.all(keys.map((key) => client.set(key, "before")));
+    const masters = client.nodes("master");
+    expect(masters).toHaveLength(3);
+    holdWritesThisTurn(client);
+    const writes = Promise.all(keys.map((key) => client.set(key, "after")));
+    for (const master of masters) expect(master.stream.writableCorked).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const master of masters) expect(master.stream.writableCorked).toBe(0);
+    await writes;
+    expect(await Promise.all(keys.map((key) => client.get(key)))).toEqual(keys.map(() => "after"));
+  });
+
   it("hashes keys to the slots the cluster does (CRC16 as CLUSTER KEYSLOT)", async () => {
     const client = clusterClient();
     const keys = redisKeys("imrelay", 16);

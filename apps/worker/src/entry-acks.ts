@@ -9,7 +9,6 @@ import {
   type DeliveryBatchData,
   type DeliveryJobData,
   holdWritesThisTurn,
-  isCluster,
   packBatch,
   type RedisClient,
   type RedisKeys,
@@ -282,7 +281,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       for (const id of acks) b.writing.add(id);
       for (const id of keeps) b.writing.add(id);
       // Every partition's writes of this turn (and the dispatcher's acks in the next poll) go in one write.
-      if (!isCluster(redis)) holdWritesThisTurn(redis);
+      holdWritesThisTurn(redis);
       try {
         await write(p, jobs, records, acks, keeps);
         b.retryAt = 0;

@@ -255,7 +255,7 @@ export function createIngest({
         });
         reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
       } else {
-        if (!isCluster(redis)) holdWritesThisTurn(redis);
+        holdWritesThisTurn(redis);
         const call = run[COMMAND](...args);
         reply = deadlineMs === undefined ? await call : await within(call, deadlineMs - WAIT_MARGIN_MS);
       }

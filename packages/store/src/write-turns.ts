@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { isCluster, type RedisClient } from "./connection.js";
 
 /** Sockets whose writes wait for the end of this turn of the event loop. */
 const held = new WeakSet<object>();
@@ -9,14 +10,20 @@ const held = new WeakSet<object>();
  * poll phase leave in one `writev` rather than in a write each. On a busy
  * gateway the write of each callback's ingest command was a fifth of its CPU:
  * every loopback write wakes Redis anew. A command waits at most for the rest
- * of the turn's I/O callbacks (microseconds when idle); a connection that is
- * not ready (its commands fail or queue) is left as it is.
+ * of the turn's I/O callbacks (microseconds when idle). On a cluster client,
+ * each master's connection is held; a connection that is not ready (its
+ * commands fail or queue) is left as it is.
  *
  * @example
  * holdWritesThisTurn(redis);
  * await redis.call("PING"); // written with whatever else this turn writes on `redis`
  */
-export function holdWritesThisTurn(client: Redis): void {
+export function holdWritesThisTurn(client: RedisClient): void {
+  if (isCluster(client)) for (const node of client.nodes("master")) hold(node);
+  else hold(client);
+}
+
+function hold(client: Redis): void {
   const { stream } = client;
   if (client.status !== "ready" || !stream || held.has(stream)) return;
   held.add(stream);
