@@ -83,6 +83,7 @@ describe("the packed CLI", () => {
       "package/lua/ingest.lua",
       "package/lua/rate-limit.lua",
       "package/lua/release-held.lua",
+      "package/lua/renew.lua",
       "package/lua/settle.lua",
       "package/package.json",
     ]);

@@ -12,6 +12,7 @@ import {
   packBatch,
   type RedisClient,
   type RedisKeys,
+  renewEntries,
   replicasAcked,
 } from "@imrelay/store";
 import type { JobsOptions, Queue } from "bullmq";
@@ -373,13 +374,16 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       spill(b, { job, id: delivery.id, tenant, endpointId, raw, entry: id, single: true });
       settled(p, b, id);
     },
-    /** Resets the idle time of every entry in hand, so no other dispatcher claims them. */
+    /**
+     * Resets the idle time of every entry in hand, so no other dispatcher claims them; one that
+     * another has claimed meanwhile (this one paused past `claimIdleMs`) stays with it.
+     */
     async renew(): Promise<void> {
       await Promise.all(
         [...buffers].map(async ([p, b]) => {
           const ids = [...b.held.keys(), ...b.spillHeld, ...b.acks, ...b.keeps, ...b.writing];
           if (ids.length === 0) return;
-          await redis.call("XCLAIM", keys.ingest(p), keys.ingestGroup, consumer, "0", ...ids, "JUSTID");
+          await renewEntries(redis, keys, p, consumer, ids);
         }),
       );
     },

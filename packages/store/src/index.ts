@@ -12,6 +12,7 @@ export * from "./partitions.js";
 export * from "./presence.js";
 export * from "./rate-limit.js";
 export * from "./redis-close.js";
+export * from "./renew-entries.js";
 export * from "./replicas.js";
 export * from "./slot.js";
 export * from "./store-failure.js";
