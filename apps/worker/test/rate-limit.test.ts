@@ -23,7 +23,11 @@ import {
 const { redis, stops, nextPrefix, filePrefix } = testFile();
 
 const RATE = 20;
-const SLOW_EVENTS = 60;
+/**
+ * Four seconds' worth: the fast backlog takes 1–1.5 s on a loaded machine, and the steady rate is
+ * measured on the half or more that is left after it.
+ */
+const SLOW_EVENTS = 80;
 const FAST_EVENTS = 200;
 /** Each fast delivery takes this long at the sink, so the fast endpoint's rate is set by free worker slots. */
 const FAST_ANSWER_MS = 20;
