@@ -41,14 +41,31 @@ export function verifySignature(
   if (Math.abs(now / 1000 - Number(requestTime)) > toleranceSec) {
     throw new TencentCallbackError("SIGNATURE_EXPIRED", `RequestTime is outside the ${toleranceSec} s window`);
   }
-  if (!safeEqual(sign.toLowerCase(), tencentSign(token, requestTime))) {
+  if (!safeEqual(sign.toLowerCase(), expectedSign(token, requestTime))) {
     throw new TencentCallbackError("SIGNATURE_MISMATCH", "Sign does not match");
   }
 }
 
+/** Per token, the last `RequestTime` seen and its `Sign`, as bytes. */
+const lastSigns = new Map<string, { requestTime: string; sign: Buffer }>();
+/** Tokens remembered at most (one per tenant in practice); past it, the memory starts again. */
+const LAST_SIGNS_MAX = 256;
+
+/**
+ * The `Sign` Tencent computes for this token and time. The callbacks of one second share a
+ * `RequestTime`, so a busy gateway hashes it once per second per token rather than per callback.
+ */
+function expectedSign(token: string, requestTime: string): Buffer {
+  const last = lastSigns.get(token);
+  if (last?.requestTime === requestTime) return last.sign;
+  const sign = Buffer.from(tencentSign(token, requestTime), "utf8");
+  if (!last && lastSigns.size >= LAST_SIGNS_MAX) lastSigns.clear();
+  lastSigns.set(token, { requestTime, sign });
+  return sign;
+}
+
 /** timingSafeEqual throws on different lengths, and the length of a hex digest is no secret. */
-function safeEqual(given: string, expected: string): boolean {
+function safeEqual(given: string, expected: Buffer): boolean {
   const a = Buffer.from(given, "utf8");
-  const b = Buffer.from(expected, "utf8");
-  return a.length === b.length && timingSafeEqual(a, b);
+  return a.length === expected.length && timingSafeEqual(a, expected);
 }
