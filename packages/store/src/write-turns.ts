@@ -9,8 +9,11 @@ const held = new WeakSet<object>();
  * (its check phase), so that the commands of every callback handled in one
  * poll phase leave in one `writev` rather than in a write each. On a busy
  * gateway the write of each callback's ingest command was a fifth of its CPU:
- * every loopback write wakes Redis anew. A command waits at most for the rest
- * of the turn's I/O callbacks (microseconds when idle). On a cluster client,
+ * every loopback write wakes Redis anew. Held in the poll phase (a callback's
+ * I/O), the writes leave at that turn's end; held in the check phase (the
+ * worker's flushes run from `setImmediate`), at the next turn's, after its
+ * timers and I/O: bounded either way, as a pending immediate keeps the poll
+ * from waiting (about 1 ms when idle). On a cluster client,
  * each master's connection is held; a connection that is not ready (its
  * commands fail or queue) is left as it is.
  *

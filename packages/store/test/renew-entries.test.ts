@@ -11,9 +11,11 @@ const stream = keys.ingest(0);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Each pending entry's owner and idle time, by id. */
-async function pending(): Promise<Map<string, { owner: string; idleMs: number }>> {
-  const rows = (await redis.xpending(stream, keys.ingestGroup, "-", "+", 100)) as Array<[string, string, number]>;
-  return new Map(rows.map(([id, owner, idleMs]) => [id, { owner, idleMs }]));
+async function pending(): Promise<Map<string, { owner: string; idleMs: number; deliveries: number }>> {
+  const rows = (await redis.xpending(stream, keys.ingestGroup, "-", "+", 100)) as Array<
+    [string, string, number, number]
+  >;
+  return new Map(rows.map(([id, owner, idleMs, deliveries]) => [id, { owner, idleMs, deliveries }]));
 }
 
 beforeAll(async () => {
@@ -36,6 +38,8 @@ describe("renewing the entries a dispatcher holds", () => {
     const after = await pending();
     expect(after.get(ids[0]!)?.owner).toBe("worker-a");
     expect(after.get(ids[0]!)?.idleMs).toBeLessThan(60);
+    // A renewal is not a delivery: the count XPENDING keeps of those stays as the read left it.
+    expect(after.get(ids[0]!)?.deliveries).toBe(1);
     expect(after.get(ids[1]!)?.owner).toBe("worker-b");
     expect(after.get(ids[1]!)?.idleMs).toBeGreaterThanOrEqual(60);
   });
@@ -46,7 +50,15 @@ describe("renewing the entries a dispatcher holds", () => {
     const ids = (await pipeline.exec())!.map(([, id]) => id as string);
     await redis.xreadgroup("GROUP", keys.ingestGroup, "worker-c", "COUNT", 5_000, "STREAMS", stream, ">");
     await redis.xack(stream, keys.ingestGroup, ids[0]!);
+    await sleep(60);
     expect(await renewEntries(redis, keys, 0, "worker-c", ids)).toBe(2_499);
+    const rows = (await redis.xpending(stream, keys.ingestGroup, "-", "+", 5_000, "worker-c")) as Array<
+      [string, string, number, number]
+    >;
+    expect(rows).toHaveLength(2_499);
+    // Every one renewed (idle reset), in every run of the script's claims, none counted as a delivery.
+    expect(rows.filter(([, , idleMs]) => idleMs >= 60)).toEqual([]);
+    expect(rows.filter(([, , , deliveries]) => deliveries !== 1)).toEqual([]);
     expect(await renewEntries(redis, keys, 0, "worker-c", [])).toBe(0);
   });
 });
