@@ -6,7 +6,7 @@
 //   pnpm bench -- --quick      smoke run (3 s, 2,000 deliveries, 5,000-callback storm, 2 s of presence queries)
 //   --duration <s> --warmup <s> --connections <n> --rounds <n> --delivery <n> --storm <n>
 //   --storm-connections <n> --presence-users <n> --presence-connections <n>
-//   --isolation <n> --isolation-rounds <n> --isolation-control --offered <n/s> --rate-duration <s> --backlog <n>
+//   --delivery-rounds <n> --isolation <n> --isolation-rounds <n> --isolation-control --offered <n/s> --rate-duration <s> --backlog <n>
 //   --only ingest,delivery,storm,presence,isolation,ratelimit,backlog,cluster --profile (CPU-profile the ingest servers and the delivery worker)
 //   --cli <path> (another imrelay CLI build) --compare <path> (also measure that build's ingest)
 //   --cold-storm (storm a gateway that has not served a callback yet) --out <dir> (where the report goes)
@@ -55,6 +55,7 @@ const { values: flags } = parseArgs({
     "presence-connections": { type: "string" },
     isolation: { type: "string" },
     "isolation-rounds": { type: "string" },
+    "delivery-rounds": { type: "string" },
     "isolation-control": { type: "boolean", default: false },
     offered: { type: "string" },
     "rate-duration": { type: "string" },
@@ -78,6 +79,9 @@ const opts = {
   rounds: Number(flags.rounds ?? (quick ? 1 : 2)),
   delivery: Number(flags.delivery ?? (quick ? 2000 : 20_000)),
   deliveryConcurrency: Number(flags["delivery-concurrency"] ?? 50),
+  // Rounds of the worker and the two ceilings it is judged against (section 2), pooled: one of each
+  // runs for 1–3 s, and this machine's speed moves by a third from one second to the next.
+  deliveryRounds: Number(flags["delivery-rounds"] ?? (quick ? 1 : 3)),
   storm: Number(flags.storm ?? (quick ? 5000 : 100_000)),
   stormConnections: Number(flags["storm-connections"] ?? 200),
   // Batch presence: users seeded online, each query asks for PRESENCE_BATCH of them.
@@ -535,13 +539,36 @@ async function deliverySection() {
     // Not a target: the floor of the API the worker sends with, so the report hides no headroom.
     const dispatchRun = await deliveryBaseline("undici-dispatch-deliver.mjs", "raw undici dispatch", n, input);
     const baseline = fetchRun;
+    // More rounds of the worker and the two ceilings, every other one the ceilings first (a machine
+    // drifting over the section weighs on both sides alike); the targets are judged on the rates pooled
+    // over every round (all deliveries ÷ all first → last time, per sender).
+    const rounds = [{ imrelay, rawHttp: undiciRun, queue: bullmqRun }];
+    for (let turn = 2; turn <= opts.deliveryRounds; turn++) {
+      log(`delivery round ${turn} of ${opts.deliveryRounds}`);
+      const worker = async () => {
+        const run = await drainOnce(n, cli, "imrelay-worker");
+        log(`  imrelay: ${round(run.perSecond)} deliveries/s`);
+        return run;
+      };
+      const workerFirst = turn % 2 === 1;
+      const early = workerFirst ? await worker() : undefined;
+      const rawHttp = await deliveryBaseline("undici-deliver.mjs", "raw HTTP ceiling (undici)", n, input);
+      const queue = await deliveryBaseline("bullmq-deliver.mjs", "queue ceiling (BullMQ)", n, input);
+      rounds.push({ imrelay: early ?? (await worker()), rawHttp, queue });
+    }
+    const pooled = (side) =>
+      rounds.reduce((d, r) => d + r[side].delivered, 0) / rounds.reduce((t, r) => t + r[side].spanS, 0);
+    const pooledRates = { imrelay: pooled("imrelay"), rawHttp: pooled("rawHttp"), queue: pooled("queue") };
     const ratio = imrelay.perSecond / fetchRun.perSecond;
-    const ratioRaw = imrelay.perSecond / undiciRun.perSecond;
-    const ratioQueue = imrelay.perSecond / bullmqRun.perSecond;
-    log(`  imrelay ÷ fetch ${round(ratio, 2)}, ÷ raw HTTP ${round(ratioRaw, 2)}, ÷ queue ${round(ratioQueue, 2)}`);
+    const ratioRaw = pooledRates.imrelay / pooledRates.rawHttp;
+    const ratioQueue = pooledRates.imrelay / pooledRates.queue;
+    const drainedAll = rounds.every((r) => r.imrelay.drained);
+    log(
+      `  imrelay ÷ fetch ${round(ratio, 2)}, ÷ raw HTTP ${round(ratioRaw, 2)}, ÷ queue ${round(ratioQueue, 2)}${rounds.length > 1 ? ` (pooled over ${rounds.length} rounds)` : ""}`,
+    );
     if (compare) {
-      compare.ratioQueue = round(compare.perSecond / bullmqRun.perSecond, 2);
-      compare.ratioRawHttp = round(compare.perSecond / undiciRun.perSecond, 2);
+      compare.ratioQueue = round(compare.perSecond / pooledRates.queue, 2);
+      compare.ratioRawHttp = round(compare.perSecond / pooledRates.rawHttp, 2);
       log(`  compare ÷ raw HTTP ${compare.ratioRawHttp}, ÷ queue ${compare.ratioQueue}`);
     }
     return {
@@ -558,6 +585,20 @@ async function deliverySection() {
       ratio: round(ratio, 2),
       ratioRawHttp: round(ratioRaw, 2),
       ratioQueue: round(ratioQueue, 2),
+      pooled: {
+        imrelay: round(pooledRates.imrelay),
+        rawHttp: round(pooledRates.rawHttp),
+        queue: round(pooledRates.queue),
+      },
+      rounds: rounds.map((r, i) => ({
+        round: i + 1,
+        imrelay: round(r.imrelay.perSecond),
+        rawHttp: round(r.rawHttp.perSecond),
+        queue: round(r.queue.perSecond),
+        ratioRawHttp: round(r.imrelay.perSecond / r.rawHttp.perSecond, 2),
+        ratioQueue: round(r.imrelay.perSecond / r.queue.perSecond, 2),
+        duplicates: r.imrelay.duplicates,
+      })),
       redis: {
         bytesPerQueuedEvent: round((queued - before) / fill.ok),
         bytesPerEventAfterDrain: round((after - before) / fill.ok),
@@ -566,8 +607,8 @@ async function deliverySection() {
       },
       targets: {
         throughput: { want: ">= 0.8x fetch", pass: ratio >= 0.8 && s.drained },
-        queueCeiling: { want: ">= 1.0x bare BullMQ", pass: ratioQueue >= 1.0 && s.drained },
-        rawHttpCeiling: { want: ">= 0.5x raw undici", pass: ratioRaw >= 0.5 && s.drained },
+        queueCeiling: { want: ">= 1.0x bare BullMQ", pass: ratioQueue >= 1.0 && drainedAll },
+        rawHttpCeiling: { want: ">= 0.5x raw undici", pass: ratioRaw >= 0.5 && drainedAll },
       },
     };
   } finally {

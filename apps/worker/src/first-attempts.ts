@@ -13,6 +13,11 @@ export interface FirstAttemptsDeps {
   concurrency: number;
   /** Of which one endpoint may hold at most this many; its next ones go to the queue. */
   endpointConcurrency: number;
+  /**
+   * Of which one endpoint that answers briskly may hold this many (more than `endpointConcurrency`):
+   * slots the other endpoints leave idle are used. @default endpointConcurrency (no more)
+   */
+  briskConcurrency?: number;
   /** `delivery.retrySchedule`: when a failed first attempt's job is due. */
   retrySchedule: readonly number[];
   /** @default ±20 % */
@@ -71,6 +76,8 @@ interface Line {
   deferred: Send[];
   /** performance.now() of its last answer (or of its first send). */
   lastDone: number;
+  /** Has it answered since its line was made? */
+  answered: boolean;
 }
 
 /**
@@ -99,7 +106,11 @@ const GONE_MS = 5_000;
  * endpoint slow (10 × 50 slots: 500 sends; a few MiB with large events, and `DEFERRED_ALLOWANCE_MAX` caps it).
  */
 const DEFERRED_ALLOWANCE = 10;
-/** An endpoint at its share that has answered nothing this long may be slow: see `buffered`. */
+/**
+ * An endpoint at its share that has answered nothing this long may be slow: see `buffered`. One
+ * that has answered within this and has no request out longer is brisk: it may hold more than its
+ * share (`briskConcurrency`).
+ */
 const SUSPECT_MS = 25;
 /** However many slots: the deliveries held this way stay bounded (payloads of up to `bodyLimitBytes`). */
 const DEFERRED_ALLOWANCE_MAX = 1_000;
@@ -125,6 +136,7 @@ const DEFERRED_ALLOWANCE_MAX = 1_000;
  */
 export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   const { attempt, concurrency, endpointConcurrency, tracer } = deps;
+  const briskConcurrency = Math.max(endpointConcurrency, Math.min(deps.briskConcurrency ?? 0, concurrency));
   const backoff = deliveryBackoff(deps.retrySchedule, deps.jitter);
   const clock = deps.clock ?? Date.now;
   /** Read, not yet looked at. */
@@ -177,25 +189,53 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   function lineOf(endpoint: string): Line {
     let line = lines.get(endpoint);
     if (!line) {
-      line = { sending: new Set(), deferred: [], lastDone: performance.now() };
+      line = { sending: new Set(), deferred: [], lastDone: performance.now(), answered: false };
       lines.set(endpoint, line);
     }
     return line;
   }
 
   /**
-   * With its share in flight: has it answered nothing for `QUIET_ENDPOINT_MS`, had a request out
-   * for `SLOW_ENDPOINT_MS`, or did its last answer take that long (`SLOW_MEMORY_MS`)?
+   * How many sends the endpoint may have out. Its share; more while it answers briskly (it
+   * answered within `SUSPECT_MS` and has no request out longer), so that one endpoint alone uses
+   * the slots the others leave idle; one only while its last answer was slow (`SLOW_MEMORY_MS`):
+   * the queue's batches, with slots of their own, carry the rest, and the one out tells when it is
+   * fast again. A brisk endpoint that stalls stops growing within `SUSPECT_MS`, and is found slow as
+   * any other: what it holds then is freed as its requests end (`briskConcurrency` leaves the
+   * others a few slots meanwhile).
+   */
+  function capOf(line: Line, endpoint: string, now: number): number {
+    if (marked(slowAnswers, endpoint, now)) return 1;
+    if (briskConcurrency === endpointConcurrency || !line.answered || now - line.lastDone >= SUSPECT_MS)
+      return endpointConcurrency;
+    const oldest = line.sending.values().next().value as Send | undefined;
+    return oldest === undefined || now - oldest.startedAt < SUSPECT_MS ? briskConcurrency : endpointConcurrency;
+  }
+
+  /**
+   * With its share in flight (`capOf`): has it answered nothing for `QUIET_ENDPOINT_MS`, had a
+   * request out for `SLOW_ENDPOINT_MS`, or did its last answer take that long (`SLOW_MEMORY_MS`)?
    */
   function isSlow(line: Line, endpoint: string): boolean {
     const oldest = line.sending.values().next().value as Send | undefined;
-    if (oldest === undefined || line.sending.size < endpointConcurrency) return false;
+    if (oldest === undefined) return false;
     const now = performance.now();
+    if (line.sending.size < capOf(line, endpoint, now)) return false;
     return (
       now - line.lastDone >= QUIET_ENDPOINT_MS ||
       now - oldest.startedAt >= SLOW_ENDPOINT_MS ||
       marked(slowAnswers, endpoint, now)
     );
+  }
+
+  /** Its deferred sends, oldest first, take the slots it may have (those settled at once take none). */
+  function startDeferred(line: Line, endpoint: string): void {
+    while (line.deferred.length > 0 && sending.size < concurrency) {
+      if (line.sending.size >= capOf(line, endpoint, performance.now())) return;
+      const next = line.deferred.shift()!;
+      deferred--;
+      if (!next.done) start(next, line);
+    }
   }
 
   /** To the queue: every send waiting for the line's own slots. */
@@ -267,14 +307,12 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         sending.delete(send);
         line.sending.delete(send);
         line.lastDone = performance.now();
+        line.answered = true;
         if (line.lastDone - send.startedAt >= SLOW_ENDPOINT_MS)
           slowAnswers.set(send.endpoint, line.lastDone + SLOW_MEMORY_MS);
         else if (slowAnswers.size > 0) slowAnswers.delete(send.endpoint);
-        // Its own slot freed: the endpoint's next deferred send takes it (those settled at once do not).
-        for (let next = line.deferred.shift(); next; next = line.deferred.shift()) {
-          deferred--;
-          if (!next.done && start(next, line)) break;
-        }
+        // Its own slot freed: the endpoint's deferred sends take it first.
+        startDeferred(line, send.endpoint);
         if (line.sending.size === 0 && line.deferred.length === 0) lines.delete(send.endpoint);
         pump();
       });
@@ -290,7 +328,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         continue;
       }
       const line = lineOf(next.endpoint);
-      if (line.sending.size < endpointConcurrency) {
+      // Behind its own deferred sends, if any: an endpoint's sends go out in the order read.
+      if (line.deferred.length === 0 && line.sending.size < capOf(line, next.endpoint, performance.now())) {
         // Needs a slot of the worker's: with none free it waits at the head of the line.
         if (sending.size >= concurrency) break;
         waiting.shift();

@@ -15,7 +15,7 @@ import type { Registry } from "prom-client";
 import { createDeliveryAgent } from "./agent.js";
 import { createAttempt } from "./attempt.js";
 import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
-import { endpointConcurrency } from "./endpoint-concurrency.js";
+import { briskConcurrency, endpointConcurrency } from "./endpoint-concurrency.js";
 import { createFirstAttempts } from "./first-attempts.js";
 import { workerMetrics } from "./metrics.js";
 import { createDeliveryWorker } from "./worker.js";
@@ -112,6 +112,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     attempt,
     concurrency: config.delivery.concurrency,
     endpointConcurrency: endpointConcurrency(config.delivery),
+    briskConcurrency: briskConcurrency(config.delivery),
     retrySchedule: config.delivery.retrySchedule,
     tracer: options.tracer,
     ...(clock ? { clock } : {}),

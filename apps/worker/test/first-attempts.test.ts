@@ -8,6 +8,7 @@ import {
   type DeliveryBatchData,
   type DeliveryJobState,
   deliveryJobId,
+  disableEndpoint,
   findDelivered,
   listDisabledEndpoints,
   packBatch,
@@ -159,6 +160,25 @@ describe("first attempts sent straight from the ingest stream", () => {
     await waitFor(async () => (await h.queue.getJobState(deliveryJobId(next.id, "presence"))) === "failed", {
       what: "the next event's dead letter",
     });
+    expect(h.sinks[0]!.requests).toHaveLength(1);
+  });
+
+  it("reads the disabled set afresh after a read that waited: an endpoint disabled while the stream was quiet gets nothing", async () => {
+    const h = await harness((sinks) => [{ id: "presence", url: sinks[0]!.url }], [undefined]);
+    await h.start();
+    const before = makeEvent();
+    await publish(redis, h.keys, before);
+    await waitFor(() => h.sinks[0]!.requests.length === 1, { what: "the first event's delivery" });
+    // Every partition's loop now waits on its empty stream, with the set as it was.
+    await sleep(50);
+    await disableEndpoint(redis, h.keys, "acme", "presence", "paused by an admin");
+    const after = makeEvent();
+    await publish(redis, h.keys, after);
+
+    await waitFor(async () => (await h.queue.getJobState(deliveryJobId(after.id, "presence"))) === "failed", {
+      what: "the dead letter",
+    });
+    expect((await h.job(after.id, "presence"))!.failedReason).toBe("endpoint disabled");
     expect(h.sinks[0]!.requests).toHaveLength(1);
   });
 
@@ -554,6 +574,70 @@ describe("how far ahead first attempts read", () => {
     return { first, answers };
   };
 
+  // Timed on SUSPECT_MS (25 ms): a machine that stops this process for longer between two steps
+  // makes the endpoint look stalled, so the test gets a second go.
+  it("lets an endpoint that answers briskly hold the slots the others leave idle, and no more than its share once it stalls", {
+    retry: 2,
+  }, async () => {
+    const answers: Array<{ endpoint: string; answer: () => void }> = [];
+    const out = (endpoint: string) => answers.filter((a) => a.endpoint === endpoint).length;
+    const first = createFirstAttempts({
+      attempt: (data) =>
+        new Promise((resolve) => {
+          const answer = () => resolve({ ok: true, result: { status: 200, attempt: 1, durationMs: 1 }, body: "" });
+          answers.push({ endpoint: data.endpointId, answer });
+        }),
+      concurrency: 10,
+      endpointConcurrency: 5,
+      briskConcurrency: 8,
+      retrySchedule: [1_000],
+    });
+    stops.push(async () => {
+      first.stop();
+      // Each answer may start a send that waited: answered too, until nothing is in hand.
+      let idle = false;
+      void first.idle().then(() => {
+        idle = true;
+      });
+      while (!idle) {
+        for (const { answer } of answers.splice(0)) answer();
+        await sleep(1);
+      }
+    });
+    const answerOldest = async (endpoint: string) => {
+      const i = answers.findIndex((a) => a.endpoint === endpoint);
+      answers.splice(i, 1)[0]!.answer();
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+
+    const sent = sendsOf("fast", 14).map((job) => first.send(job, Date.now()));
+    // Nothing answered yet: its share.
+    expect(out("fast")).toBe(5);
+    // It answers at once: its next sends take the idle slots, up to briskConcurrency.
+    await answerOldest("fast");
+    expect(out("fast")).toBe(8);
+    // Another endpoint gets what is left.
+    const other = sendsOf("other", 3).map((job) => first.send(job, Date.now()));
+    expect(out("other")).toBe(2);
+    // It stalls (its oldest request out for longer than SUSPECT_MS): an answer now frees a slot
+    // that its waiting sends do not take, down to its share.
+    await sleep(40);
+    await answerOldest("fast");
+    expect(out("fast")).toBe(7);
+    // The slot went to the other endpoint's third, waiting for one.
+    expect(out("other")).toBe(3);
+    await answerOldest("fast");
+    await answerOldest("fast");
+    expect(out("fast")).toBe(5);
+    // Every one is sent in the end, none twice.
+    while (answers.length > 0) {
+      for (const { answer } of answers.splice(0)) answer();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const results = await Promise.all([...sent, ...other]);
+    expect(results.map((result) => result.kind)).toEqual(Array(17).fill("delivered"));
+  });
+
   it("says an endpoint is parked once it is found slow with its share in flight, and not after it answers", async () => {
     const { first, answers } = answeredByHand();
 
@@ -583,9 +667,12 @@ describe("how far ahead first attempts read", () => {
     const out = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
     await sleep(SLOW_ENDPOINT_MS + 20);
     await answerAll(out);
-    // The next share out: slow at once, not QUIET_ENDPOINT_MS later.
+    // Now it has one request out at a time, and is slow at once, not QUIET_ENDPOINT_MS later: the
+    // next goes to the queue (whose batches have slots of their own), not into a slot here.
     const again = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
+    expect(answers).toHaveLength(1);
     expect(first.parked("acme", "slow")).toBe(true);
+    expect((await again[1])!.kind).toBe("spill");
     // It answers fast now: the next share out is not slow until it has been quiet again.
     await answerAll(again);
     const fastAgain = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));

@@ -4,9 +4,11 @@ import { deliveryJobId, deliveryJobOptions, type IngestEvent, parseIngestEntry, 
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import {
+  briskConcurrency,
   DeliveryError,
   defaultJitter,
   deliveryBackoff,
+  endpointConcurrency,
   fanOut,
   MAX_RETRY_AFTER_MS,
   outcomeOfStatus,
@@ -14,6 +16,20 @@ import {
   signedHeaders,
 } from "../src/index.js";
 import { makeConfig, makeEvent } from "./helpers.js";
+
+describe("an endpoint's slots", () => {
+  it("gives one endpoint half the first attempts' slots, and all but a tenth while it answers briskly, unless its share is set", () => {
+    expect(endpointConcurrency({ concurrency: 50 })).toBe(25);
+    expect(briskConcurrency({ concurrency: 50 })).toBe(45);
+    expect(briskConcurrency({ concurrency: 4 })).toBe(3);
+    // Never less than its share, never more than the worker's slots.
+    expect(briskConcurrency({ concurrency: 1 })).toBe(1);
+    expect(briskConcurrency({ concurrency: 2 })).toBe(1);
+    // A share set in the config is the most it ever holds.
+    expect(briskConcurrency({ concurrency: 50, endpointConcurrency: 10 })).toBe(10);
+    expect(briskConcurrency({ concurrency: 50, endpointConcurrency: 80 })).toBe(50);
+  });
+});
 
 describe("Retry-After", () => {
   const now = Date.parse("2025-01-01T00:00:00Z");
