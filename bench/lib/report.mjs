@@ -168,7 +168,7 @@ first delivery, to the end of those ${s.windowS} s, ÷ that time; the whole rate
 ratio of whole rates: ${num(s.wholeRatio, 3)}×). First attempts go out straight from the stream,
 one endpoint holding its share of the slots, \`delivery.endpointConcurrency\` (half; all but a tenth while it answers
 briskly); once \`slow\` is found slow its deliveries go to the queue in batch jobs (a queue of their own), sent by the
-workers ("jobs active at the end": delivery and batch jobs), and with its last answer slow it keeps one first attempt out.
+workers ("jobs active at the end": delivery and batch jobs), and with its last answer slow (and \`fast\` busy) it keeps one first attempt out.
 
 | run | fast steady deliveries/s | fast whole deliveries/s | fast delivered | over | slow received/s | jobs active at the end | CPU per fast delivery: worker, Redis, machine |
 |---|---:|---:|---:|---:|---:|---:|---:|

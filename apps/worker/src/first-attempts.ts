@@ -198,14 +198,14 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   /**
    * How many sends the endpoint may have out. Its share; more while it answers briskly (it
    * answered within `SUSPECT_MS` and has no request out longer), so that one endpoint alone uses
-   * the slots the others leave idle; one only while its last answer was slow (`SLOW_MEMORY_MS`):
-   * the queue's batches, with slots of their own, carry the rest, and the one out tells when it is
-   * fast again. A brisk endpoint that stalls stops growing within `SUSPECT_MS`, and is found slow as
-   * any other: what it holds then is freed as its requests end (`briskConcurrency` leaves the
-   * others a few slots meanwhile).
+   * the slots the others leave idle; one only while its last answer was slow (`SLOW_MEMORY_MS`)
+   * and another endpoint has sends here: the queue's batches, with slots of their own, carry the
+   * rest, and the one out tells when it is fast again. A brisk endpoint that stalls stops growing
+   * within `SUSPECT_MS`, and is found slow as any other: what it holds then is freed as its
+   * requests end (`briskConcurrency` leaves the others a few slots meanwhile).
    */
   function capOf(line: Line, endpoint: string, now: number): number {
-    if (marked(slowAnswers, endpoint, now)) return 1;
+    if (marked(slowAnswers, endpoint, now)) return lines.size > 1 ? 1 : endpointConcurrency;
     if (briskConcurrency === endpointConcurrency || !line.answered || now - line.lastDone >= SUSPECT_MS)
       return endpointConcurrency;
     const oldest = line.sending.values().next().value as Send | undefined;

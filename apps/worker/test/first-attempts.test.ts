@@ -655,7 +655,7 @@ describe("how far ahead first attempts read", () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(first.parked("acme", "slow")).toBe(false);
   });
-  it("knows an endpoint whose last answer was slow as slow at once when its share is out again, until one is fast", async () => {
+  it("knows an endpoint whose last answer was slow as slow at once when its share is out again (one send, beside another endpoint), until one is fast", async () => {
     const { first, answers } = answeredByHand();
     const answerAll = async (out: Array<Promise<unknown>>) => {
       for (const answer of answers.splice(0)) answer();
@@ -667,12 +667,21 @@ describe("how far ahead first attempts read", () => {
     const out = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
     await sleep(SLOW_ENDPOINT_MS + 20);
     await answerAll(out);
-    // Now it has one request out at a time, and is slow at once, not QUIET_ENDPOINT_MS later: the
-    // next goes to the queue (whose batches have slots of their own), not into a slot here.
+    // The only endpoint with sends here: its share out again (no one else wants the slots), slow at
+    // once, not QUIET_ENDPOINT_MS later. It answers slowly again.
+    const alone = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
+    expect(answers).toHaveLength(2);
+    expect(first.parked("acme", "slow")).toBe(true);
+    await sleep(SLOW_ENDPOINT_MS + 20);
+    await answerAll(alone);
+    // With another endpoint's send out, it has one request out at a time: the next goes to the
+    // queue (whose batches have slots of their own), not into a slot the other could use.
+    const other = first.send(sendsOf("fast", 1)[0]!, Date.now());
     const again = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
-    expect(answers).toHaveLength(1);
+    expect(answers).toHaveLength(2);
     expect(first.parked("acme", "slow")).toBe(true);
     expect((await again[1])!.kind).toBe("spill");
+    again.push(other);
     // It answers fast now: the next share out is not slow until it has been quiet again.
     await answerAll(again);
     const fastAgain = sendsOf("slow", 2).map((job) => first.send(job, Date.now()));
