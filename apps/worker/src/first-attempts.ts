@@ -108,8 +108,8 @@ const GONE_MS = 5_000;
 const DEFERRED_ALLOWANCE = 10;
 /**
  * An endpoint at its share that has answered nothing this long may be slow: see `buffered`. One
- * that has answered within this and has no request out longer is brisk: it may hold more than its
- * share (`briskConcurrency`).
+ * that has answered within this and has no request out for `SLOW_ENDPOINT_MS` is brisk: it may
+ * hold more than its share (`briskConcurrency`).
  */
 const SUSPECT_MS = 25;
 /** However many slots: the deliveries held this way stay bounded (payloads of up to `bodyLimitBytes`). */
@@ -197,19 +197,20 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
 
   /**
    * How many sends the endpoint may have out. Its share; more while it answers briskly (it
-   * answered within `SUSPECT_MS` and has no request out longer), so that one endpoint alone uses
-   * the slots the others leave idle; one only while its last answer was slow (`SLOW_MEMORY_MS`)
-   * and another endpoint has sends here: the queue's batches, with slots of their own, carry the
-   * rest, and the one out tells when it is fast again. A brisk endpoint that stalls stops growing
-   * within `SUSPECT_MS`, and is found slow as any other: what it holds then is freed as its
-   * requests end (`briskConcurrency` leaves the others a few slots meanwhile).
+   * answered within `SUSPECT_MS` and has no request out for `SLOW_ENDPOINT_MS`), so that one
+   * endpoint alone uses the slots the others leave idle (see `startDeferred`); one only while its
+   * last answer was slow (`SLOW_MEMORY_MS`) and another endpoint has sends here: the queue's
+   * batches, with slots of their own, carry the rest, and the one out tells when it is fast again.
+   * A brisk endpoint that stalls stops growing within `SUSPECT_MS`, and is found slow as any other:
+   * what it holds then is freed as its requests end (`briskConcurrency` leaves the others a few
+   * slots meanwhile).
    */
   function capOf(line: Line, endpoint: string, now: number): number {
     if (marked(slowAnswers, endpoint, now)) return lines.size > 1 ? 1 : endpointConcurrency;
     if (briskConcurrency === endpointConcurrency || !line.answered || now - line.lastDone >= SUSPECT_MS)
       return endpointConcurrency;
     const oldest = line.sending.values().next().value as Send | undefined;
-    return oldest === undefined || now - oldest.startedAt < SUSPECT_MS ? briskConcurrency : endpointConcurrency;
+    return oldest === undefined || now - oldest.startedAt < SLOW_ENDPOINT_MS ? briskConcurrency : endpointConcurrency;
   }
 
   /**
@@ -228,10 +229,14 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     );
   }
 
-  /** Its deferred sends, oldest first, take the slots it may have (those settled at once take none). */
+  /**
+   * Its deferred sends, oldest first, take the slots it may have (those settled at once take
+   * none); past its share, only slots no other endpoint's send is waiting for.
+   */
   function startDeferred(line: Line, endpoint: string): void {
     while (line.deferred.length > 0 && sending.size < concurrency) {
       if (line.sending.size >= capOf(line, endpoint, performance.now())) return;
+      if (line.sending.size >= endpointConcurrency && waiting.length > 0) return;
       const next = line.deferred.shift()!;
       deferred--;
       if (!next.done) start(next, line);
@@ -311,10 +316,12 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         if (line.lastDone - send.startedAt >= SLOW_ENDPOINT_MS)
           slowAnswers.set(send.endpoint, line.lastDone + SLOW_MEMORY_MS);
         else if (slowAnswers.size > 0) slowAnswers.delete(send.endpoint);
-        // Its own slot freed: the endpoint's deferred sends take it first.
+        // Its own slot freed: the endpoint's deferred sends take it first (within its share), then
+        // the sends waiting for a slot, then its deferred sends again (what no one else waits for).
         startDeferred(line, send.endpoint);
         if (line.sending.size === 0 && line.deferred.length === 0) lines.delete(send.endpoint);
         pump();
+        startDeferred(line, send.endpoint);
       });
     return true;
   }
