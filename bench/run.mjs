@@ -33,6 +33,7 @@ import {
 } from "./lib/procs.mjs";
 import { startRedis } from "./lib/redis.mjs";
 import { renderMarkdown } from "./lib/report.mjs";
+import { pooledRate } from "./lib/stats.mjs";
 import { ADMIN_TOKEN, PRESENCE_BATCH, SDK_APP_ID, TENANT, TOKEN } from "./lib/tencent.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -558,10 +559,7 @@ async function deliverySection() {
     }
     // The worker's round 1 is left out of its pooled rate when there are more: its sink also kept
     // every body (for the baselines to replay), which the ceilings' sinks never do.
-    const pooled = (side, from = 0) => {
-      const runs = rounds.slice(from);
-      return runs.reduce((d, r) => d + r[side].delivered, 0) / runs.reduce((t, r) => t + r[side].spanS, 0);
-    };
+    const pooled = (side, from = 0) => pooledRate(rounds.slice(from).map((r) => r[side]));
     const pooledRates = {
       imrelay: pooled("imrelay", rounds.length > 1 ? 1 : 0),
       rawHttp: pooled("rawHttp"),
@@ -948,11 +946,7 @@ async function isolationSection() {
       log(`  round ${turn}: steady ${round(ratio, 3)}×, whole ${round(wholeRatio, 3)}×`);
       pairs.push({ round: turn, slowFirst, alone, withSlow, ratio, wholeRatio });
     }
-    const pooled = (side) => {
-      const runs = pairs.map((pair) => pair[side].fast.steady).filter(Boolean);
-      const time = runs.reduce((t, r) => t + r.spanS, 0);
-      return time > 0 ? runs.reduce((d, r) => d + r.delivered, 0) / time : 0;
-    };
+    const pooled = (side) => pooledRate(pairs.map((pair) => pair[side].fast.steady).filter(Boolean));
     const pooledAlone = pooled("alone");
     const pooledWithSlow = pooled("withSlow");
     const ratio = pooledAlone > 0 ? pooledWithSlow / pooledAlone : 0;

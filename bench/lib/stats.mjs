@@ -18,3 +18,9 @@ export function latencySummary(values, length = values.length) {
     max: r(sorted.length ? sorted[sorted.length - 1] : null),
   };
 }
+
+/** Runs' rates pooled: all their deliveries ÷ all their time (`{ delivered, spanS }` each); 0 with no time. */
+export function pooledRate(runs) {
+  const time = runs.reduce((t, r) => t + r.spanS, 0);
+  return time > 0 ? runs.reduce((d, r) => d + r.delivered, 0) / time : 0;
+}
