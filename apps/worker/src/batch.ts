@@ -11,6 +11,7 @@ import {
   type RedisClient,
   type RedisKeys,
   readEntries,
+  type StreamEntry,
 } from "@imrelay/store";
 import type { Tracer } from "@opentelemetry/api";
 import type { Job, Queue } from "bullmq";
@@ -47,7 +48,9 @@ export interface BatchResult {
  * Sends a batch of a slow endpoint's first attempts (`DELIVERY_BATCH_JOB_NAME`),
  * side by side, with at most `endpointConcurrency` of that endpoint's batched
  * deliveries in flight across every batch of this process: a slow endpoint
- * gets no more than its share, however many of its batches run. Each
+ * gets no more than its share, however many of its batches run, and its
+ * batches go out in the order they were taken. A batch that refers to ingest
+ * entries reads them as its deliveries reach their slots. Each
  * delivered one goes to the delivered log; each failed one becomes a job of
  * its own (its retry, or a dead letter), exactly as a first attempt sent from
  * the stream. The job's progress counts the deliveries done from the start, so
@@ -55,7 +58,7 @@ export interface BatchResult {
  * stopped (what was in flight then is sent again: at least once).
  *
  * @example
- * const processBatch = createBatchProcessor({ config, attempt, redis, keys, queues });
+ * const processBatch = createBatchProcessor({ config, attempt, redis, keys, queues, endpointConcurrency: 25 });
  * await processBatch(job);
  */
 export function createBatchProcessor(deps: BatchProcessorDeps) {
@@ -65,19 +68,19 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
   const backoff = deliveryBackoff(schedule, deps.jitter);
   const jobOptions = deliveryJobOptions(config.delivery);
 
-  const slots = endpointSlots(deps.endpointConcurrency);
+  const slots = endpointLanes(deps.endpointConcurrency);
   const settleEntries = createSettleEntries({ redis, keys });
 
   return async (job: Job<DeliveryBatchData>): Promise<BatchResult> => {
     const { tenant, endpointId, partition } = job.data;
     const from = typeof job.progress === "number" ? job.progress : 0;
-    const items = await batchItems(job.data, from, { redis, keys, jobOptions });
+    const items = batchItems(job.data, from, { redis, keys, jobOptions });
     const result: BatchResult = { delivered: 0, queued: 0 };
     const done = new Array<boolean>(items.length).fill(false);
     let progress = from;
 
     async function deliver(i: number): Promise<void> {
-      const item = items[i]?.();
+      const item = await items.at(i);
       if (item?.job) {
         const { job: delivery, entry } = item;
         const { data, body } = delivery;
@@ -107,25 +110,23 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       if (progress > before) await job.updateProgress(progress);
     }
 
-    const key = `${tenant}\n${endpointId}`;
-    // Those without a delivery to make take no slot.
-    await Promise.all(
-      items.slice(from).map((item, k) => (item ? slots.run(key, () => deliver(from + k)) : deliver(from + k))),
-    );
+    // Sent in order, as the endpoint's slots free up; each entry is read only then (`batchItems`).
+    await slots.run(`${tenant}\n${endpointId}`, from, items.length, deliver);
     return result;
   };
 }
 
 /**
- * A batch's deliveries, each made when its turn comes (a slow endpoint's batch waits long for
- * its slots: nothing is parsed before), with its payload text and, for a batch that refers to
- * ingest entries, the entry (to delete once its delivery is settled; an entry that cannot be
- * read is only deleted, as the dispatcher drops one). Those before `from` (done before a
- * takeover) are left undefined; so is an entry no longer in the stream: its delivery was settled
- * already (a batch taken over after its worker deleted the entry but before it counted it, or a
- * dispatcher that claimed the entry and queued its deliveries as jobs).
+ * A batch's deliveries, each made when its turn comes (`at(i)`: a slow endpoint's batch waits long
+ * for its slots, so nothing is read or parsed before). A batch that refers to ingest entries reads
+ * them `READ_WINDOW` at a time, as its deliveries reach their slots: the batches a worker has
+ * taken hold ids, not events. An item comes with its entry (to delete once its delivery is
+ * settled; an entry that cannot be parsed is only deleted, as the dispatcher drops one). Those
+ * before `from` (done before a takeover) are undefined; so is an entry no longer in the stream:
+ * its delivery was settled already (a batch taken over after its worker deleted the entry but
+ * before it counted it, or a dispatcher that claimed the entry and queued its deliveries as jobs).
  */
-async function batchItems(
+function batchItems(
   data: DeliveryBatchData,
   from: number,
   {
@@ -133,49 +134,122 @@ async function batchItems(
     keys,
     jobOptions,
   }: { redis: RedisClient; keys: RedisKeys; jobOptions: ReturnType<typeof deliveryJobOptions> },
-): Promise<Array<(() => BatchItem) | undefined>> {
-  if (data.entries === undefined) {
-    return batchDeliveries(data).map((delivery, i) =>
-      i < from ? undefined : () => ({ job: batchDelivery(data, delivery, jobOptions) }),
-    );
+): { length: number; at(i: number): Promise<BatchItem | undefined> } {
+  const { entries: ids } = data;
+  if (ids === undefined) {
+    const deliveries = batchDeliveries(data);
+    return {
+      length: deliveries.length,
+      at: async (i) =>
+        i < from || !deliveries[i] ? undefined : { job: batchDelivery(data, deliveries[i]!, jobOptions) },
+    };
   }
-  const items = new Array<(() => BatchItem) | undefined>(data.entries.length);
-  const entries = await readEntries(redis, keys, data.partition, data.entries.slice(from));
-  for (const [k, entry] of entries.entries()) {
-    if (entry[1] === null) continue;
-    items[from + k] = () => {
+  /** The windows read or being read (by index), each dropped once its every entry is taken. */
+  const windows = new Map<number, { entries: Promise<StreamEntry[]>; left: number }>();
+  function windowOf(w: number) {
+    let window = windows.get(w);
+    if (!window) {
+      const start = Math.max(from, w * READ_WINDOW);
+      const end = Math.min(ids!.length, (w + 1) * READ_WINDOW);
+      const entries = readEntries(redis, keys, data.partition, ids!.slice(start, end)).then(
+        // Indexed as the batch is: those before `from` are not read.
+        (read) => [...new Array<StreamEntry>(start - w * READ_WINDOW), ...read],
+        (err: unknown) => {
+          // Read again by the next delivery that needs it (this one fails, and its batch is tried again).
+          windows.delete(w);
+          throw err;
+        },
+      );
+      window = { entries, left: end - start };
+      windows.set(w, window);
+    }
+    return window;
+  }
+  return {
+    length: ids.length,
+    async at(i) {
+      if (i < from) return undefined;
+      const w = Math.floor(i / READ_WINDOW);
+      const window = windowOf(w);
+      const entry = (await window.entries)[i - w * READ_WINDOW]!;
+      if (--window.left === 0) windows.delete(w);
+      if (entry[1] === null) return undefined;
       const parsed = parseIngestEntry(entry);
       if (!parsed.ok) return { entry: entry[0] };
       const job = entryDelivery(parsed, { endpointId: data.endpointId, includeRaw: data.raw === true, jobOptions });
       return { job, entry: entry[0] };
-    };
-  }
-  return items;
+    },
+  };
 }
+
+/**
+ * A batch's entries are read this many at a time, when the first of them reaches its slot: one
+ * round trip per window, and a worker holding many batches of a slow endpoint holds their ids
+ * only (with the payloads read up front, 50 batches of a thousand would hold 50,000 events).
+ */
+const READ_WINDOW = 32;
 
 /** A delivery to make, the ingest entry it is made from, or both. */
 type BatchItem = { job: DeliveryJob; entry?: string } | { job?: undefined; entry: string };
 
-/** A limit per key on work in flight, shared by every caller in the process. */
-function endpointSlots(limit: number) {
-  const lines = new Map<string, { active: number; waiting: Array<() => void> }>();
-  return {
-    async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-      let line = lines.get(key);
-      if (!line) {
-        line = { active: 0, waiting: [] };
-        lines.set(key, line);
-      }
-      if (line.active >= limit) await new Promise<void>((resolve) => line!.waiting.push(resolve));
-      else line.active++;
+/**
+ * Each endpoint's batches, sent through at most `limit` lanes per endpoint, shared by every batch
+ * of the process: a lane takes the next delivery of the oldest batch with any left, so an
+ * endpoint's deliveries go out in the order its batches were taken. A batch waiting its turn is
+ * a cursor, not a promise per delivery (a slow endpoint's batches wait for minutes, and what
+ * waits that long is copied to the old heap, where it costs the collector's threads the cores
+ * the fast endpoints use).
+ */
+function endpointLanes(limit: number) {
+  interface Run {
+    next: number;
+    end: number;
+    deliver: (i: number) => Promise<void>;
+    inFlight: number;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+    failed: boolean;
+  }
+  const lines = new Map<string, { lanes: number; runs: Run[] }>();
+
+  async function lane(key: string, line: { lanes: number; runs: Run[] }): Promise<void> {
+    for (let run = line.runs[0]; run !== undefined; run = line.runs[0]) {
+      const i = run.next++;
+      if (run.next >= run.end) line.runs.shift();
+      run.inFlight++;
       try {
-        return await work();
+        await run.deliver(i);
+      } catch (err) {
+        if (!run.failed) {
+          // Redis failed: the rest of the batch waits for its job's next try (from its progress).
+          run.failed = true;
+          line.runs = line.runs.filter((other) => other !== run);
+          run.reject(err);
+        }
       } finally {
-        const next = line.waiting.shift();
-        // The slot passes straight to the next in line; with none waiting it is given back.
-        if (next) next();
-        else if (--line.active === 0) lines.delete(key);
+        if (--run.inFlight === 0 && run.next >= run.end && !run.failed) run.resolve();
       }
+    }
+    if (--line.lanes === 0 && line.runs.length === 0) lines.delete(key);
+  }
+
+  return {
+    /** Sends deliveries `from` to `end` (exclusive) of a batch; rejects with the first failure. */
+    run(key: string, from: number, end: number, deliver: (i: number) => Promise<void>): Promise<void> {
+      if (from >= end) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        let line = lines.get(key);
+        if (!line) {
+          line = { lanes: 0, runs: [] };
+          lines.set(key, line);
+        }
+        line.runs.push({ next: from, end, deliver, inFlight: 0, resolve, reject, failed: false });
+        // No more lanes than deliveries not yet taken (a lane with none to take ends at once).
+        while (line.lanes < limit && line.runs.length > 0) {
+          line.lanes++;
+          void lane(key, line);
+        }
+      });
     },
   };
 }
@@ -196,7 +270,12 @@ export async function batchRemainder(
   deps: { redis: RedisClient; keys: RedisKeys; jobOptions: ReturnType<typeof deliveryJobOptions> },
 ): Promise<{ jobs: DeliveryJob[]; released: string[] }> {
   const from = typeof job.progress === "number" ? job.progress : 0;
-  const items = (await batchItems(job.data, from, deps)).flatMap((make) => (make ? [make()] : []));
+  const all = batchItems(job.data, from, deps);
+  const items: BatchItem[] = [];
+  for (let i = from; i < all.length; i++) {
+    const item = await all.at(i);
+    if (item) items.push(item);
+  }
   return {
     jobs: items.flatMap((item) => (item.job ? [item.job] : [])),
     released: items.flatMap((item) => (item.entry === undefined ? [] : [item.entry])),

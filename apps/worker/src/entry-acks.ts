@@ -3,6 +3,7 @@ import { type ImrelayEvent, toPayload } from "@imrelay/core";
 import {
   type BatchQueue,
   createSettleEntries,
+  DELIVERY_BATCH_ENTRIES_MAX,
   DELIVERY_BATCH_JOB_NAME,
   DELIVERY_BATCH_MAX,
   type DeliveredRecord,
@@ -70,8 +71,14 @@ interface PartitionBuffer {
 /** Up to this many jobs are added with one command each rather than one `addBulk`. */
 const FEW_JOBS = 8;
 
-/** How long a slow endpoint's spilled deliveries wait for more of their kind, to go to the queue as one batch job. */
-export const SPILL_LINGER_MS = 100;
+/**
+ * How long a slow endpoint's spilled deliveries wait for more of their kind, to go to the queue as
+ * one batch job. A batch job costs the worker a few tenths of a millisecond (its add, its take,
+ * its end) whatever its size: with every partition writing one each linger, this bounds what a
+ * slow endpoint costs the others (16 partitions: 16 batches a second). Its deliveries wait this
+ * long more, beside answers that take `SLOW_ENDPOINT_MS` or more.
+ */
+export const SPILL_LINGER_MS = 1_000;
 
 /**
  * The ingest entries a dispatcher holds while their first attempts are out,
@@ -173,7 +180,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
   }
 
   /**
-   * One batch job per endpoint for up to `DELIVERY_BATCH_MAX` of its spilled deliveries. A batch
+   * One batch job per endpoint for up to `DELIVERY_BATCH_ENTRIES_MAX` of its spilled deliveries (`DELIVERY_BATCH_MAX` packed). A batch
    * refers to the entries of its deliveries (`entries`: no payload is copied) when each is settled
    * otherwise and has no other spill (such a spill keeps no job: a lone one is a batch of one);
    * the rest carry their payloads (`packed`), and a lone one of those stays a job of its own. The
@@ -206,12 +213,12 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       }
       const refs = list.filter(referable);
       const rest = refs.length === list.length ? [] : list.filter((spill) => !referable(spill));
-      for (const chunk of chunks(refs)) {
+      for (const chunk of chunks(refs, DELIVERY_BATCH_ENTRIES_MAX)) {
         for (const spill of chunk) referred.add(spill.entry);
         const { raw } = chunk[0]!;
         jobs.push(batchJob(p, chunk, { entries: chunk.map((spill) => spill.entry), ...(raw ? { raw } : {}) }));
       }
-      for (const chunk of chunks(rest)) {
+      for (const chunk of chunks(rest, DELIVERY_BATCH_MAX)) {
         jobs.push(
           batchJob(p, chunk, {
             packed: packBatch(
@@ -236,7 +243,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
   const spillDue = (b: PartitionBuffer) =>
     forced
       ? b.ready.length > 0 || b.spilled.size > 0
-      : b.ready.length > 0 && (b.ready.length >= DELIVERY_BATCH_MAX || Date.now() - b.spillSince >= SPILL_LINGER_MS);
+      : b.ready.length > 0 &&
+        (b.ready.length >= DELIVERY_BATCH_ENTRIES_MAX || Date.now() - b.spillSince >= SPILL_LINGER_MS);
 
   function flush(p: number): void {
     if (stopped) return;
@@ -464,10 +472,10 @@ function jobOf(spill: Spill): DeliveryJob {
   return typeof job === "function" ? job() : job!;
 }
 
-/** Runs of `DELIVERY_BATCH_MAX` at most. */
-function chunks<T>(list: readonly T[]): T[][] {
+/** Runs of `max` at most. */
+function chunks<T>(list: readonly T[], max: number): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < list.length; i += DELIVERY_BATCH_MAX) out.push(list.slice(i, i + DELIVERY_BATCH_MAX));
+  for (let i = 0; i < list.length; i += max) out.push(list.slice(i, i + max));
   return out;
 }
 

@@ -43,7 +43,8 @@ export interface FirstAttempts {
   send(job: DeliveryJob, readAt: number): Promise<FirstAttemptResult>;
   /**
    * Is the endpoint found slow, with its share of the slots in flight? Then `send` would only spill
-   * its next deliveries: the caller spills them itself, without a send apiece.
+   * its next deliveries: the caller spills them itself, without a send apiece. (Found so, its
+   * requests out give their worker slots back, as wherever an endpoint is found slow.)
    */
   parked(tenant: string, endpointId: string): boolean;
   /** The delivery ids being sent or waiting for a slot. */
@@ -78,6 +79,8 @@ interface Line {
   lastDone: number;
   /** Has it answered since its line was made? */
   answered: boolean;
+  /** How many of its sends hold one of the worker's slots (not `detached`). */
+  attached: number;
 }
 
 /**
@@ -128,7 +131,8 @@ const DEFERRED_ALLOWANCE_MAX = 1_000;
  * deliveries wait for one of its own slots (not the others'), as long as it
  * answers fast; once it has had a request out for `SLOW_ENDPOINT_MS`, they go
  * to the queue instead, so a slow endpoint neither stalls the others nor
- * keeps entries in hand.
+ * keeps entries in hand, and its requests out no longer hold the worker's
+ * slots (`detached`).
  *
  * @example
  * const first = createFirstAttempts({ attempt, concurrency: 50, endpointConcurrency: 25, retrySchedule: [5000, 300000] });
@@ -141,7 +145,13 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   const clock = deps.clock ?? Date.now;
   /** Read, not yet looked at. */
   const waiting: Send[] = [];
+  /** Requests out that hold one of the worker's slots. */
   const sending = new Set<Send>();
+  /**
+   * Requests out of endpoints found slow, which hold none (`concurrency` of them at most): they wait
+   * on their sockets, seconds at a time, and the other endpoints get the whole worker meanwhile.
+   */
+  const detached = new Set<Send>();
   const lines = new Map<string, Line>();
   let deferred = 0;
   /** Room given to reads not yet dispatched. */
@@ -179,7 +189,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     }
     return counted + Math.max(0, suspect - allowance);
   }
-  const empty = () => sending.size === 0 && waiting.length === 0 && deferred === 0;
+  const empty = () => sending.size === 0 && detached.size === 0 && waiting.length === 0 && deferred === 0;
 
   function wake(): void {
     while (roomWaiters.length > 0 && (stopped || buffered() < concurrency)) roomWaiters.shift()!();
@@ -189,7 +199,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   function lineOf(endpoint: string): Line {
     let line = lines.get(endpoint);
     if (!line) {
-      line = { sending: new Set(), deferred: [], lastDone: performance.now(), answered: false };
+      line = { sending: new Set(), deferred: [], lastDone: performance.now(), answered: false, attached: 0 };
       lines.set(endpoint, line);
     }
     return line;
@@ -230,6 +240,31 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   }
 
   /**
+   * Is it slow (`isSlow`)? Then its requests out give their worker slots back (`detached`), as many as
+   * are free of those: they end in their own time, its share still counts them, and the sends waiting
+   * for a slot take theirs at once.
+   */
+  function foundSlow(line: Line, endpoint: string): boolean {
+    if (!isSlow(line, endpoint)) return false;
+    let freed = false;
+    // Asked for each of its deliveries the dispatcher reads: a line with none attached is not walked.
+    for (const send of line.attached > 0 ? line.sending : []) {
+      if (detached.size >= concurrency) break;
+      if (!sending.delete(send)) continue;
+      line.attached--;
+      detached.add(send);
+      freed = true;
+    }
+    // Inside `pump`, its loop takes them; otherwise (a check from the sweep or the dispatcher) now:
+    // the sends waiting for a slot, then those deferred for their endpoints' own.
+    if (freed && !pumping) {
+      pump();
+      for (const [other, line] of lines) if (line.deferred.length > 0) startDeferred(line, other);
+    }
+    return true;
+  }
+
+  /**
    * Its deferred sends, oldest first, take the slots it may have (those settled at once take
    * none); past its share, only slots no other endpoint's send is waiting for.
    */
@@ -253,7 +288,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
 
   /** To the queue: a slow endpoint's deferred sends, checked while any wait. */
   function spillSlow(): void {
-    for (const [endpoint, line] of lines) if (line.deferred.length > 0 && isSlow(line, endpoint)) spillDeferred(line);
+    for (const [endpoint, line] of lines)
+      if (line.deferred.length > 0 && foundSlow(line, endpoint)) spillDeferred(line);
     if (deferred === 0 && sweep) {
       clearInterval(sweep);
       sweep = undefined;
@@ -286,6 +322,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     }
     send.startedAt = performance.now();
     sending.add(send);
+    line.attached++;
     line.sending.add(send);
     const span = tracer ? startDeliverySpan(tracer, send.job.data, 1) : undefined;
     attempt(send.job.data, 1, span, { enabled: true, body: send.job.body })
@@ -309,7 +346,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         },
       )
       .finally(() => {
-        sending.delete(send);
+        if (sending.delete(send)) line.attached--;
+        else detached.delete(send);
         line.sending.delete(send);
         line.lastDone = performance.now();
         line.answered = true;
@@ -326,8 +364,20 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     return true;
   }
 
-  /** Fills free slots from the waiting line; an endpoint with its share in flight defers or goes to the queue. */
+  /** Set while `pump` runs: an endpoint found slow meanwhile leaves the slots it frees to that run. */
+  let pumping = false;
+  /** Fills free slots from the waiting line (`fill`); an endpoint with its share in flight defers or goes to the queue. */
   function pump(): void {
+    pumping = true;
+    try {
+      fill();
+    } finally {
+      pumping = false;
+    }
+    wake();
+  }
+
+  function fill(): void {
     while (waiting.length > 0) {
       const next = waiting[0]!;
       if (next.done) {
@@ -344,15 +394,16 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       } else {
         // Needs none: it waits for its endpoint's own slots, or goes to the queue.
         waiting.shift();
-        if (isSlow(line, next.endpoint)) finish(next, { kind: "spill", job: next.job });
+        if (foundSlow(line, next.endpoint)) finish(next, { kind: "spill", job: next.job });
         else defer(line, next);
       }
     }
-    wake();
   }
 
   const inHandSends = () =>
-    [...sending, ...[...lines.values()].flatMap((line) => line.deferred), ...waiting].filter((send) => !send.done);
+    [...sending, ...detached, ...[...lines.values()].flatMap((line) => line.deferred), ...waiting].filter(
+      (send) => !send.done,
+    );
 
   return {
     async room(max) {
@@ -377,7 +428,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     parked(tenant, endpointId) {
       const endpoint = lineKey(tenant, endpointId);
       const line = lines.get(endpoint);
-      return line !== undefined && isSlow(line, endpoint);
+      return line !== undefined && foundSlow(line, endpoint);
     },
     inFlight: () => inHandSends().map((send) => send.job.opts.jobId),
     handBackAll() {

@@ -5,6 +5,7 @@ import {
   batchDeliveries,
   countKept,
   DELIVERY_BATCH_JOB_NAME,
+  DELIVERY_BATCH_MAX,
   type DeliveryBatchData,
   type DeliveryJobState,
   deliveryJobId,
@@ -19,12 +20,16 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import {
   batchRemainder,
+  createAttempt,
+  createBatchProcessor,
+  createDeliveryAgent,
   createEntryAcks,
   createFirstAttempts,
   QUIET_ENDPOINT_MS,
   SLOW_ENDPOINT_MS,
   SPILL_LINGER_MS,
   startWorker,
+  workerMetrics,
 } from "../src/index.js";
 import {
   captureLogger,
@@ -574,18 +579,23 @@ describe("how far ahead first attempts read", () => {
     return { first, answers };
   };
 
-  it("lets an endpoint that answers briskly hold the slots the others leave idle, gives them back to another's waiting sends, and parks it once it stalls", async () => {
+  /**
+   * First attempts whose requests are answered 200 when the test says, per endpoint: `out` counts an
+   * endpoint's requests out, `answerOldest` answers its oldest (and lets what that starts start).
+   */
+  const answeredPerEndpoint = (slots: {
+    concurrency: number;
+    endpointConcurrency: number;
+    briskConcurrency: number;
+  }) => {
     const answers: Array<{ endpoint: string; answer: () => void }> = [];
-    const out = (endpoint: string) => answers.filter((a) => a.endpoint === endpoint).length;
     const first = createFirstAttempts({
       attempt: (data) =>
         new Promise((resolve) => {
           const answer = () => resolve({ ok: true, result: { status: 200, attempt: 1, durationMs: 1 }, body: "" });
           answers.push({ endpoint: data.endpointId, answer });
         }),
-      concurrency: 10,
-      endpointConcurrency: 5,
-      briskConcurrency: 8,
+      ...slots,
       retrySchedule: [1_000],
     });
     stops.push(async () => {
@@ -600,12 +610,28 @@ describe("how far ahead first attempts read", () => {
         await sleep(1);
       }
     });
+    const out = (endpoint: string) => answers.filter((a) => a.endpoint === endpoint).length;
     const answerOldest = async (endpoint: string) => {
       const i = answers.findIndex((a) => a.endpoint === endpoint);
       answers.splice(i, 1)[0]!.answer();
       await new Promise((resolve) => setImmediate(resolve));
     };
+    /** Answers every request out, and those their answers start, until none is left. */
+    const answerAll = async () => {
+      while (answers.length > 0) {
+        for (const { answer } of answers.splice(0)) answer();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    return { first, out, answerOldest, answerAll };
+  };
 
+  it("lets an endpoint that answers briskly hold the slots the others leave idle, gives them back to another's waiting sends, and parks it once it stalls", async () => {
+    const { first, out, answerOldest, answerAll } = answeredPerEndpoint({
+      concurrency: 10,
+      endpointConcurrency: 5,
+      briskConcurrency: 8,
+    });
     const sent = sendsOf("fast", 14).map((job) => first.send(job, Date.now()));
     // Nothing answered yet: its share.
     expect(out("fast")).toBe(5);
@@ -624,14 +650,36 @@ describe("how far ahead first attempts read", () => {
     // It stalls: found slow as any other endpoint, its sends waiting here go to the queue.
     await sleep(QUIET_ENDPOINT_MS + 60);
     expect(first.parked("acme", "fast")).toBe(true);
-    while (answers.length > 0) {
-      for (const { answer } of answers.splice(0)) answer();
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await answerAll();
     const kinds = (await Promise.all(sent)).map((result) => result.kind);
     expect(kinds.filter((kind) => kind === "delivered")).toHaveLength(9);
     expect(kinds.filter((kind) => kind === "spill")).toHaveLength(5);
     expect((await Promise.all(other)).map((result) => result.kind)).toEqual(["delivered", "delivered", "delivered"]);
+  });
+
+  it("gives the worker's slots a stalled endpoint's requests held to the others once it is found slow, and still settles those requests", async () => {
+    const { first, out, answerOldest } = answeredPerEndpoint({
+      concurrency: 6,
+      endpointConcurrency: 3,
+      briskConcurrency: 5,
+    });
+    const stalled = sendsOf("stalled", 3).map((job) => first.send(job, Date.now()));
+    const fast = sendsOf("fast", 20).map((job) => first.send(job, Date.now()));
+    expect([out("stalled"), out("fast")]).toEqual([3, 3]);
+    // The fast endpoint answers briskly and may hold 5, but the stalled one's share holds half the worker.
+    for (let waited = 0; waited <= QUIET_ENDPOINT_MS; waited += 20) {
+      await sleep(20);
+      await answerOldest("fast");
+      expect(out("fast")).toBe(3);
+    }
+    // Found slow (the dispatcher asks before routing its next delivery): its requests out give their slots back.
+    expect(first.parked("acme", "stalled")).toBe(true);
+    expect([out("stalled"), out("fast")]).toEqual([3, 5]);
+    // Its requests end in their own time and settle as ever; the fast endpoint's all go out.
+    for (const _ of [1, 2, 3]) await answerOldest("stalled");
+    expect((await Promise.all(stalled)).map((result) => result.kind)).toEqual(["delivered", "delivered", "delivered"]);
+    while (out("fast") > 0) await answerOldest("fast");
+    expect((await Promise.all(fast)).every((result) => result.kind === "delivered")).toBe(true);
   });
 
   it("says an endpoint is parked once it is found slow with its share in flight, and not after it answers", async () => {
@@ -852,6 +900,98 @@ describe("batches of a slow endpoint's overflow", () => {
     expect(batches.filter((data) => data.entries !== undefined).map((data) => data.entries)).toEqual([["3-0"]]);
     // Only those four jobs were made: 3-0's delivery went by reference.
     expect(made.sort()).toEqual(carried.map(([id]) => id).sort());
+  });
+
+  it("writes an endpoint's parked deliveries as one batch that refers to their entries, more than a packed batch holds", async () => {
+    const { keys, queues, acks } = entryAcks();
+    const p = keys.partitionOf("acme", "g");
+    const entries = Array.from({ length: DELIVERY_BATCH_MAX + 50 }, (_, i) => `${i + 1}-0`);
+    const made: string[] = [];
+    for (const entry of entries) {
+      const id = deliveryJobId(makeEvent({ userId: "g" }).id, "slow");
+      acks.hold(p, entry, 1);
+      acks.park(p, entry, "acme", {
+        endpointId: "slow",
+        id,
+        raw: false,
+        job: () => {
+          made.push(id);
+          throw new Error("a delivery by reference needs no job");
+        },
+      });
+    }
+    await waitFor(() => entries.every((entry) => !acks.holds(p, entry)), { what: "the entries acked" });
+    const batches = (await queues.batches[p]!.getJobs(["waiting"])).map((job) => job!.data as DeliveryBatchData);
+    // One job: ids cost it a few bytes each, and the batch reads its entries only as it sends them.
+    expect(batches).toMatchObject([{ endpointId: "slow", entries }]);
+    expect(made).toEqual([]);
+  });
+
+  /** A batch processor on a fresh prefix, sending to one endpoint (`slow`, at `sink`) with `endpointConcurrency` slots. */
+  const batchProcessor = async (answerMs: number, endpointConcurrency: number) => {
+    const prefix = nextPrefix();
+    const keys = redisKeys(prefix);
+    const queues = deliveryQueues(redis, keys);
+    stops.push(() => queues.close());
+    const sink = await startSink((_req, res) => setTimeout(() => res.end("ok"), answerMs));
+    stops.push(() => sink.close());
+    const config = makeConfig(prefix, [{ id: "slow", url: sink.url }]);
+    const agent = createDeliveryAgent({ allowPrivateNetworks: true, timeoutMs: 2000 });
+    stops.push(() => agent.close());
+    const metrics = workerMetrics(new Registry());
+    const attempt = createAttempt({ config, redis, keys, logger: captureLogger().logger, metrics, dispatcher: agent });
+    const process = createBatchProcessor({
+      config,
+      attempt,
+      redis,
+      keys,
+      queues: queues.queues as never,
+      endpointConcurrency,
+    });
+    const stream = keys.ingest(0);
+    /** A batch job (in partition 0's batch queue) referring to new entries of `events`. */
+    const batchOf = async (events: ReturnType<typeof makeEvent>[]) => {
+      const entries: string[] = [];
+      for (const event of events) entries.push((await redis.xadd(stream, "*", "e", JSON.stringify(event)))!);
+      const data: DeliveryBatchData = { tenant: "acme", endpointId: "slow", partition: 0, entries };
+      const job = await queues.batches[0]!.add(DELIVERY_BATCH_JOB_NAME, data);
+      return { job: job as unknown as Job<DeliveryBatchData>, entries };
+    };
+    return { queues, sink, stream, process, batchOf };
+  };
+
+  it("reads a batch's entries as its deliveries reach their slots: one settled elsewhere meanwhile is not sent", async () => {
+    // With one slot and answers after 50 ms, the batch's 33rd delivery reaches its slot 1.6 s after the first.
+    const { queues, sink, stream, process, batchOf } = await batchProcessor(50, 1);
+    const events = Array.from({ length: 40 }, () => makeEvent({ userId: "h" }));
+    const { job, entries } = await batchOf(events);
+    const done = process(job);
+    await waitFor(() => sink.requests.length >= 1, { what: "the batch's first delivery" });
+    // Settled another way after the batch began (a dispatcher that claimed them queued their deliveries): gone.
+    await redis.xdel(stream, ...entries.slice(33));
+    expect(await done).toEqual({ delivered: 33, queued: 0 });
+    expect(sink.requests.map((request) => request.headers["webhook-id"])).toEqual(
+      events.slice(0, 33).map((event) => event.id),
+    );
+    // Each delivered one's entry is released, and the job's progress counts every one done.
+    expect(await redis.xlen(stream)).toBe(0);
+    expect((await queues.batches[0]!.getJob(job.id!))?.progress).toBe(40);
+  });
+
+  it("sends an endpoint's batches in the order they were taken, one after the other through its slots", async () => {
+    const { sink, process, batchOf } = await batchProcessor(5, 2);
+    const events = Array.from({ length: 12 }, () => makeEvent({ userId: "i" }));
+    const [first, second] = [await batchOf(events.slice(0, 6)), await batchOf(events.slice(6))];
+    expect(await Promise.all([process(first.job), process(second.job)])).toEqual([
+      { delivered: 6, queued: 0 },
+      { delivered: 6, queued: 0 },
+    ]);
+    const sent = sink.requests.map((request) =>
+      events.findIndex((event) => event.id === request.headers["webhook-id"]),
+    );
+    // Two slots: each delivery goes out at most one place from its turn, and the first batch's before the second's.
+    expect(sent.slice(0, 6).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(sent.slice(6).sort((a, b) => a - b)).toEqual([6, 7, 8, 9, 10, 11]);
   });
 
   it("writes a lone spill as a job of its own while everything must be written, and by reference again once it is", async () => {

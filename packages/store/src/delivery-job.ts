@@ -61,8 +61,14 @@ export function batchDeliveries(data: Pick<DeliveryBatchData, "packed" | "delive
   return data.deliveries ?? [];
 }
 
-/** Deliveries per batch job at most. */
+/** Deliveries per batch job that carries their payloads (`packed`) at most. */
 export const DELIVERY_BATCH_MAX = 100;
+
+/**
+ * Deliveries per batch job that refers to ingest entries (`entries`) at most: an id apiece, each
+ * entry read only as its delivery reaches a slot, so a batch this long is a few tens of KiB.
+ */
+export const DELIVERY_BATCH_ENTRIES_MAX = 1_000;
 
 /** The backoff type of delivery jobs; the worker registers the strategy under this name. */
 export const BACKOFF_TYPE = "schedule";
