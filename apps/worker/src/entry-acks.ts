@@ -74,9 +74,10 @@ const FEW_JOBS = 8;
 /**
  * How long a slow endpoint's spilled deliveries wait for more of their kind, to go to the queue as
  * one batch job. A batch job costs the worker a few tenths of a millisecond (its add, its take,
- * its end) whatever its size: with every partition writing one each linger, this bounds what a
- * slow endpoint costs the others (16 partitions: 16 batches a second). Its deliveries wait this
- * long more, beside answers that take `SLOW_ENDPOINT_MS` or more.
+ * its end) whatever its size: each partition writing one per slow endpoint each linger (or per
+ * `DELIVERY_BATCH_ENTRIES_MAX` deliveries, sooner), a slow endpoint costs the others at most 16
+ * batches a second with 16 partitions, or one per thousand of its deliveries. Its deliveries wait
+ * this long more, beside answers that take `SLOW_ENDPOINT_MS` or more.
  */
 export const SPILL_LINGER_MS = 1_000;
 
