@@ -255,6 +255,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       detached.add(send);
       freed = true;
     }
+    // What waits for its own slots goes to the queue now, before anything newer of it (as the sweep would).
+    if (line.deferred.length > 0) spillDeferred(line);
     // Inside `pump`, its loop takes them; otherwise (a check from the sweep or the dispatcher) now:
     // the sends waiting for a slot, then those deferred for their endpoints' own.
     if (freed && !pumping) {
@@ -313,7 +315,7 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   }
 
   /** Sends it; says whether a request went out (it takes a slot) or it was settled at once. */
-  function start(send: Send, line: Line): boolean {
+  function start(send: Send, line: Line, detach = false): boolean {
     if (marked(gone, send.endpoint)) {
       // It answered 410 a moment ago: what was already read for it is a dead letter, not a request.
       const deadLetter = { code: "ENDPOINT_DISABLED", message: "endpoint disabled" };
@@ -321,8 +323,11 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       return false;
     }
     send.startedAt = performance.now();
-    sending.add(send);
-    line.attached++;
+    if (detach) detached.add(send);
+    else {
+      sending.add(send);
+      line.attached++;
+    }
     line.sending.add(send);
     const span = tracer ? startDeliverySpan(tracer, send.job.data, 1) : undefined;
     attempt(send.job.data, 1, span, { enabled: true, body: send.job.body })
@@ -346,8 +351,9 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         },
       )
       .finally(() => {
-        if (sending.delete(send)) line.attached--;
-        else detached.delete(send);
+        const wasDetached = !sending.delete(send);
+        if (wasDetached) detached.delete(send);
+        else line.attached--;
         line.sending.delete(send);
         line.lastDone = performance.now();
         line.answered = true;
@@ -360,6 +366,19 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         if (line.sending.size === 0 && line.deferred.length === 0) lines.delete(send.endpoint);
         pump();
         startDeferred(line, send.endpoint);
+        // A detached one frees no worker slot: with none of the endpoint's sends holding one, none would
+        // end to start its deferred sends, so the next takes this one's place among the detached.
+        while (
+          wasDetached &&
+          line.attached === 0 &&
+          line.deferred.length > 0 &&
+          detached.size < concurrency &&
+          line.sending.size < capOf(line, send.endpoint, performance.now())
+        ) {
+          const next = line.deferred.shift()!;
+          deferred--;
+          if (!next.done) start(next, line, true);
+        }
       });
     return true;
   }

@@ -682,6 +682,52 @@ describe("how far ahead first attempts read", () => {
     expect((await Promise.all(fast)).every((result) => result.kind === "delivered")).toBe(true);
   });
 
+  it("sends to the queue what waited for a slow endpoint's own slots when it is found so, and reads on once it answers", async () => {
+    const { first, out, answerOldest } = answeredPerEndpoint({
+      concurrency: 2,
+      endpointConcurrency: 1,
+      briskConcurrency: 1,
+    });
+    const kinds: Record<string, string> = {};
+    const send = (endpoint: string, n: number) => {
+      const [job] = sendsOf(endpoint, 1);
+      void first.send(job!, Date.now()).then((result) => {
+        kinds[`${endpoint}${n}`] = result.kind;
+      });
+    };
+    // A1 and B1 out (the worker's two slots), A2 and B2 waiting for their endpoints' own, C1 for a worker slot.
+    // A2 starts the sweep (every QUIET_ENDPOINT_MS / 2); B's line is made 20 ms later, out of its step.
+    send("A", 1);
+    send("A", 2);
+    await sleep(20);
+    send("B", 1);
+    send("B", 2);
+    send("C", 1);
+    await answerOldest("A");
+    expect([out("A"), out("B"), out("C")]).toEqual([1, 1, 0]);
+    await sleep(QUIET_ENDPOINT_MS + 5);
+    // B is found slow between two sweeps: its request out gives its slot to C1, and B2 goes to the queue
+    // then, not left waiting for B's own slot once B has answered.
+    expect(first.parked("acme", "B")).toBe(true);
+    expect(out("C")).toBe(1);
+    await answerOldest("B");
+    expect(kinds.B2).toBe("spill");
+    // B answered: its next delivery goes out once a worker slot frees, and the reading goes on.
+    send("B", 3);
+    await answerOldest("A");
+    await waitFor(() => out("B") === 1, { what: "B3 out" });
+    await answerOldest("B");
+    await answerOldest("C");
+    expect(kinds).toMatchObject({
+      A1: "delivered",
+      A2: "delivered",
+      B1: "delivered",
+      B3: "delivered",
+      C1: "delivered",
+    });
+    expect(await first.room(4)).toBe(4);
+  });
+
   it("says an endpoint is parked once it is found slow with its share in flight, and not after it answers", async () => {
     const { first, answers } = answeredByHand();
 
