@@ -261,22 +261,23 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     // the sends waiting for a slot, then those deferred for their endpoints' own.
     if (freed && !pumping) {
       pump();
-      for (const [other, line] of lines) if (line.deferred.length > 0) startDeferred(line, other);
+      for (const [other, otherLine] of lines) if (otherLine.deferred.length > 0) startDeferred(otherLine, other);
     }
     return true;
   }
 
   /**
    * Its deferred sends, oldest first, take the slots it may have (those settled at once take
-   * none); past its share, only slots no other endpoint's send is waiting for.
+   * none); past its share, only slots no other endpoint's send is waiting for. `detach`: they go
+   * out among the detached (as many as there is room for), holding no worker slot.
    */
-  function startDeferred(line: Line, endpoint: string): void {
-    while (line.deferred.length > 0 && sending.size < concurrency) {
+  function startDeferred(line: Line, endpoint: string, detach = false): void {
+    while (line.deferred.length > 0 && (detach ? detached.size : sending.size) < concurrency) {
       if (line.sending.size >= capOf(line, endpoint, performance.now())) return;
-      if (line.sending.size >= endpointConcurrency && waiting.length > 0) return;
+      if (!detach && line.sending.size >= endpointConcurrency && waiting.length > 0) return;
       const next = line.deferred.shift()!;
       deferred--;
-      if (!next.done) start(next, line);
+      if (!next.done) start(next, line, detach);
     }
   }
 
@@ -367,18 +368,8 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
         pump();
         startDeferred(line, send.endpoint);
         // A detached one frees no worker slot: with none of the endpoint's sends holding one, none would
-        // end to start its deferred sends, so the next takes this one's place among the detached.
-        while (
-          wasDetached &&
-          line.attached === 0 &&
-          line.deferred.length > 0 &&
-          detached.size < concurrency &&
-          line.sending.size < capOf(line, send.endpoint, performance.now())
-        ) {
-          const next = line.deferred.shift()!;
-          deferred--;
-          if (!next.done) start(next, line, true);
-        }
+        // end to start its deferred sends, so they take this one's place among the detached.
+        if (wasDetached && line.attached === 0) startDeferred(line, send.endpoint, true);
       });
     return true;
   }
