@@ -6,7 +6,7 @@
 //   pnpm bench -- --quick      smoke run (3 s, 2,000 deliveries, 5,000-callback storm, 2 s of presence queries)
 //   --duration <s> --warmup <s> --connections <n> --rounds <n> --delivery <n> --storm <n>
 //   --storm-connections <n> --presence-users <n> --presence-connections <n>
-//   --delivery-rounds <n> --isolation <n> --isolation-rounds <n> --isolation-control --offered <n/s> --rate-duration <s> --backlog <n>
+//   --delivery-rounds <n> --isolation <n> --isolation-rounds <n> --isolation-settle <s> --isolation-control --offered <n/s> --rate-duration <s> --backlog <n>
 //   --only ingest,delivery,storm,presence,isolation,ratelimit,backlog,cluster --profile (CPU-profile the ingest servers and the delivery worker)
 //   --cli <path> (another imrelay CLI build) --compare <path> (also measure that build's ingest)
 //   --cold-storm (storm a gateway that has not served a callback yet) --out <dir> (where the report goes)
@@ -25,6 +25,7 @@ import {
   cpuSeconds,
   freePort,
   machineBusySeconds,
+  mainThreadCpuSeconds,
   memory,
   start,
   stop,
@@ -33,7 +34,7 @@ import {
 } from "./lib/procs.mjs";
 import { startRedis } from "./lib/redis.mjs";
 import { renderMarkdown } from "./lib/report.mjs";
-import { pooledRate } from "./lib/stats.mjs";
+import { median, pooledRate } from "./lib/stats.mjs";
 import { ADMIN_TOKEN, PRESENCE_BATCH, SDK_APP_ID, TENANT, TOKEN } from "./lib/tencent.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +57,7 @@ const { values: flags } = parseArgs({
     "presence-connections": { type: "string" },
     isolation: { type: "string" },
     "isolation-rounds": { type: "string" },
+    "isolation-settle": { type: "string" },
     "delivery-rounds": { type: "string" },
     "isolation-control": { type: "boolean", default: false },
     offered: { type: "string" },
@@ -93,7 +95,7 @@ const opts = {
   isolation: Number(flags.isolation ?? (quick ? 4000 : 20_000)),
   isolationWindow: quick ? 5 : 10,
   // Left out at the start of each run's rate: the worker's first second runs cold code, in both runs alike.
-  isolationSettle: quick ? 0.5 : 1,
+  isolationSettle: Number(flags["isolation-settle"] ?? (quick ? 0.5 : 1)),
   // Pairs of isolation runs: the machine's speed moves by a third from one run to the next.
   isolationRounds: Number(flags["isolation-rounds"] ?? (quick ? 1 : 4)),
   isolationControl: flags["isolation-control"],
@@ -848,20 +850,47 @@ async function isolationRun(n, config, slow) {
       name: slow ? "imrelay-worker-isolation-slow" : "imrelay-worker-isolation-alone",
     });
     const began = now();
-    const cpu0 = [cpuSeconds(worker.proc.pid), cpuSeconds(redis.proc.pid), machineBusySeconds()];
+    // The worker as a whole and its main thread; the fast sink does the same work per delivery on both
+    // sides, so its CPU per delivery tells how fast the machine ran (it moves by half from run to run).
+    const cpuNow = () => [
+      cpuSeconds(worker.proc.pid),
+      mainThreadCpuSeconds(worker.proc.pid),
+      cpuSeconds(sink.pid),
+      slow ? cpuSeconds(slow.proc.pid) : 0,
+      cpuSeconds(redis.proc.pid),
+      machineBusySeconds(),
+    ];
+    const cpu0 = cpuNow();
     let fast;
+    // The same at the steady window's start (the first look past it), for the CPU of the steady deliveries alone.
+    let steadyStart;
     for (;;) {
       fast = await sinkCall("GET", "/stats");
+      if (!steadyStart && fast.firstAt && now() >= fast.firstAt + opts.isolationSettle * 1000)
+        steadyStart = { cpu: cpuNow(), delivered: fast.unique };
       if (fast.unique >= fill.ok) break;
       const waited = fast.firstAt ? now() - fast.firstAt : now() - began;
       if (waited > (fast.firstAt ? opts.isolationWindow : 30) * 1000) break;
       await sleep(100);
     }
     const readAt = now();
-    const cpu1 = [cpuSeconds(worker.proc.pid), cpuSeconds(redis.proc.pid), machineBusySeconds()];
+    const cpu1 = cpuNow();
     // CPU per fast delivery over the whole run (the slow endpoint's work included): where a gap in the rates comes from.
-    const perFast = (i) => (fast.unique > 0 ? round(((cpu1[i] - cpu0[i]) / fast.unique) * 1e6, 1) : null);
-    const cpuPerFastUs = { worker: perFast(0), redis: perFast(1), machine: perFast(2) };
+    const perFast = (from, delivered) => {
+      const us = (i) => (delivered > 0 ? round(((cpu1[i] - from[i]) / delivered) * 1e6, 1) : null);
+      return {
+        worker: us(0),
+        workerMain: us(1),
+        workerHelpers: round(us(0) - us(1), 1),
+        sink: us(2),
+        slowSink: slow ? us(3) : null,
+        redis: us(4),
+        machine: us(5),
+      };
+    };
+    const cpuPerFastUs = perFast(cpu0, fast.unique);
+    // Start-up left out (V8 compiles the code each side runs, on helper threads, in its first seconds).
+    const steadyCpuPerFastUs = steadyStart ? perFast(steadyStart.cpu, fast.unique - steadyStart.delivered) : null;
     const activeAtEnd = await activeJobs();
     const drained = fast.unique >= fill.ok;
     // Drained: over first → last delivery, as in section 2; cut off by the window: first delivery → now.
@@ -885,6 +914,7 @@ async function isolationRun(n, config, slow) {
       },
       activeAtEnd,
       cpuPerFastUs,
+      steadyCpuPerFastUs,
     };
     if (slow) {
       const s = await slow.call("GET", "/stats");
@@ -964,6 +994,8 @@ async function isolationSection() {
       withSlow,
       pooled: { alone: round(pooledAlone), withSlow: round(pooledWithSlow) },
       ratio: round(ratio, 3),
+      // Beside the target's pooled ratio: a round on a machine that changed speed between its two runs weighs less here.
+      medianRatio: round(median(pairs.map((pair) => pair.ratio)), 3),
       rounds: pairs.map((pair) => ({
         round: pair.round,
         order: pair.slowFirst ? "slow, alone" : "alone, slow",
@@ -972,6 +1004,8 @@ async function isolationSection() {
         ratio: round(pair.ratio, 3),
         wholeRatio: round(pair.wholeRatio, 3),
         workerUs: [pair.alone.cpuPerFastUs.worker, pair.withSlow.cpuPerFastUs.worker],
+        helpersUs: [pair.alone.cpuPerFastUs.workerHelpers, pair.withSlow.cpuPerFastUs.workerHelpers],
+        steadyUs: [pair.alone.steadyCpuPerFastUs, pair.withSlow.steadyCpuPerFastUs],
       })),
       targets: { fastRate: { want: ">= 0.9x the fast endpoint alone", pass: ratio >= 0.9 } },
     };

@@ -121,13 +121,26 @@ export function memory(pid) {
 const TICKS = 100; // USER_HZ on Linux
 /** CPU seconds (user + system) a live process has used so far. */
 export function cpuSeconds(pid) {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** User + system CPU seconds from a `/proc/…/stat` file (NaN when it cannot be read: not Linux, or gone). */
+function statCpuSeconds(path) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync(path, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(fields[11]) + Number(fields[12])) / TICKS;
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * CPU seconds (user + system) a live process's main thread has used so far (the rest of
+ * `cpuSeconds` is its other threads: V8's compiler and collector helpers, libuv's pool).
+ */
+export function mainThreadCpuSeconds(pid) {
+  return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
 }
 
 /** CPU seconds the whole machine has been busy (all cores, everything but idle and iowait). */

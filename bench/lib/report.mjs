@@ -151,8 +151,11 @@ ${s.firstNon2xx ? `\nFirst non-200: \`${s.firstNon2xx}\`\n` : ""}`;
 /** Active jobs at the end of an isolation run: delivery jobs, batch jobs (a number alone: from a report before batch queues). */
 const active = (a) => (typeof a === "object" && a ? `${num(a.deliveries)} + ${num(a.batches)} batches` : num(a));
 
-/** CPU µs per fast delivery over an isolation run (the slow endpoint's work included). */
-const cpu = (c) => (c ? `${num(c.worker, 1)} µs, ${num(c.redis, 1)} µs, ${num(c.machine, 1)} µs` : "–");
+/** CPU µs per fast delivery over an isolation run (the slow endpoint's work included); reports before the split show the worker whole. */
+const cpu = (c) =>
+  c
+    ? `${num(c.worker, 1)} µs${c.workerMain === undefined ? "" : ` (${num(c.workerMain, 1)} + ${num(c.workerHelpers, 1)})`}, ${c.sink === undefined ? "" : `${num(c.sink, 1)} µs, `}${c.slowSink === undefined ? "" : `${c.slowSink === null ? "–" : `${num(c.slowSink, 1)} µs`}, `}${num(c.redis, 1)} µs, ${num(c.machine, 1)} µs`
+    : "–";
 
 function isolation(s) {
   if (s.error) return `## 5. Head-of-line isolation\n\nFailed: \`${s.error}\`\n`;
@@ -172,7 +175,7 @@ one endpoint holding its share of the slots, \`delivery.endpointConcurrency\` (h
 briskly); once \`slow\` is found slow its deliveries go to the queue in batch jobs (a queue of their own), sent by the
 workers ("jobs active at the end": delivery and batch jobs), and with its last answer slow (and \`fast\` busy) it keeps one first attempt out.
 
-| run | fast steady deliveries/s | fast whole deliveries/s | fast delivered | over | slow received/s | jobs active at the end | CPU per fast delivery: worker, Redis, machine |
+| run | fast steady deliveries/s | fast whole deliveries/s | fast delivered | over | slow received/s | jobs active at the end | CPU per fast delivery: worker (main thread + helper threads), fast sink, slow sink, Redis, machine |
 |---|---:|---:|---:|---:|---:|---:|---:|
 | fast alone | ${fastCell(a)} | – | ${active(a.activeAtEnd)} | ${cpu(a.cpuPerFastUs)} |
 | fast and slow | ${fastCell(w)} | ${num(w.slow?.perSecond, 1)} (${num(w.slow?.received)} in ${num(w.slow?.spanS, 1)} s) | ${active(w.activeAtEnd)} | ${cpu(w.cpuPerFastUs)} |
@@ -185,12 +188,12 @@ ${
     ? `\nEach round runs the two back to back, every other round the slow one first (alone, slow | slow, alone | …), so a
 machine whose speed drifts weighs on both sides alike; the table shows round 1. The target is judged on the steady rates
 pooled over every round (all steady deliveries ÷ all steady time, per side): ${num(s.pooled?.alone)} → ${num(s.pooled?.withSlow)}/s.
-Every round (steady alone → with slow; worker CPU per fast delivery): ${s.rounds
+Every round (steady alone → with slow; worker CPU per fast delivery${s.rounds[0]?.helpersUs ? ", of it its helper threads'; over the steady window only, the machine's and the fast sink's (the same work on both sides: how fast the machine ran)" : ""}): ${s.rounds
         .map(
           (r) =>
-            `${num(r.alone)} → ${num(r.withSlow)}/s (${num(r.ratio, 3)}×; whole ${num(r.wholeRatio, 3)}×${r.workerUs ? `; ${r.workerUs[0]} → ${r.workerUs[1]} µs` : ""})`,
+            `${num(r.alone)} → ${num(r.withSlow)}/s (${num(r.ratio, 3)}×; whole ${num(r.wholeRatio, 3)}×${r.workerUs ? `; ${r.workerUs[0]} → ${r.workerUs[1]} µs` : ""}${r.helpersUs ? `; helpers ${r.helpersUs[0]} → ${r.helpersUs[1]} µs` : ""}${r.steadyUs?.[0] && r.steadyUs[1] ? `; steady machine ${r.steadyUs[0].machine} → ${r.steadyUs[1].machine} µs, sink ${r.steadyUs[0].sink} → ${r.steadyUs[1].sink} µs` : ""})`,
         )
-        .join("; ")}.\n`
+        .join("; ")}.${s.medianRatio === undefined ? "" : ` The median round: ${num(s.medianRatio, 3)}×.`}\n`
     : ""
 }`;
 }

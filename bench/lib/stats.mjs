@@ -5,6 +5,14 @@ export function percentile(sorted, p) {
   return sorted[rank];
 }
 
+/** The median of numbers (the mean of the middle two of an even count); null for none. */
+export function median(values) {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 /** p50/p90/p99/p99.9/max (ms, 2 decimals) of a Float64Array of latencies. */
 export function latencySummary(values, length = values.length) {
   const sorted = Float64Array.prototype.slice.call(values, 0, length).sort();
