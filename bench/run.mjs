@@ -875,19 +875,24 @@ async function isolationRun(n, config, slow) {
     }
     const readAt = now();
     const cpu1 = cpuNow();
-    // CPU per fast delivery over the whole run (the slow endpoint's work included): where a gap in the rates comes from.
+    // CPU per fast delivery since `from` (the slow endpoint's work included): where a gap in the rates comes from.
     const perFast = (from, delivered) => {
-      const us = (i) => (delivered > 0 ? round(((cpu1[i] - from[i]) / delivered) * 1e6, 1) : null);
+      const us = (i, minus) =>
+        delivered > 0
+          ? round(((cpu1[i] - from[i] - (minus === undefined ? 0 : cpu1[minus] - from[minus])) / delivered) * 1e6, 1)
+          : null;
       return {
         worker: us(0),
         workerMain: us(1),
-        workerHelpers: round(us(0) - us(1), 1),
+        // The process less its main thread, from the raw seconds (not a difference of two rounded figures).
+        workerHelpers: us(0, 1),
         sink: us(2),
         slowSink: slow ? us(3) : null,
         redis: us(4),
         machine: us(5),
       };
     };
+    // Over the whole run.
     const cpuPerFastUs = perFast(cpu0, fast.unique);
     // Start-up left out (V8 compiles the code each side runs, on helper threads, in its first seconds).
     const steadyCpuPerFastUs = steadyStart ? perFast(steadyStart.cpu, fast.unique - steadyStart.delivered) : null;

@@ -151,11 +151,24 @@ ${s.firstNon2xx ? `\nFirst non-200: \`${s.firstNon2xx}\`\n` : ""}`;
 /** Active jobs at the end of an isolation run: delivery jobs, batch jobs (a number alone: from a report before batch queues). */
 const active = (a) => (typeof a === "object" && a ? `${num(a.deliveries)} + ${num(a.batches)} batches` : num(a));
 
-/** CPU µs per fast delivery over an isolation run (the slow endpoint's work included); reports before the split show the worker whole. */
-const cpu = (c) =>
-  c
-    ? `${num(c.worker, 1)} µs${c.workerMain === undefined ? "" : ` (${num(c.workerMain, 1)} + ${num(c.workerHelpers, 1)})`}, ${c.sink === undefined ? "" : `${num(c.sink, 1)} µs, `}${c.slowSink === undefined ? "" : `${c.slowSink === null ? "–" : `${num(c.slowSink, 1)} µs`}, `}${num(c.redis, 1)} µs, ${num(c.machine, 1)} µs`
-    : "–";
+/**
+ * CPU µs per fast delivery over an isolation run (the slow endpoint's work included): the worker (its
+ * main thread + helper threads), the fast sink, the slow sink, Redis, the machine. Reports from before
+ * the split have the worker whole and no sinks: those parts are left out.
+ */
+function cpu(c) {
+  if (!c) return "–";
+  const us = (x) => (x === null ? "–" : `${num(x, 1)} µs`);
+  const worker =
+    c.workerMain === undefined
+      ? us(c.worker)
+      : `${us(c.worker)} (${num(c.workerMain, 1)} + ${num(c.workerHelpers, 1)})`;
+  const parts = [worker, c.sink, c.slowSink, c.redis, c.machine];
+  return parts
+    .map((part, i) => (i === 0 ? part : part === undefined ? undefined : us(part)))
+    .filter((part) => part !== undefined)
+    .join(", ");
+}
 
 function isolation(s) {
   if (s.error) return `## 5. Head-of-line isolation\n\nFailed: \`${s.error}\`\n`;
