@@ -243,9 +243,8 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     await acks.addJobs(p, queued);
     // First attempts go out once what the entries queued is safe; each entry is acked when its last one settles.
     for (const { entry, tenant, jobs, parked } of direct) {
-      acks.hold(p, entry, jobs.length + parked.length);
       // A batch refers to the entry (one that carries payloads makes its jobs then).
-      for (const delivery of parked) acks.park(p, entry, tenant, delivery);
+      acks.hold(p, entry, jobs.length, parked.length > 0 ? { tenant, deliveries: parked } : undefined);
       for (const job of jobs) {
         void first!.send(job, readAt).then((result) => acks.settle(p, entry, result));
       }

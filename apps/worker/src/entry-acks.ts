@@ -39,19 +39,33 @@ export interface EntryAcksDeps {
 interface Held {
   /** Deliveries of the entry not settled yet. */
   left: number;
+  /**
+   * Its deliveries not attempted here (for the queue, in batches per endpoint): they wait for the
+   * entry's other deliveries, so that their batch can refer to the entry. Cleared when taken: a
+   * Map's table left behind by a resize still points at the entry's `Held` until the next full
+   * collection, and every young-generation collection meanwhile would keep (and promote) whatever
+   * it holds — a parked delivery's event, were the spills still here.
+   */
+  spills: Spill[] | undefined;
 }
 
 interface PartitionBuffer {
   /** Entries whose first attempts are out: never acked before every one is settled. */
   held: Map<string, Held>;
+  /** Entries in `held` with spills. */
+  heldSpills: number;
   jobs: QueuedJob[];
   /**
-   * Deliveries not attempted here (for the queue, in batches per endpoint) of entries still held:
-   * each waits for its entry's other deliveries, so that its batch can refer to the entry.
+   * Spills whose entries are settled otherwise (in `spillHeld`) and that go by reference: only
+   * their entry ids, by tenant and endpoint. They linger up to `SPILL_LINGER_MS` for their batch,
+   * so they keep nothing else: every object a parked delivery kept for that second would be copied
+   * by the young generation's collections and promoted, to die in the old one.
    */
-  spilled: Map<string, Spill[]>;
-  /** Spills whose entries are settled otherwise (in `spillHeld`): these make the next batches. */
+  refs: Map<string, Map<string, RefGroup>>;
+  /** Spills whose entries are settled otherwise that keep their job (packed, or a job of their own). */
   ready: Spill[];
+  /** Spills in `refs` and `ready`: what the next batches are made of. */
+  readyCount: number;
   /** Entries all of whose deliveries are settled, acked once their spills are written as jobs. */
   spillHeld: Set<string>;
   /** Entries to ack and keep in the stream: a batch written before them refers to them. */
@@ -110,8 +124,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       b = {
         held: new Map(),
         jobs: [],
-        spilled: new Map(),
+        heldSpills: 0,
+        refs: new Map(),
         ready: [],
+        readyCount: 0,
         spillHeld: new Set(),
         keeps: [],
         writing: new Set(),
@@ -133,7 +149,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         b.held.size > 0 ||
         b.flushing ||
         b.jobs.length > 0 ||
-        b.ready.length > 0 ||
+        b.readyCount > 0 ||
         b.spillHeld.size > 0 ||
         b.acks.length > 0 ||
         b.keeps.length > 0 ||
@@ -183,18 +199,31 @@ export function createEntryAcks(deps: EntryAcksDeps) {
   /**
    * One batch job per endpoint for up to `DELIVERY_BATCH_ENTRIES_MAX` of its spilled deliveries (`DELIVERY_BATCH_MAX` packed). A batch
    * refers to the entries of its deliveries (`entries`: no payload is copied) when each is settled
-   * otherwise and has no other spill (such a spill keeps no job: a lone one is a batch of one);
-   * the rest carry their payloads (`packed`), and a lone one of those stays a job of its own. The
-   * spills of entries still held wait for them (`b.spilled`), unless everything must be written now
-   * (`forced`). A batch's id comes from its deliveries' ids, so a re-dispatch adds it once.
+   * otherwise and has no other spill (`refs`: a lone one is a batch of one); the rest carry their
+   * payloads (`packed`), and a lone one of those stays a job of its own. The spills of entries still
+   * held wait for them (`Held.spills`), unless everything must be written now (`forced`). A batch's id
+   * comes from its entries (or its deliveries' ids, packed), so a retried write adds it once. The
+   * entries referred to are moved from `spillHeld` to `keeps`: acked, and kept in the stream for the batch.
    */
-  function batched(p: number, b: PartitionBuffer): { jobs: QueuedJob[]; referred: Set<string> } {
-    const taken = b.ready;
-    b.ready = [];
-    if (forced) {
-      for (const spills of b.spilled.values()) taken.push(...spills);
-      b.spilled.clear();
+  function batched(p: number, b: PartitionBuffer): QueuedJob[] {
+    const jobs: QueuedJob[] = [];
+    for (const byEndpoint of b.refs.values()) {
+      for (const group of byEndpoint.values()) {
+        refBatches(p, b, group, group.plain, false, jobs);
+        refBatches(p, b, group, group.raw, true, jobs);
+      }
     }
+    const taken = b.ready.splice(0);
+    b.readyCount = 0;
+    if (forced && b.heldSpills > 0) {
+      for (const held of b.held.values()) {
+        if (held.spills === undefined) continue;
+        taken.push(...held.spills);
+        held.spills = undefined;
+      }
+      b.heldSpills = 0;
+    }
+    if (taken.length === 0) return jobs;
     const byEndpoint = new Map<string, Spill[]>();
     for (const spill of taken) {
       const key = `${spill.tenant}\n${spill.endpointId}\n${spill.raw}`;
@@ -202,50 +231,78 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       if (list) list.push(spill);
       else byEndpoint.set(key, [spill]);
     }
-    // A spill taken while its entry is held (forced) is written with its payload.
+    // Only while everything is written at once (forced) is a spill in `ready` that could go by
+    // reference: settled otherwise, no other spill. One taken while its entry is held goes packed.
     const referable = (spill: Spill) => spill.single && !b.held.has(spill.entry);
-    const jobs: QueuedJob[] = [];
-    const referred = new Set<string>();
     for (const list of byEndpoint.values()) {
-      // One that kept its job (its entry has other spills, or is still held) stays a job of its own.
-      if (list.length === 1 && list[0]!.job) {
+      // A lone one (its entry has other spills, or everything is being written) stays a job of its own.
+      if (list.length === 1) {
         jobs.push(jobOf(list[0]!));
         continue;
       }
       const refs = list.filter(referable);
       const rest = refs.length === list.length ? [] : list.filter((spill) => !referable(spill));
-      for (const chunk of chunks(refs, DELIVERY_BATCH_ENTRIES_MAX)) {
-        for (const spill of chunk) referred.add(spill.entry);
-        const { raw } = chunk[0]!;
-        jobs.push(batchJob(p, chunk, { entries: chunk.map((spill) => spill.entry), ...(raw ? { raw } : {}) }));
+      if (refs.length > 0) {
+        const { tenant, endpointId, raw } = refs[0]!;
+        refBatches(
+          p,
+          b,
+          { tenant, endpointId },
+          refs.map((spill) => spill.entry),
+          raw,
+          jobs,
+        );
       }
       for (const chunk of chunks(rest, DELIVERY_BATCH_MAX)) {
+        const made = chunk.map(jobOf);
         jobs.push(
-          batchJob(p, chunk, {
+          batchJob(p, chunk[0]!, made.map((job) => job.opts.jobId).join("\n"), {
             packed: packBatch(
-              chunk.map((spill) => {
-                // Not referable, so never dropped its job.
-                const { opts, data, body } = jobOf(spill);
-                return {
-                  id: opts.jobId,
-                  body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
-                  ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
-                };
-              }),
+              made.map(({ opts, data, body }) => ({
+                id: opts.jobId,
+                body: body ?? JSON.stringify(toPayload(data.event as unknown as ImrelayEvent)),
+                ...(data.traceparent !== undefined ? { traceparent: data.traceparent } : {}),
+              })),
             ),
           }),
         );
       }
     }
-    return { jobs, referred };
+    return jobs;
+  }
+
+  /**
+   * The batches that refer to `entries` (one endpoint's, all with or all without the raw copy),
+   * emptied: their entries go from `spillHeld` to `keeps`, written with the batches.
+   */
+  function refBatches(
+    p: number,
+    b: PartitionBuffer,
+    to: Pick<RefGroup, "tenant" | "endpointId">,
+    entries: string[],
+    raw: boolean,
+    jobs: QueuedJob[],
+  ): void {
+    if (entries.length === 0) return;
+    for (const chunk of chunks(entries, DELIVERY_BATCH_ENTRIES_MAX)) {
+      // Its endpoint in its id: an entry referred to by one endpoint's batch has no other spill,
+      // but the id must not depend on that.
+      const ids = `${to.tenant}\n${to.endpointId}\n${raw}\n${chunk.join("\n")}`;
+      jobs.push(batchJob(p, to, ids, { entries: chunk, ...(raw ? { raw } : {}) }));
+    }
+    for (const id of entries) {
+      b.spillHeld.delete(id);
+      b.keeps.push(id);
+    }
+    entries.length = 0;
   }
 
   /** Spills are written once an endpoint's batch is full, or they have waited this long. */
   const spillDue = (b: PartitionBuffer) =>
     forced
-      ? b.ready.length > 0 || b.spilled.size > 0
-      : b.ready.length > 0 &&
-        (b.ready.length >= DELIVERY_BATCH_ENTRIES_MAX || Date.now() - b.spillSince >= SPILL_LINGER_MS);
+      ? b.readyCount > 0 || b.heldSpills > 0
+      : b.readyCount > 0 &&
+        (b.readyCount >= DELIVERY_BATCH_ENTRIES_MAX || Date.now() - b.spillSince >= SPILL_LINGER_MS);
 
   function flush(p: number): void {
     if (stopped) return;
@@ -253,7 +310,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     // An entry waiting for its spills to become a batch waits in `spillHeld`; the others' acks go now.
     const ready = b.jobs.length > 0 || b.records.length > 0 || b.acks.length > 0 || spillDue(b);
     if (b.flushing || !ready) {
-      if (!b.flushing && b.ready.length > 0 && !b.spillTimer) {
+      if (!b.flushing && b.readyCount > 0 && !b.spillTimer) {
         // Lingering spills make a batch; they are written when their time is up, whatever else comes.
         b.spillTimer = setTimeout(() => {
           b.spillTimer = undefined;
@@ -275,11 +332,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       if (stopped) return;
       if (spillDue(b)) {
         // Made into jobs once: a retried write adds the very same batches (same ids), never a regrouping.
-        const { jobs, referred } = batched(p, b);
-        b.jobs.push(...jobs);
+        b.jobs.push(...batched(p, b));
         // Written in the same go, after the jobs: acking them is safe once the write succeeds. Every
-        // spill of these entries was ready, so is in a job now.
-        for (const id of b.spillHeld) (referred.has(id) ? b.keeps : b.acks).push(id);
+        // spill of these entries was ready, so is in a job now (those referred to are in `keeps`).
+        for (const id of b.spillHeld) b.acks.push(id);
         b.spillHeld.clear();
         clearTimeout(b.spillTimer);
         b.spillTimer = undefined;
@@ -318,9 +374,49 @@ export function createEntryAcks(deps: EntryAcksDeps) {
 
   /** Waits with its entry's other spills for the entry's other deliveries (`settled`). */
   function spill(b: PartitionBuffer, one: Spill): void {
-    const spills = b.spilled.get(one.entry);
-    if (spills) spills.push(one);
-    else b.spilled.set(one.entry, [one]);
+    const held = b.held.get(one.entry);
+    // Only a held entry's first attempt settles here; were it not held, its job goes on its own.
+    if (!held) b.jobs.push(jobOf(one));
+    else if (held.spills) held.spills.push(one);
+    else {
+      held.spills = [one];
+      b.heldSpills++;
+    }
+  }
+
+  /** Entry `id`'s deliveries are all settled, `spills` of them spilled: they wait for their batch. */
+  function ready(b: PartitionBuffer, id: string, spills: readonly Spill[]): void {
+    b.spillHeld.add(id);
+    if (b.readyCount === 0) b.spillSince = Date.now();
+    b.readyCount += spills.length;
+    // An entry with two spills is referred to by neither (the first sent would delete it). A lone
+    // one goes by reference, only its entry id kept: the event need not wait with it. (Not while
+    // everything is being written at once, a hand-back: a lone one is then its own job.)
+    if (spills.length === 1 && !forced) {
+      const { tenant, endpointId, raw } = spills[0]!;
+      const group = refGroup(b, tenant, endpointId);
+      (raw ? group.raw : group.plain).push(id);
+      return;
+    }
+    for (const one of spills) {
+      one.single = spills.length === 1;
+      b.ready.push(one);
+    }
+  }
+
+  function refGroup(b: PartitionBuffer, tenant: string, endpointId: string): RefGroup {
+    let byEndpoint = b.refs.get(tenant);
+    if (!byEndpoint) {
+      byEndpoint = new Map();
+      b.refs.set(tenant, byEndpoint);
+    }
+    let group = byEndpoint.get(endpointId);
+    if (!group) {
+      // Kept once made (emptied by each batch): an endpoint's next spills need no new arrays.
+      group = { tenant, endpointId, plain: [], raw: [] };
+      byEndpoint.set(endpointId, group);
+    }
+    return group;
   }
 
   /** One of entry `id`'s deliveries is settled: once all are, it is acked, or waits for its spills' batch. */
@@ -328,29 +424,41 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     const held = b.held.get(id);
     if (held && --held.left <= 0) {
       b.held.delete(id);
-      const spills = b.spilled.get(id);
+      const { spills } = held;
       if (spills === undefined) b.acks.push(id);
       else {
-        b.spilled.delete(id);
-        b.spillHeld.add(id);
-        if (b.ready.length === 0) b.spillSince = Date.now();
-        // An entry with two spills is referred to by neither (the first sent would delete it).
-        for (const one of spills) {
-          one.single = spills.length === 1;
-          // Written by reference now, whatever else lingers with it: the event need not wait with it.
-          // (Not while everything is being written at once, a hand-back: a lone one is then its own job.)
-          if (one.single && !forced) one.job = undefined;
-        }
-        b.ready.push(...spills);
+        held.spills = undefined;
+        b.heldSpills--;
+        ready(b, id, spills);
       }
     }
     flush(p);
   }
 
   return {
-    /** Entry `id` of partition `p` has `count` first attempts out. */
-    hold(p: number, id: string, count: number): void {
-      buffer(p).held.set(id, { left: count });
+    /**
+     * Entry `id` of partition `p` has `count` first attempts out; `parked`, its deliveries to parked
+     * endpoints, go to their batches (by reference once the first attempts are settled).
+     */
+    hold(
+      p: number,
+      id: string,
+      count: number,
+      parked?: { tenant: string; deliveries: readonly ParkedDelivery[] },
+    ): void {
+      const b = buffer(p);
+      const spills = parked?.deliveries.map(
+        ({ endpointId, raw, job }): Spill => ({ job, tenant: parked.tenant, endpointId, raw, entry: id, single: true }),
+      );
+      if (count > 0) {
+        const some = spills !== undefined && spills.length > 0;
+        b.held.set(id, { left: count, spills: some ? spills : undefined });
+        if (some) b.heldSpills++;
+        return;
+      }
+      if (spills === undefined || spills.length === 0) b.acks.push(id);
+      else ready(b, id, spills);
+      flush(p);
     },
     /** Is this entry already in hand (its own pending entries are read again after a failure)? */
     holds(p: number, id: string): boolean {
@@ -372,15 +480,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       else {
         const { job } = result;
         const { tenant, endpointId, event } = job.data;
-        spill(b, { job, id: job.opts.jobId, tenant, endpointId, raw: "raw" in event, entry: id, single: true });
+        spill(b, { job, tenant, endpointId, raw: "raw" in event, entry: id, single: true });
       }
-      settled(p, b, id);
-    },
-    /** One of entry `id`'s deliveries goes to its parked endpoint's batches, with no attempt here. */
-    park(p: number, id: string, tenant: string, delivery: ParkedDelivery): void {
-      const b = buffer(p);
-      const { endpointId, raw, job } = delivery;
-      spill(b, { job, id: delivery.id, tenant, endpointId, raw, entry: id, single: true });
       settled(p, b, id);
     },
     /**
@@ -432,7 +533,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           b.records.length +
           b.acks.length +
           b.keeps.length +
-          (b.retryAt > 0 ? b.ready.length + b.spillHeld.size : 0),
+          (b.retryAt > 0 ? b.readyCount + b.spillHeld.size : 0),
         0,
       ),
   };
@@ -451,14 +552,8 @@ type QueuedJob = DeliveryJob | BatchJob;
 
 /** A delivery of entry `entry` not attempted here. `single`: the entry has no other spill. */
 interface Spill {
-  /**
-   * Dropped once the spill can only go by reference (its entry otherwise settled, no other spill):
-   * it may linger `SPILL_LINGER_MS` for its batch, and what it held of the event need not. A
-   * parked delivery's is made only if it is written as a job of its own or packed (`jobOf`).
-   */
-  job: DeliveryJob | (() => DeliveryJob) | undefined;
-  /** Its delivery's id (the job's). */
-  id: string;
+  /** A parked delivery's is made only if it is written as a job of its own or packed (`jobOf`). */
+  job: DeliveryJob | (() => DeliveryJob);
   tenant: string;
   endpointId: string;
   /** Its event carries the vendor's raw copy (an includeRaw endpoint's). */
@@ -467,10 +562,18 @@ interface Spill {
   single: boolean;
 }
 
-/** A spill's job, made now if it was parked (never asked of one that dropped its job). */
+/** One endpoint's spills that go by reference: their entries, without and with the raw copy. */
+interface RefGroup {
+  tenant: string;
+  endpointId: string;
+  plain: string[];
+  raw: string[];
+}
+
+/** A spill's job, made now if it was parked. */
 function jobOf(spill: Spill): DeliveryJob {
   const { job } = spill;
-  return typeof job === "function" ? job() : job!;
+  return typeof job === "function" ? job() : job;
 }
 
 /** Runs of `max` at most. */
@@ -482,16 +585,15 @@ function chunks<T>(list: readonly T[], max: number): T[][] {
 
 /**
  * A batch job of one endpoint's spills. Gone once done: its deliveries are in the delivered log,
- * or jobs of their own. Its id comes from its deliveries, so a write retried after a partial
- * failure adds it once.
+ * or jobs of their own. Its id comes from `ids` (what it holds), so a write retried after a
+ * partial failure adds it once.
  */
 function batchJob(
   partition: number,
-  chunk: readonly Spill[],
+  { tenant, endpointId }: Pick<Spill, "tenant" | "endpointId">,
+  ids: string,
   deliveries: Pick<DeliveryBatchData, "entries" | "raw" | "packed">,
 ): BatchJob {
-  const { tenant, endpointId } = chunk[0]!;
-  const ids = chunk.map((spill) => spill.id).join("\n");
   return {
     name: DELIVERY_BATCH_JOB_NAME,
     data: { tenant, endpointId, partition, ...deliveries },

@@ -25,12 +25,10 @@ export interface DeliveryJob {
 
 /**
  * A delivery to an endpoint the caller said is parked (`fanOut`'s `route`): it goes to the
- * endpoint's batches by reference, and its job is made only if it must be written as one.
+ * endpoint's batches by reference, and its job (and id) is made only if it must be written as one.
  */
 export interface ParkedDelivery {
   endpointId: string;
-  /** Its delivery's id (the job's, `deliveryJobId`). */
-  id: string;
   /** It carries the vendor's raw copy (an includeRaw endpoint's). */
   raw: boolean;
   job: () => DeliveryJob;
@@ -83,8 +81,8 @@ export function fanOut({
   tenant: TenantConfig;
   jobOptions: JobsOptions;
   /**
-   * Where each endpoint's delivery goes. A parked one gets no job and no payload text, only its ids
-   * (a slow endpoint's every delivery would otherwise build both, to be dropped). @default queue
+   * Where each endpoint's delivery goes. A parked one gets no job, no id and no payload text, only
+   * its endpoint (a slow endpoint's every delivery would otherwise build them, to be dropped). @default queue
    */
   route?: ((tenant: string, endpoint: EndpointConfig) => Route) | undefined;
 }): FanOut {
@@ -107,18 +105,12 @@ export function fanOut({
       filtered.push(endpoint.id);
       continue;
     }
-    const made = { traceparent, jobOptions, text, rawJson: withRaw ? rawJson : undefined };
     const to = route?.(event.tenant, endpoint) ?? "queue";
-    if (to !== "park") (to === "send" ? sends : jobs).push(delivery(event, delivered, endpoint.id, made));
-    else {
-      const { id } = endpoint;
-      parked.push({
-        endpointId: id,
-        id: deliveryJobId(event.id, id),
-        raw: withRaw,
-        job: () => delivery(event, delivered, id, made),
-      });
-    }
+    const { id } = endpoint;
+    const made = { traceparent, jobOptions, text, rawJson: withRaw ? rawJson : undefined };
+    if (to !== "park") (to === "send" ? sends : jobs).push(delivery(event, delivered, id, made));
+    // Nothing of its job is made now: most of a parked endpoint's deliveries go by reference.
+    else parked.push({ endpointId: id, raw: withRaw, job: () => delivery(event, delivered, id, made) });
   }
   return { jobs, sends, parked, filtered };
 }

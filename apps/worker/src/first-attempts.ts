@@ -62,10 +62,16 @@ export interface FirstAttempts {
 }
 
 interface Send {
-  job: DeliveryJob;
+  /**
+   * Its delivery; dropped with `resolve` once it is settled (`finish`). A send lives on in the Sets
+   * of sends out after that: a Set's table left behind by a resize points at it until the next full
+   * collection, and every young-generation collection meanwhile would keep (and promote) what it
+   * holds — the event and its payload, thousands a second.
+   */
+  job: DeliveryJob | undefined;
   readAt: number;
   endpoint: string;
-  resolve: (result: FirstAttemptResult) => void;
+  resolve: ((result: FirstAttemptResult) => void) | undefined;
   done: boolean;
   /** performance.now() when its request went out. */
   startedAt: number;
@@ -285,8 +291,13 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   function spillDeferred(line: Line): void {
     for (const send of line.deferred.splice(0)) {
       deferred--;
-      finish(send, { kind: "spill", job: send.job });
+      spillOne(send);
     }
+  }
+
+  /** To the queue, with no attempt here (one settled already stays as it is). */
+  function spillOne(send: Send): void {
+    if (send.job) finish(send, { kind: "spill", job: send.job });
   }
 
   /** To the queue: a slow endpoint's deferred sends, checked while any wait. */
@@ -312,15 +323,20 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
   function finish(send: Send, result: FirstAttemptResult): void {
     if (send.done) return;
     send.done = true;
-    send.resolve(result);
+    send.resolve?.(result);
+    send.job = undefined;
+    send.resolve = undefined;
   }
 
   /** Sends it; says whether a request went out (it takes a slot) or it was settled at once. */
   function start(send: Send, line: Line, detach = false): boolean {
+    const { job } = send;
+    // Never asked of a settled one (the callers pass those over): nothing to send.
+    if (!job) return false;
     if (marked(gone, send.endpoint)) {
       // It answered 410 a moment ago: what was already read for it is a dead letter, not a request.
       const deadLetter = { code: "ENDPOINT_DISABLED", message: "endpoint disabled" };
-      finish(send, { kind: "queue", job: { ...send.job, data: { ...send.job.data, deadLetter } } });
+      finish(send, { kind: "queue", job: { ...job, data: { ...job.data, deadLetter } } });
       return false;
     }
     send.startedAt = performance.now();
@@ -330,25 +346,27 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       line.attached++;
     }
     line.sending.add(send);
-    const span = tracer ? startDeliverySpan(tracer, send.job.data, 1) : undefined;
-    attempt(send.job.data, 1, span, { enabled: true, body: send.job.body })
+    const span = tracer ? startDeliverySpan(tracer, job.data, 1) : undefined;
+    attempt(job.data, 1, span, { enabled: true, body: job.body })
       .then(
         (outcome) => {
           if (span) endDeliverySpan(span, outcome.ok ? undefined : outcome.error);
           if (!outcome.ok && outcome.error.code === "ENDPOINT_GONE")
             gone.set(send.endpoint, performance.now() + GONE_MS);
+          // Handed back meanwhile: settled already, as a job of its own.
+          if (send.done) return;
           const context = { readAt: send.readAt, finishedAt: clock(), schedule: deps.retrySchedule, backoff };
           try {
-            finish(send, firstAttemptResult(send.job, outcome, context));
+            finish(send, firstAttemptResult(job, outcome, context));
           } catch {
             // Never left unsettled: the queue tries it afresh.
-            finish(send, { kind: "queue", job: send.job });
+            finish(send, { kind: "queue", job });
           }
         },
         (err: unknown) => {
           // Not the endpoint's doing (Redis failed while disabling a 410'd endpoint): the queue tries it afresh.
           if (span) endDeliverySpan(span, err);
-          finish(send, { kind: "queue", job: send.job });
+          finish(send, { kind: "queue", job });
         },
       )
       .finally(() => {
@@ -404,15 +422,16 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
       } else {
         // Needs none: it waits for its endpoint's own slots, or goes to the queue.
         waiting.shift();
-        if (foundSlow(line, next.endpoint)) finish(next, { kind: "spill", job: next.job });
+        if (foundSlow(line, next.endpoint)) spillOne(next);
         else defer(line, next);
       }
     }
   }
 
+  /** The sends in hand not settled yet (those settled have dropped their jobs). */
   const inHandSends = () =>
     [...sending, ...detached, ...[...lines.values()].flatMap((line) => line.deferred), ...waiting].filter(
-      (send) => !send.done,
+      (send): send is Send & { job: DeliveryJob } => !send.done && send.job !== undefined,
     );
 
   return {
@@ -443,12 +462,13 @@ export function createFirstAttempts(deps: FirstAttemptsDeps): FirstAttempts {
     inFlight: () => inHandSends().map((send) => send.job.opts.jobId),
     handBackAll() {
       const sends = inHandSends();
-      for (const send of sends) finish(send, { kind: "spill", job: send.job });
+      const ids = sends.map((send) => send.job.opts.jobId);
+      for (const send of sends) spillOne(send);
       waiting.length = 0;
       for (const line of lines.values()) line.deferred.length = 0;
       deferred = 0;
       wake();
-      return sends.map((send) => send.job.opts.jobId);
+      return ids;
     },
     idle() {
       if (empty()) return Promise.resolve();

@@ -907,7 +907,6 @@ describe("batches of a slow endpoint's overflow", () => {
       const id = deliveryJobId(event.id, endpointId);
       return {
         endpointId,
-        id,
         raw: false,
         job: () => {
           made.push(id);
@@ -925,12 +924,9 @@ describe("batches of a slow endpoint's overflow", () => {
       ["1-0", events[0]!],
       ["2-0", events[1]!],
     ] as const) {
-      acks.hold(p, entry, 2);
-      acks.park(p, entry, "acme", parked(event, "slow-a"));
-      acks.park(p, entry, "acme", parked(event, "slow-b"));
+      acks.hold(p, entry, 0, { tenant: "acme", deliveries: [parked(event, "slow-a"), parked(event, "slow-b")] });
     }
-    acks.hold(p, "3-0", 1);
-    acks.park(p, "3-0", "acme", parked(events[2]!, "slow-a"));
+    acks.hold(p, "3-0", 0, { tenant: "acme", deliveries: [parked(events[2]!, "slow-a")] });
     await waitFor(() => !acks.holds(p, "1-0") && !acks.holds(p, "3-0"), { what: "the entries acked" });
     const batches = (await queues.batches[p]!.getJobs(["waiting"])).map((job) => job!.data as DeliveryBatchData);
     const carried = batches
@@ -953,23 +949,43 @@ describe("batches of a slow endpoint's overflow", () => {
     const p = keys.partitionOf("acme", "g");
     const entries = Array.from({ length: DELIVERY_BATCH_MAX + 50 }, (_, i) => `${i + 1}-0`);
     const made: string[] = [];
-    for (const entry of entries) {
-      const id = deliveryJobId(makeEvent({ userId: "g" }).id, "slow");
-      acks.hold(p, entry, 1);
-      acks.park(p, entry, "acme", {
-        endpointId: "slow",
-        id,
-        raw: false,
-        job: () => {
-          made.push(id);
-          throw new Error("a delivery by reference needs no job");
+    const parked = (endpointId: string) => ({
+      endpointId,
+      raw: false,
+      job: () => {
+        made.push(endpointId);
+        throw new Error("a delivery by reference needs no job");
+      },
+    });
+    // Every other entry also has a first attempt out: its parked delivery waits for it.
+    for (const [i, entry] of entries.entries()) {
+      acks.hold(p, entry, i % 2, { tenant: "acme", deliveries: [parked("slow")] });
+    }
+    const [alone, beside] = [entries.filter((_, i) => i % 2 === 0), entries.filter((_, i) => i % 2 === 1)];
+    await waitFor(() => alone.every((entry) => !acks.holds(p, entry)), { what: "the entries with nothing out acked" });
+    expect(beside.every((entry) => acks.holds(p, entry))).toBe(true);
+    const first = (await queues.batches[p]!.getJobs(["waiting"])).map((job) => job!.data as DeliveryBatchData);
+    expect(first).toMatchObject([{ endpointId: "slow", entries: alone }]);
+    for (const entry of beside) {
+      const at = Date.now();
+      acks.settle(p, entry, {
+        kind: "delivered",
+        record: {
+          id: `${entry}.fast`,
+          tenant: "acme",
+          endpointId: "fast",
+          body: "{}",
+          status: 200,
+          durationMs: 1,
+          readAt: at,
+          finishedAt: at,
         },
       });
     }
-    await waitFor(() => entries.every((entry) => !acks.holds(p, entry)), { what: "the entries acked" });
+    await waitFor(() => beside.every((entry) => !acks.holds(p, entry)), { what: "the others acked" });
     const batches = (await queues.batches[p]!.getJobs(["waiting"])).map((job) => job!.data as DeliveryBatchData);
-    // One job: ids cost it a few bytes each, and the batch reads its entries only as it sends them.
-    expect(batches).toMatchObject([{ endpointId: "slow", entries }]);
+    // Two jobs, one per linger: ids cost them a few bytes each, and a batch reads its entries only as it sends them.
+    expect(batches.map((data) => data.entries).sort()).toEqual([alone, beside].sort());
     expect(made).toEqual([]);
   });
 
