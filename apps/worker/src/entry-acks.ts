@@ -123,16 +123,16 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     if (!b) {
       b = {
         held: new Map(),
-        jobs: [],
+        jobs: list(),
         heldSpills: 0,
         refs: new Map(),
-        ready: [],
+        ready: list(),
         readyCount: 0,
         spillHeld: new Set(),
-        keeps: [],
+        keeps: list(),
         writing: new Set(),
-        records: [],
-        acks: [],
+        records: list(),
+        acks: list(),
         flushing: undefined,
         retryAt: 0,
         spillSince: 0,
@@ -413,7 +413,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     let group = byEndpoint.get(endpointId);
     if (!group) {
       // Kept once made (emptied by each batch): an endpoint's next spills need no new arrays.
-      group = { tenant, endpointId, plain: [], raw: [] };
+      group = { tenant, endpointId, plain: list(), raw: list() };
       byEndpoint.set(endpointId, group);
     }
     return group;
@@ -574,6 +574,19 @@ interface RefGroup {
 function jobOf(spill: Spill): DeliveryJob {
   const { job } = spill;
   return typeof job === "function" ? job() : job;
+}
+
+/**
+ * An empty array made to hold objects and strings from the start. `[]` starts out holding small
+ * integers only, and changes its kind when the first string or object goes in: every optimized
+ * function that has seen it (the dispatcher's loop among them) is then thrown away and compiled
+ * again — for a partition's `keeps` and `jobs`, a second into a slow endpoint's first batch,
+ * under load.
+ */
+function list<T>(): T[] {
+  const made: unknown[] = [undefined];
+  made.length = 0;
+  return made as T[];
 }
 
 /** Runs of `max` at most. */
