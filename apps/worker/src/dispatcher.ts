@@ -174,10 +174,17 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
    * batches at once when the endpoint is parked (a send apiece would only spill them).
    */
   function route(first: FirstAttempts, disabled: ReadonlySet<string>) {
+    // Asked once per endpoint per batch: nothing it depends on changes while a batch is fanned out
+    // (the loop does not wait), and a slow endpoint's every delivery would otherwise ask again.
+    const routes = new Map<EndpointConfig, Route>();
     return (tenant: string, endpoint: EndpointConfig): Route => {
+      let to = routes.get(endpoint);
+      if (to !== undefined) return to;
       if (!endpoint.enabled || endpoint.rateLimit !== undefined || disabled.has(disabledField(tenant, endpoint.id)))
-        return "queue";
-      return first.parked(tenant, endpoint.id) ? "park" : "send";
+        to = "queue";
+      else to = first.parked(tenant, endpoint.id) ? "park" : "send";
+      routes.set(endpoint, to);
+      return to;
     };
   }
 
@@ -202,8 +209,9 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       first && !viaQueue ? route(first, await (disabled ?? disabledEndpointFields(redis, keys))) : undefined;
     const done: string[] = [];
     for (const entry of entries) {
-      // Its own pending entries are read again after a failure: those whose deliveries are out stay as they are.
-      if (acks.holds(p, entry[0])) continue;
+      // Its own pending entries are read again after a failure: those whose deliveries are out stay
+      // as they are. A new entry (`>`) was never read before, so none is in hand.
+      if (viaQueue && acks.holds(p, entry[0])) continue;
       done.push(entry[0]);
       const parsed = parseIngestEntry(entry);
       if (!parsed.ok) {
