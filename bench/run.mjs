@@ -92,7 +92,7 @@ const opts = {
   presenceConnections: Number(flags["presence-connections"] ?? 4),
   presenceDuration: Number(flags.duration ?? (quick ? 2 : 10)),
   // Head-of-line isolation: events queued (each to a fast and a 2 s endpoint), and how long the fast one is watched.
-  isolation: Number(flags.isolation ?? (quick ? 4000 : 20_000)),
+  isolation: Number(flags.isolation ?? (quick ? 4000 : 60_000)),
   isolationWindow: quick ? 5 : 10,
   // Left out at the start of each run's rate: the worker's first second runs cold code, in both runs alike.
   isolationSettle: Number(flags["isolation-settle"] ?? (quick ? 0.5 : 1)),
