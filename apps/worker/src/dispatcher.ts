@@ -176,14 +176,19 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
   function route(first: FirstAttempts, disabled: ReadonlySet<string>) {
     // Asked once per endpoint per batch: nothing it depends on changes while a batch is fanned out
     // (the loop does not wait), and a slow endpoint's every delivery would otherwise ask again.
-    const routes = new Map<EndpointConfig, Route>();
+    const routes = new Map<string, Map<EndpointConfig, Route>>();
     return (tenant: string, endpoint: EndpointConfig): Route => {
-      let to = routes.get(endpoint);
+      let ofTenant = routes.get(tenant);
+      if (!ofTenant) {
+        ofTenant = new Map();
+        routes.set(tenant, ofTenant);
+      }
+      let to = ofTenant.get(endpoint);
       if (to !== undefined) return to;
       if (!endpoint.enabled || endpoint.rateLimit !== undefined || disabled.has(disabledField(tenant, endpoint.id)))
         to = "queue";
       else to = first.parked(tenant, endpoint.id) ? "park" : "send";
-      routes.set(endpoint, to);
+      ofTenant.set(endpoint, to);
       return to;
     };
   }
@@ -210,8 +215,10 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
     const done: string[] = [];
     for (const entry of entries) {
       // Its own pending entries are read again after a failure: those whose deliveries are out stay
-      // as they are. A new entry (`>`) was never read before, so none is in hand.
-      if (viaQueue && acks.holds(p, entry[0])) continue;
+      // as they are. A new entry (`>`) is in hand only if Redis lost what it had handed out (a
+      // restart from an older snapshot, a failover to a replica that missed the read): looked for
+      // in the sets only, not in the unwritten acks (a scan per entry).
+      if (viaQueue ? acks.holds(p, entry[0]) : acks.holdsAtOnce(p, entry[0])) continue;
       done.push(entry[0]);
       const parsed = parseIngestEntry(entry);
       if (!parsed.ok) {

@@ -468,6 +468,15 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           (b.held.has(id) || b.writing.has(id) || b.spillHeld.has(id) || b.acks.includes(id) || b.keeps.includes(id)),
       );
     },
+    /**
+     * `holds` without its scans of the acks and keeps not yet written: for every new entry read (a
+     * Redis that came back from an older snapshot, or a replica that missed a read, can hand one out
+     * again while its deliveries are out here; its record must not be replaced).
+     */
+    holdsAtOnce(p: number, id: string): boolean {
+      const b = buffers.get(p);
+      return b !== undefined && (b.held.has(id) || b.writing.has(id) || b.spillHeld.has(id));
+    },
     addJobs,
     /** One of entry `id`'s deliveries is settled: delivered, to be queued, or spilled. */
     settle(p: number, id: string, result: FirstAttemptResult): void {

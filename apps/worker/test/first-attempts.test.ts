@@ -448,6 +448,28 @@ describe("first attempts sent straight from the ingest stream", () => {
     expect(ids.sort()).toEqual(events.map((e) => e.id).sort());
   });
 
+  it("passes over a new entry it already holds (a Redis that lost its reads hands one out again): one request, one record", async () => {
+    const h = await harness(
+      (sinks) => [{ id: "presence", url: sinks[0]!.url }],
+      [(_req, res) => setTimeout(() => res.end("ok"), 1_200)],
+      { timeoutMs: 5_000 },
+    );
+    await h.start();
+    const event = makeEvent({ userId: "again" });
+    await publish(redis, h.keys, event);
+    await waitFor(() => h.sinks[0]!.requests.length === 1, { what: "the first attempt out" });
+    // As after a restart from an older snapshot: the group forgets what it delivered, and the
+    // entry, still held here, comes back as new (`>`).
+    const p = h.keys.partitionOf("acme", "again");
+    await redis.xgroup("SETID", h.keys.ingest(p), h.keys.ingestGroup, "0");
+    await sleep(500);
+    expect(h.sinks[0]!.requests).toHaveLength(1);
+    await waitFor(async () => (await ingestBacklog(redis, h.keys)).entries === 0, { what: "the entry acked" });
+    await sleep(300);
+    expect(h.sinks[0]!.requests).toHaveLength(1);
+    expect(await h.logged(event.id, "presence")).toMatchObject({ status: 200 });
+  });
+
   it("hands a first attempt in flight back as a job, and acks its entry", async () => {
     const h = await harness(
       (sinks) => [{ id: "presence", url: sinks[0]!.url }],
