@@ -56,22 +56,34 @@ interface PartitionBuffer {
   heldSpills: number;
   jobs: QueuedJob[];
   /**
-   * Spills whose entries are settled otherwise (in `spillHeld`) and that go by reference: only
+   * Spills whose entries are settled otherwise and that go by reference: only
    * their entry ids, by tenant and endpoint. They linger up to `SPILL_LINGER_MS` for their batch,
    * so they keep nothing else: every object a parked delivery kept for that second would be copied
    * by the young generation's collections and promoted, to die in the old one.
    */
   refs: Map<string, Map<string, RefGroup>>;
+  /** Entries in `refs` (each is there once: a lone spill). */
+  refCount: number;
   /** Spills whose entries are settled otherwise that keep their job (packed, or a job of their own). */
   ready: Spill[];
   /** Spills in `refs` and `ready`: what the next batches are made of. */
   readyCount: number;
-  /** Entries all of whose deliveries are settled, acked once their spills are written as jobs. */
+  /**
+   * Entries all of whose deliveries are settled and whose spills are in `ready`, acked once those
+   * are written as jobs. (Those in `refs` are not here too: a slow endpoint puts thousands a second
+   * there, and a Set that grows and is emptied each second leaves its old tables for the collector.)
+   */
   spillHeld: Set<string>;
   /** Entries to ack and keep in the stream: a batch written before them refers to them. */
   keeps: string[];
-  /** Entries whose acks are being written. */
-  writing: Set<string>;
+  /** The acks and keeps being written (the write in flight's own lists: at most one per partition). */
+  writingAcks: readonly string[];
+  writingKeeps: readonly string[];
+  /**
+   * The newest entry id this partition has had in hand: a new entry read (`>`) newer than it cannot
+   * be in hand, so only one that is not (a Redis that lost reads it had handed out) is looked for.
+   */
+  newest: string;
   records: DeliveredRecord[];
   acks: string[];
   flushing: Promise<void> | undefined;
@@ -126,11 +138,14 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         jobs: list(),
         heldSpills: 0,
         refs: new Map(),
+        refCount: 0,
         ready: list(),
         readyCount: 0,
         spillHeld: new Set(),
         keeps: list(),
-        writing: new Set(),
+        writingAcks: NONE,
+        writingKeeps: NONE,
+        newest: "0-0",
         records: list(),
         acks: list(),
         flushing: undefined,
@@ -203,7 +218,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
    * payloads (`packed`), and a lone one of those stays a job of its own. The spills of entries still
    * held wait for them (`Held.spills`), unless everything must be written now (`forced`). A batch's id
    * comes from its entries (or its deliveries' ids, packed), so a retried write adds it once. The
-   * entries referred to are moved from `spillHeld` to `keeps`: acked, and kept in the stream for the batch.
+   * entries referred to go to `keeps`: acked, and kept in the stream for the batch.
    */
   function batched(p: number, b: PartitionBuffer): QueuedJob[] {
     const jobs: QueuedJob[] = [];
@@ -273,7 +288,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
 
   /**
    * The batches that refer to `entries` (one endpoint's, all with or all without the raw copy),
-   * emptied: their entries go from `spillHeld` to `keeps`, written with the batches.
+   * emptied: their entries go to `keeps`, written with the batches.
    */
   function refBatches(
     p: number,
@@ -290,10 +305,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       const ids = `${to.tenant}\n${to.endpointId}\n${raw}\n${chunk.join("\n")}`;
       jobs.push(batchJob(p, to, ids, { entries: chunk, ...(raw ? { raw } : {}) }));
     }
-    for (const id of entries) {
-      b.spillHeld.delete(id);
-      b.keeps.push(id);
-    }
+    for (const id of entries) b.keeps.push(id);
+    b.refCount -= entries.length;
     entries.length = 0;
   }
 
@@ -344,8 +357,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       const records = b.records.splice(0);
       const acks = b.acks.splice(0);
       const keeps = b.keeps.splice(0);
-      for (const id of acks) b.writing.add(id);
-      for (const id of keeps) b.writing.add(id);
+      b.writingAcks = acks;
+      b.writingKeeps = keeps;
       // Every partition's writes of this turn (and the dispatcher's acks in the next poll) go in one write.
       holdWritesThisTurn(redis);
       try {
@@ -363,8 +376,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           "recording settled deliveries failed; retrying in 1 s (their entries stay pending)",
         );
       } finally {
-        for (const id of acks) b.writing.delete(id);
-        for (const id of keeps) b.writing.delete(id);
+        b.writingAcks = NONE;
+        b.writingKeeps = NONE;
       }
     })().finally(() => {
       b.flushing = undefined;
@@ -386,7 +399,6 @@ export function createEntryAcks(deps: EntryAcksDeps) {
 
   /** Entry `id`'s deliveries are all settled, `spills` of them spilled: they wait for their batch. */
   function ready(b: PartitionBuffer, id: string, spills: readonly Spill[]): void {
-    b.spillHeld.add(id);
     if (b.readyCount === 0) b.spillSince = Date.now();
     b.readyCount += spills.length;
     // An entry with two spills is referred to by neither (the first sent would delete it). A lone
@@ -396,8 +408,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       const { tenant, endpointId, raw } = spills[0]!;
       const group = refGroup(b, tenant, endpointId);
       (raw ? group.raw : group.plain).push(id);
+      b.refCount++;
       return;
     }
+    b.spillHeld.add(id);
     for (const one of spills) {
       one.single = spills.length === 1;
       b.ready.push(one);
@@ -435,6 +449,27 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     flush(p);
   }
 
+  /** Entry `id` is held, lingering for a batch, or being acked (scans: only for entries that may be). */
+  function inHand(b: PartitionBuffer, id: string): boolean {
+    if (b.held.has(id) || b.spillHeld.has(id)) return true;
+    if (b.acks.includes(id) || b.keeps.includes(id) || b.writingAcks.includes(id) || b.writingKeeps.includes(id))
+      return true;
+    for (const byEndpoint of b.refs.values()) {
+      for (const group of byEndpoint.values()) if (group.plain.includes(id) || group.raw.includes(id)) return true;
+    }
+    return false;
+  }
+
+  /** The entries in `refs`. */
+  function* refEntries(b: PartitionBuffer): Generator<string> {
+    for (const byEndpoint of b.refs.values()) {
+      for (const group of byEndpoint.values()) {
+        yield* group.plain;
+        yield* group.raw;
+      }
+    }
+  }
+
   return {
     /**
      * Entry `id` of partition `p` has `count` first attempts out; `parked`, its deliveries to parked
@@ -447,6 +482,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       parked?: { tenant: string; deliveries: readonly ParkedDelivery[] },
     ): void {
       const b = buffer(p);
+      if (newerId(id, b.newest)) b.newest = id;
       const spills = parked?.deliveries.map(
         ({ endpointId, raw, job }): Spill => ({ job, tenant: parked.tenant, endpointId, raw, entry: id, single: true }),
       );
@@ -463,19 +499,16 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     /** Is this entry already in hand (its own pending entries are read again after a failure)? */
     holds(p: number, id: string): boolean {
       const b = buffers.get(p);
-      return Boolean(
-        b &&
-          (b.held.has(id) || b.writing.has(id) || b.spillHeld.has(id) || b.acks.includes(id) || b.keeps.includes(id)),
-      );
+      return b !== undefined && inHand(b, id);
     },
     /**
-     * `holds` without its scans of the acks and keeps not yet written: for every new entry read (a
-     * Redis that came back from an older snapshot, or a replica that missed a read, can hand one out
-     * again while its deliveries are out here; its record must not be replaced).
+     * `holds` for a new entry read (`>`), at once for one newer than any in hand: a Redis that came
+     * back from an older snapshot, or a replica that missed a read, can hand out again an entry
+     * whose deliveries are out here, and its record must not be replaced.
      */
     holdsAtOnce(p: number, id: string): boolean {
       const b = buffers.get(p);
-      return b !== undefined && (b.held.has(id) || b.writing.has(id) || b.spillHeld.has(id));
+      return b !== undefined && !newerId(id, b.newest) && inHand(b, id);
     },
     addJobs,
     /** One of entry `id`'s deliveries is settled: delivered, to be queued, or spilled. */
@@ -500,7 +533,15 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     async renew(): Promise<void> {
       await Promise.all(
         [...buffers].map(async ([p, b]) => {
-          const ids = [...b.held.keys(), ...b.spillHeld, ...b.acks, ...b.keeps, ...b.writing];
+          const ids = [
+            ...b.held.keys(),
+            ...b.spillHeld,
+            ...refEntries(b),
+            ...b.acks,
+            ...b.keeps,
+            ...b.writingAcks,
+            ...b.writingKeeps,
+          ];
           if (ids.length === 0) return;
           await renewEntries(redis, keys, p, consumer, ids);
         }),
@@ -525,7 +566,15 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     /** How many entries are in hand. */
     size: () =>
       [...buffers.values()].reduce(
-        (n, b) => n + b.held.size + b.spillHeld.size + b.acks.length + b.keeps.length + b.writing.size,
+        (n, b) =>
+          n +
+          b.held.size +
+          b.spillHeld.size +
+          b.refCount +
+          b.acks.length +
+          b.keeps.length +
+          b.writingAcks.length +
+          b.writingKeeps.length,
         0,
       ),
     /**
@@ -542,7 +591,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           b.records.length +
           b.acks.length +
           b.keeps.length +
-          (b.retryAt > 0 ? b.readyCount + b.spillHeld.size : 0),
+          (b.retryAt > 0 ? b.readyCount + b.spillHeld.size + b.refCount : 0),
         0,
       ),
   };
@@ -596,6 +645,28 @@ function list<T>(): T[] {
   const made: unknown[] = [undefined];
   made.length = 0;
   return made as T[];
+}
+
+/** No entries (the lists of a partition writing nothing). */
+const NONE: readonly string[] = list();
+
+/**
+ * Stream entry id `a` (`ms-seq`) comes after `b`. The parts are compared as decimal numbers without
+ * leading zeros: the longer is the greater, and those of one length compare as text.
+ */
+export function newerId(a: string, b: string): boolean {
+  const da = a.indexOf("-");
+  const db = b.indexOf("-");
+  if (da !== db) return da > db;
+  for (let i = 0; i < da; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca !== cb) return ca > cb;
+  }
+  const sa = a.length - da;
+  const sb = b.length - db;
+  if (sa !== sb) return sa > sb;
+  return a > b;
 }
 
 /** Runs of `max` at most. */

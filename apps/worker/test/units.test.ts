@@ -3,6 +3,7 @@ import { toPayload } from "@imrelay/core";
 import { deliveryJobOptions, type IngestEvent, parseIngestEntry, payloadJson } from "@imrelay/store";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { newerId } from "../src/entry-acks.js";
 import {
   briskConcurrency,
   DeliveryError,
@@ -28,6 +29,21 @@ describe("an endpoint's slots", () => {
     // A share set in the config is the most it ever holds.
     expect(briskConcurrency({ concurrency: 50, endpointConcurrency: 10 })).toBe(10);
     expect(briskConcurrency({ concurrency: 50, endpointConcurrency: 80 })).toBe(50);
+  });
+});
+
+describe("stream entry ids", () => {
+  it("orders them as Redis does: by time, then sequence, as numbers", () => {
+    expect(newerId("1764739200123-0", "0-0")).toBe(true);
+    expect(newerId("1764739200123-1", "1764739200123-0")).toBe(true);
+    expect(newerId("1764739200123-10", "1764739200123-9")).toBe(true);
+    expect(newerId("1764739200123-9", "1764739200123-10")).toBe(false);
+    expect(newerId("1764739200124-0", "1764739200123-99")).toBe(true);
+    expect(newerId("1764739200123-99", "1764739200124-0")).toBe(false);
+    expect(newerId("10000000000000-0", "9999999999999-5")).toBe(true);
+    expect(newerId("2-0", "10-0")).toBe(false);
+    // Not newer than itself.
+    expect(newerId("1764739200123-4", "1764739200123-4")).toBe(false);
   });
 });
 
