@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isoTime, vendorTimeMs } from "../src/time.js";
+import { isoTime, isoTimeMs, vendorTimeMs } from "../src/time.js";
 
 describe("isoTime", () => {
   it("gives each time its own text, whether it was just asked for or not", () => {
@@ -25,5 +25,44 @@ describe("vendorTimeMs", () => {
     expect(vendorTimeMs("1629883332497")).toBe(1629883332497);
     expect(vendorTimeMs(1629883332)).toBeUndefined();
     expect(vendorTimeMs("soon")).toBeUndefined();
+  });
+});
+
+describe("isoTime across days and back", () => {
+  it("writes every time as Date does, in the same day, the next, an earlier one, and before 1970", () => {
+    const start = Date.UTC(2025, 11, 31, 23, 59, 59, 998);
+    const times = [
+      start,
+      start + 1,
+      start + 2, // 2026-01-01T00:00:00.000Z
+      start + 3,
+      start + 61_234,
+      start + 3_600_000 + 7,
+      start - 86_400_000 * 400 + 45,
+      start + 99,
+      Date.UTC(2026, 0, 1, 9, 5, 3, 40),
+      Date.UTC(2026, 0, 1, 23, 59, 59, 999),
+      -1,
+      -86_400_001,
+      253402300799999, // 9999-12-31T23:59:59.999Z
+      253402300800000, // +010000-01-01
+    ];
+    for (const ms of times) expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+    for (let ms = start - 5_000; ms < start + 5_000; ms += 7) expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+  });
+
+  it("parses the times it just wrote back to the same ms, and any other as Date.parse does", () => {
+    const occurred = Date.UTC(2026, 2, 4, 5, 6, 7, 8);
+    const received = occurred + 1234;
+    const a = isoTime(occurred);
+    const b = isoTime(received);
+    expect(isoTimeMs(a)).toBe(occurred);
+    expect(isoTimeMs(b)).toBe(received);
+    expect(isoTimeMs("2020-01-02T03:04:05.006Z")).toBe(Date.UTC(2020, 0, 2, 3, 4, 5, 6));
+    expect(isoTimeMs("not a time")).toBeNaN();
+    // A fraction is cut in the text, and not kept as the time it parses back to.
+    const text = isoTime(occurred + 0.5);
+    expect(text).toBe(a);
+    expect(isoTimeMs(text)).toBe(occurred);
   });
 });

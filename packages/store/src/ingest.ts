@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { type AdapterEvent, CallbackError, type ImrelayEvent, type PresenceModel } from "@imrelay/core";
+import { type AdapterEvent, CallbackError, type ImrelayEvent, isoTimeMs, type PresenceModel } from "@imrelay/core";
 import type { Cluster, Redis } from "ioredis";
 import { isCluster, type RedisClient } from "./connection.js";
 import { heldMember } from "./held.js";
@@ -196,12 +196,12 @@ export function createIngest({
         : (({ raw: _raw, sequence: _sequence, presence: _presence, changed: _changed, stale: _stale, ...rest }) =>
             rest)(full);
     const json = JSON.stringify(plain);
-    const occurredAtMs = Date.parse(event.occurredAt);
+    const occurredAtMs = isoTimeMs(event.occurredAt);
     if (!Number.isFinite(occurredAtMs)) throw new CallbackError("INTERNAL", "the event has no valid occurredAt");
     const model = presenceModel(event.provider);
     const device = model?.devices && event.connectionId ? event.connectionId : "";
     // The grace is counted on the gateway's clock, not the vendor's: a late or skewed vendor time must not shorten it.
-    const receivedAtMs = Date.parse(event.receivedAt);
+    const receivedAtMs = isoTimeMs(event.receivedAt);
     // Every key of the call in the user's partition: one hash slot, so one atomic call on a cluster too.
     const p = keys.partitionOf(event.tenant, event.userId);
     const stream = keys.ingest(p);

@@ -1,3 +1,5 @@
+import { isoTimeMs } from "@imrelay/core";
+
 /** The two times every event carries: the vendor's, and the gateway's at arrival. */
 interface Timed {
   occurredAt: string;
@@ -19,8 +21,8 @@ interface Timed {
  * // { occurredAt: "2025-01-01T00:00:00.000Z", receivedAt: "2025-01-01T00:00:00.000Z" }
  */
 export function clampVendorTime<E extends Timed>(event: E, maxSkewMs: number): E | undefined {
-  const occurredAtMs = Date.parse(event.occurredAt);
-  const receivedAtMs = Date.parse(event.receivedAt);
+  const occurredAtMs = isoTimeMs(event.occurredAt);
+  const receivedAtMs = isoTimeMs(event.receivedAt);
   if (!(occurredAtMs - receivedAtMs > maxSkewMs)) return undefined;
   return { ...event, occurredAt: event.receivedAt };
 }
