@@ -217,7 +217,7 @@ export function createDispatcher(deps: DispatcherDeps): IngestDispatcher {
       // Its own pending entries are read again after a failure: those whose deliveries are out stay
       // as they are. A new entry (`>`) is in hand only if Redis lost what it had handed out (a
       // restart from an older snapshot, a failover to a replica that missed the read): looked for
-      // in the sets only, not in the unwritten acks (a scan per entry).
+      // only when it is not newer than every entry this partition has had in hand.
       if (viaQueue ? acks.holds(p, entry[0]) : acks.holdsAtOnce(p, entry[0])) continue;
       done.push(entry[0]);
       const parsed = parseIngestEntry(entry);

@@ -224,8 +224,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     const jobs: QueuedJob[] = [];
     for (const byEndpoint of b.refs.values()) {
       for (const group of byEndpoint.values()) {
-        refBatches(p, b, group, group.plain, false, jobs);
-        refBatches(p, b, group, group.raw, true, jobs);
+        refBatches(p, b, group, group.plain, false, jobs, "refs");
+        refBatches(p, b, group, group.raw, true, jobs, "refs");
       }
     }
     const taken = b.ready.splice(0);
@@ -266,6 +266,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           refs.map((spill) => spill.entry),
           raw,
           jobs,
+          "spillHeld",
         );
       }
       for (const chunk of chunks(rest, DELIVERY_BATCH_MAX)) {
@@ -288,7 +289,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
 
   /**
    * The batches that refer to `entries` (one endpoint's, all with or all without the raw copy),
-   * emptied: their entries go to `keeps`, written with the batches.
+   * emptied: their entries go to `keeps`, written with the batches. `waiting` says where the entries
+   * waited: in their endpoint's `refs` list (the list given), or in `spillHeld` (lone spills taken
+   * from `ready` while everything is written at once), which they must leave — an entry in both
+   * `keeps` and `spillHeld` would also be acked and deleted, under the batch that refers to it.
    */
   function refBatches(
     p: number,
@@ -297,6 +301,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     entries: string[],
     raw: boolean,
     jobs: QueuedJob[],
+    waiting: "refs" | "spillHeld",
   ): void {
     if (entries.length === 0) return;
     for (const chunk of chunks(entries, DELIVERY_BATCH_ENTRIES_MAX)) {
@@ -306,7 +311,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       jobs.push(batchJob(p, to, ids, { entries: chunk, ...(raw ? { raw } : {}) }));
     }
     for (const id of entries) b.keeps.push(id);
-    b.refCount -= entries.length;
+    if (waiting === "refs") b.refCount -= entries.length;
+    else for (const id of entries) b.spillHeld.delete(id);
     entries.length = 0;
   }
 

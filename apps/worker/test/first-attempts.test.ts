@@ -1106,6 +1106,52 @@ describe("batches of a slow endpoint's overflow", () => {
     expect(await queues.queues[p]!.getJob(deliveryJobId(after.id, "slow"))).toBeUndefined();
   });
 
+  it("finds an entry lingering by reference for its batch as in hand, and one newer than any it had as not", async () => {
+    const { keys, acks } = entryAcks();
+    const p = keys.partitionOf("acme", "r");
+    const parked = { endpointId: "slow", raw: false, job: () => expect.unreachable("no job by reference") as never };
+    acks.hold(p, "1764739200123-7", 0, { tenant: "acme", deliveries: [parked] });
+    // Lingering for its batch (a second): in no set, only in its endpoint's list.
+    expect(acks.holdsAtOnce(p, "1764739200123-7")).toBe(true);
+    expect(acks.holds(p, "1764739200123-7")).toBe(true);
+    expect(acks.size()).toBe(1);
+    expect(acks.holdsAtOnce(p, "1764739200123-6")).toBe(false);
+    expect(acks.holdsAtOnce(p, "1764739200123-10")).toBe(false);
+    expect(acks.holdsAtOnce(p, "1764739200124-0")).toBe(false);
+  });
+
+  it("keeps in the stream the entries a batch written while everything must be written refers to", async () => {
+    const { keys, queues, acks } = entryAcks();
+    const [one, two] = [makeEvent({ userId: "k" }), makeEvent({ userId: "k" })];
+    const p = keys.partitionOf("acme", "k");
+    const stream = keys.ingest(p);
+    const entries = [
+      (await redis.xadd(stream, "*", "e", JSON.stringify(one)))!,
+      (await redis.xadd(stream, "*", "e", JSON.stringify(two)))!,
+    ];
+    const spill = (event: typeof one) => ({
+      kind: "spill" as const,
+      job: {
+        name: "deliver" as const,
+        data: { tenant: "acme", endpointId: "slow", event },
+        opts: { jobId: deliveryJobId(event.id, "slow") },
+        body: JSON.stringify(toPayload(event)),
+      },
+    });
+    for (const entry of entries) acks.hold(p, entry, 1);
+    // A hand-back while both are out: the two lone spills of one endpoint go in one batch that refers to their entries.
+    const drained = acks.drained();
+    acks.settle(p, entries[0]!, spill(one));
+    acks.settle(p, entries[1]!, spill(two));
+    await drained;
+    const batches = (await queues.batches[p]!.getJobs(["waiting"])).map((job) => job!.data as DeliveryBatchData);
+    expect(batches).toMatchObject([{ endpointId: "slow", entries }]);
+    // Acked, not deleted: the batch reads them when it sends their deliveries.
+    expect((await redis.xrange(stream, "-", "+")).map(([id]) => id)).toEqual(entries);
+    expect(acks.size()).toBe(0);
+    expect(entries.some((entry) => acks.holds(p, entry))).toBe(false);
+  });
+
   it("turns what is left of a batch that failed for good into jobs of their own, by reference, packed or as written before", async () => {
     const keys = redisKeys(nextPrefix());
     const events = [makeEvent(), makeEvent(), makeEvent(), makeEvent()];
