@@ -824,6 +824,17 @@ describe("batches of a slow endpoint's overflow", () => {
     return { keys, queues, acks };
   };
 
+  /** A first attempt's outcome: its delivery to the slow endpoint spills (to go in a batch). */
+  const slowSpill = (event: ReturnType<typeof makeEvent>) => ({
+    kind: "spill" as const,
+    job: {
+      name: "deliver" as const,
+      data: { tenant: "acme", endpointId: "slow", event },
+      opts: { jobId: deliveryJobId(event.id, "slow") },
+      body: JSON.stringify(toPayload(event)),
+    },
+  });
+
   it("adds a batch once however often its write is retried (a replica short after the add)", async () => {
     const keys = redisKeys(nextPrefix());
     const queues = deliveryQueues(redis, keys);
@@ -1082,24 +1093,15 @@ describe("batches of a slow endpoint's overflow", () => {
     const { keys, queues, acks } = entryAcks();
     const [before, after] = [makeEvent({ userId: "e" }), makeEvent({ userId: "e" })];
     const p = keys.partitionOf("acme", "e");
-    const spill = (event: typeof before) => ({
-      kind: "spill" as const,
-      job: {
-        name: "deliver" as const,
-        data: { tenant: "acme", endpointId: "slow", event },
-        opts: { jobId: deliveryJobId(event.id, "slow") },
-        body: JSON.stringify(toPayload(event)),
-      },
-    });
     // A hand-back: something waits for everything to be written while the entry is in hand.
     acks.hold(p, "1-0", 1);
     const drained = acks.drained();
-    acks.settle(p, "1-0", spill(before));
+    acks.settle(p, "1-0", slowSpill(before));
     await drained;
     expect(await queues.queues[p]!.getJob(deliveryJobId(before.id, "slow"))).toBeDefined();
     // Afterwards a lone spill lingers for its batch again, and the batch refers to its entry.
     acks.hold(p, "2-0", 1);
-    acks.settle(p, "2-0", spill(after));
+    acks.settle(p, "2-0", slowSpill(after));
     await waitFor(() => !acks.holds(p, "2-0"), { what: "the entry acked once its batch is written" });
     const batches = await queues.batches[p]!.getJobs(["waiting"]);
     expect(batches.map((job) => job?.data)).toMatchObject([{ endpointId: "slow", entries: ["2-0"] }]);
@@ -1129,20 +1131,11 @@ describe("batches of a slow endpoint's overflow", () => {
       (await redis.xadd(stream, "*", "e", JSON.stringify(one)))!,
       (await redis.xadd(stream, "*", "e", JSON.stringify(two)))!,
     ];
-    const spill = (event: typeof one) => ({
-      kind: "spill" as const,
-      job: {
-        name: "deliver" as const,
-        data: { tenant: "acme", endpointId: "slow", event },
-        opts: { jobId: deliveryJobId(event.id, "slow") },
-        body: JSON.stringify(toPayload(event)),
-      },
-    });
     for (const entry of entries) acks.hold(p, entry, 1);
     // A hand-back while both are out: the two lone spills of one endpoint go in one batch that refers to their entries.
     const drained = acks.drained();
-    acks.settle(p, entries[0]!, spill(one));
-    acks.settle(p, entries[1]!, spill(two));
+    acks.settle(p, entries[0]!, slowSpill(one));
+    acks.settle(p, entries[1]!, slowSpill(two));
     await drained;
     const batches = (await queues.batches[p]!.getJobs(["waiting"])).map((job) => job!.data as DeliveryBatchData);
     expect(batches).toMatchObject([{ endpointId: "slow", entries }]);
