@@ -342,7 +342,8 @@ async function ingestSection() {
   }
   // The servers take turns, in reverse order every other round, so a machine whose speed drifts (it
   // moves by a third from one minute to the next) weighs on each alike; each is judged on its rate
-  // pooled over every round (all callbacks ÷ all measured time), and its table row is its median round.
+  // pooled over every round (all callbacks ÷ all measured time), and its table row is its median round
+  // (of an even number, the slower middle one).
   const rounds = Object.fromEntries(servers.map(([key]) => [key, []]));
   for (let turn = 1; turn <= opts.rounds; turn++) {
     for (const [key, label, started] of turn % 2 === 1 ? servers : [...servers].reverse()) {

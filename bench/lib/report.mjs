@@ -20,7 +20,7 @@ function ingest(s) {
 Signed Tencent \`State.StateChange\` callbacks, every body distinct, ${s.connections} keep-alive connections,
 ${s.durationS} s measured after a ${s.warmupS} s warm-up, each server alone on a freshly flushed Redis (no worker running).
 The servers take turns over ${s.rounds} round(s), in reverse order every other round; each row is that server's median
-round (by rate), all rounds are listed below the table, and the target is judged on each server's rate pooled over every
+round (by rate; of an even number, the slower middle one), all rounds are listed below the table, and the target is judged on each server's rate pooled over every
 round (all callbacks ÷ all measured time). Ack latency is client-side, from request written to response read. CPU is per process in % of one core
 over the measured window; "other CPU" is whatever else the machine ran meanwhile (it disturbs the numbers).
 
@@ -33,7 +33,7 @@ Every round, callbacks/s (other CPU): ${Object.entries(s.allRounds ?? {})
     .join("; ")}.${
     s.pooled
       ? ` Pooled over the rounds: ${Object.entries(s.pooled)
-          .map(([key, rate]) => `${key} ${num(rate)}/s`)
+          .map(([key, rate]) => `${key} ${rate > 0 ? `${num(rate)}/s` : "failed"}`)
           .join(", ")}.`
       : ""
   }

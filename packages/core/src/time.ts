@@ -8,6 +8,7 @@ let dayStartMs = Number.NaN;
 let dayText = "";
 
 const DAY_MS = 86_400_000;
+const MAX_DATE_MS = 8.64e15;
 
 /**
  * ISO-8601 UTC with milliseconds, the one time format in events. A busy
@@ -23,7 +24,8 @@ export function isoTime(ms: number): string {
   if (!Number.isInteger(ms)) return new Date(ms).toISOString();
   let iso: string;
   const t = ms - dayStartMs;
-  if (t >= 0 && t < DAY_MS) {
+  // The last ms a Date holds starts a day: past it, the long way (it throws).
+  if (t >= 0 && t < DAY_MS && ms <= MAX_DATE_MS) {
     const h = Math.floor(t / 3_600_000);
     const m = Math.floor(t / 60_000) % 60;
     const s = Math.floor(t / 1000) % 60;
@@ -36,7 +38,8 @@ export function isoTime(ms: number): string {
   }
   prevMs = lastMs;
   prevIso = lastIso;
-  lastMs = ms;
+  // -0 is kept as 0: parsed back, the text is 0.
+  lastMs = ms + 0;
   lastIso = iso;
   return iso;
 }

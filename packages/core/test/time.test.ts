@@ -16,6 +16,10 @@ describe("isoTime", () => {
     expect(() => isoTime(Number.NaN)).toThrow(RangeError);
     expect(() => isoTime(Number.NaN)).toThrow(RangeError);
     expect(() => isoTime(8.64e15 + 1)).toThrow(RangeError);
+    // The last time a Date holds starts a day: the next ms of that day is none.
+    expect(isoTime(8.64e15)).toBe("+275760-09-13T00:00:00.000Z");
+    expect(() => isoTime(8.64e15 + 1)).toThrow(RangeError);
+    expect(() => isoTime(8.64e15 + 86_399_999)).toThrow(RangeError);
   });
 });
 
