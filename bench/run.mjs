@@ -942,6 +942,19 @@ async function isolationRun(n, config, slow) {
   }
 }
 
+/** Each pair's ratio times its fast sink's steady CPU per delivery beside ÷ alone, and their median (none without both). */
+function speedAdjusted(pairs) {
+  const ratios = pairs
+    .map((pair) => {
+      const alone = pair.alone.steadyCpuPerFastUs?.sink;
+      const beside = pair.withSlow.steadyCpuPerFastUs?.sink;
+      return alone > 0 && beside > 0 ? pair.ratio * (beside / alone) : undefined;
+    })
+    .filter((ratio) => ratio !== undefined);
+  if (ratios.length === 0) return undefined;
+  return { rounds: ratios.map((ratio) => round(ratio, 3)), median: round(median(ratios), 3) };
+}
+
 async function isolationSection() {
   const n = opts.isolation;
   const slowMs = 2000;
@@ -1010,6 +1023,11 @@ async function isolationSection() {
       ratio: round(ratio, 3),
       // Beside the target's pooled ratio: a round on a machine that changed speed between its two runs weighs less here.
       medianRatio: round(median(pairs.map((pair) => pair.ratio)), 3),
+      // No target: each round's ratio times its fast sink's CPU per delivery beside ÷ alone, over the
+      // steady windows. The sink does the same work on both sides, so that is the machine's speed
+      // alone ÷ beside the slow endpoint; but the sink also shares the cores with what the slow
+      // endpoint costs, so this leans the relay's way. Shown to tell the machine's drift from ours.
+      speedAdjusted: speedAdjusted(pairs),
       rounds: pairs.map((pair) => ({
         round: pair.round,
         order: pair.slowFirst ? "slow, alone" : "alone, slow",

@@ -213,7 +213,13 @@ Every round (steady alone → with slow; worker CPU per fast delivery${s.rounds[
           (r) =>
             `${num(r.alone)} → ${num(r.withSlow)}/s (${num(r.ratio, 3)}×; whole ${num(r.wholeRatio, 3)}×${r.workerUs ? `; ${r.workerUs[0]} → ${r.workerUs[1]} µs` : ""}${r.helpersUs ? `; helpers ${r.helpersUs[0]} → ${r.helpersUs[1]} µs` : ""}${r.steadyUs?.[0] && r.steadyUs[1] ? `; steady machine ${r.steadyUs[0].machine} → ${r.steadyUs[1].machine} µs, sink ${r.steadyUs[0].sink} → ${r.steadyUs[1].sink} µs` : ""})`,
         )
-        .join("; ")}.${s.medianRatio === undefined ? "" : ` The median round: ${num(s.medianRatio, 3)}×.`}\n`
+        .join("; ")}.${s.medianRatio === undefined ? "" : ` The median round: ${num(s.medianRatio, 3)}×.`}${
+        s.speedAdjusted
+          ? `\nNo target: each round's ratio times its fast sink's steady CPU per delivery beside ÷ alone, the machine's
+speed alone ÷ beside as the sink's same work tells it (the sink also shares the cores with what the slow endpoint costs,
+so this leans the relay's way): ${s.speedAdjusted.rounds.map((ratio) => `${num(ratio, 3)}×`).join(", ")} (median ${num(s.speedAdjusted.median, 3)}×).`
+          : ""
+      }\n`
     : ""
 }`;
 }
