@@ -62,8 +62,6 @@ interface PartitionBuffer {
    * by the young generation's collections and promoted, to die in the old one.
    */
   refs: Map<string, Map<string, RefGroup>>;
-  /** Entries in `refs` (each is there once: a lone spill). */
-  refCount: number;
   /** Spills whose entries are settled otherwise that keep their job (packed, or a job of their own). */
   ready: Spill[];
   /** Spills in `refs` and `ready`: what the next batches are made of. */
@@ -138,7 +136,6 @@ export function createEntryAcks(deps: EntryAcksDeps) {
         jobs: list(),
         heldSpills: 0,
         refs: new Map(),
-        refCount: 0,
         ready: list(),
         readyCount: 0,
         spillHeld: new Set(),
@@ -224,8 +221,8 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     const jobs: QueuedJob[] = [];
     for (const byEndpoint of b.refs.values()) {
       for (const group of byEndpoint.values()) {
-        refBatches(p, b, group, group.plain, false, jobs, "refs");
-        refBatches(p, b, group, group.raw, true, jobs, "refs");
+        refBatches(p, b, group, group.plain, false, jobs);
+        refBatches(p, b, group, group.raw, true, jobs);
       }
     }
     const taken = b.ready.splice(0);
@@ -266,7 +263,6 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           refs.map((spill) => spill.entry),
           raw,
           jobs,
-          "spillHeld",
         );
       }
       for (const chunk of chunks(rest, DELIVERY_BATCH_MAX)) {
@@ -289,10 +285,9 @@ export function createEntryAcks(deps: EntryAcksDeps) {
 
   /**
    * The batches that refer to `entries` (one endpoint's, all with or all without the raw copy),
-   * emptied: their entries go to `keeps`, written with the batches. `waiting` says where the entries
-   * waited: in their endpoint's `refs` list (the list given), or in `spillHeld` (lone spills taken
-   * from `ready` while everything is written at once), which they must leave — an entry in both
-   * `keeps` and `spillHeld` would also be acked and deleted, under the batch that refers to it.
+   * emptied: their entries go to `keeps`, written with the batches. Lone spills taken from `ready`
+   * while everything is written at once waited in `spillHeld`, which they must leave: an entry in
+   * both `keeps` and `spillHeld` would also be acked and deleted, under the batch that refers to it.
    */
   function refBatches(
     p: number,
@@ -301,7 +296,6 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     entries: string[],
     raw: boolean,
     jobs: QueuedJob[],
-    waiting: "refs" | "spillHeld",
   ): void {
     if (entries.length === 0) return;
     for (const chunk of chunks(entries, DELIVERY_BATCH_ENTRIES_MAX)) {
@@ -310,9 +304,10 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       const ids = `${to.tenant}\n${to.endpointId}\n${raw}\n${chunk.join("\n")}`;
       jobs.push(batchJob(p, to, ids, { entries: chunk, ...(raw ? { raw } : {}) }));
     }
-    for (const id of entries) b.keeps.push(id);
-    if (waiting === "refs") b.refCount -= entries.length;
-    else for (const id of entries) b.spillHeld.delete(id);
+    for (const id of entries) {
+      b.spillHeld.delete(id);
+      b.keeps.push(id);
+    }
     entries.length = 0;
   }
 
@@ -326,7 +321,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
   function flush(p: number): void {
     if (stopped) return;
     const b = buffer(p);
-    // An entry waiting for its spills to become a batch waits in `spillHeld`; the others' acks go now.
+    // An entry waiting for its spills to become a batch waits in `spillHeld` or its endpoint's `refs`; the others' acks go now.
     const ready = b.jobs.length > 0 || b.records.length > 0 || b.acks.length > 0 || spillDue(b);
     if (b.flushing || !ready) {
       if (!b.flushing && b.readyCount > 0 && !b.spillTimer) {
@@ -414,7 +409,6 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       const { tenant, endpointId, raw } = spills[0]!;
       const group = refGroup(b, tenant, endpointId);
       (raw ? group.raw : group.plain).push(id);
-      b.refCount++;
       return;
     }
     b.spillHeld.add(id);
@@ -464,6 +458,14 @@ export function createEntryAcks(deps: EntryAcksDeps) {
       for (const group of byEndpoint.values()) if (group.plain.includes(id) || group.raw.includes(id)) return true;
     }
     return false;
+  }
+
+  /** How many entries are in `refs` (each is there once: a lone spill). */
+  function refCount(b: PartitionBuffer): number {
+    let n = 0;
+    for (const byEndpoint of b.refs.values())
+      for (const group of byEndpoint.values()) n += group.plain.length + group.raw.length;
+    return n;
   }
 
   /** The entries in `refs`. */
@@ -576,7 +578,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           n +
           b.held.size +
           b.spillHeld.size +
-          b.refCount +
+          refCount(b) +
           b.acks.length +
           b.keeps.length +
           b.writingAcks.length +
@@ -597,7 +599,7 @@ export function createEntryAcks(deps: EntryAcksDeps) {
           b.records.length +
           b.acks.length +
           b.keeps.length +
-          (b.retryAt > 0 ? b.readyCount + b.spillHeld.size + b.refCount : 0),
+          (b.retryAt > 0 ? b.readyCount + b.spillHeld.size + refCount(b) : 0),
         0,
       ),
   };
