@@ -143,13 +143,29 @@ export function mainThreadCpuSeconds(pid) {
   return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
 }
 
-/** CPU seconds the whole machine has been busy (all cores, everything but idle and iowait). */
-export function machineBusySeconds() {
+/**
+ * The machine's CPU seconds so far, all cores, from the first line of `/proc/stat`: `busy` is everything but
+ * idle and iowait (steal included, as before: time the cores were not ours to use), `stolen` is steal alone —
+ * time the hypervisor gave the cores to other guests while this one had work to run — and `total` is all of it.
+ */
+export function machineSeconds() {
   try {
     const line = readFileSync("/proc/stat", "utf8").split("\n")[0];
-    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-    return (user + nice + system + irq + softirq + steal) / TICKS;
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    const busy = user + nice + system + irq + softirq + steal;
+    return { busy: busy / TICKS, stolen: steal / TICKS, total: (busy + idle + iowait) / TICKS };
   } catch {
-    return Number.NaN;
+    return { busy: Number.NaN, stolen: Number.NaN, total: Number.NaN };
   }
+}
+
+/** CPU seconds the whole machine has been busy (all cores, everything but idle and iowait). */
+export function machineBusySeconds() {
+  return machineSeconds().busy;
+}
+
+/** The share of the cores' time stolen by the hypervisor between two `machineSeconds()` readings (NaN off Linux). */
+export function stolenShare(from, to) {
+  const total = to.total - from.total;
+  return total > 0 ? (to.stolen - from.stolen) / total : Number.NaN;
 }

@@ -177,6 +177,21 @@ function cpu(c) {
     .join(", ");
 }
 
+/** Which isolation rounds the target was judged on: all, or those the hypervisor did not disturb. */
+function judgedRounds(s) {
+  const all = s.rounds?.length ?? 1;
+  const disturbed = s.rounds?.filter((r) => r.disturbed).length ?? 0;
+  if (disturbed === 0) return `${all} round${all > 1 ? "s" : ""}`;
+  if (!s.judgedClean) return `all ${all} rounds, every one disturbed`;
+  return `the ${all - disturbed} undisturbed of ${all} rounds`;
+}
+
+/** A round's stolen shares, alone | with slow, for the list of rounds. */
+const stolen = (r) =>
+  r.stolen
+    ? `; stolen ${r.stolen.map((x) => (x === null ? "–" : `${num(x * 100, 1)} %`)).join(" | ")}${r.disturbed ? ", **disturbed**" : ""}`
+    : "";
+
 function isolation(s) {
   if (s.error) return `## 5. Head-of-line isolation\n\nFailed: \`${s.error}\`\n`;
   const { alone: a, withSlow: w } = s;
@@ -202,18 +217,24 @@ workers ("jobs active at the end": delivery and batch jobs), and with its last a
 
 | target | measured | |
 |---|---|---|
-| fast endpoint with the slow one ≥ 0.9× alone (steady rates pooled over ${s.rounds?.length ?? 1} round${s.rounds?.length > 1 ? "s" : ""}) | ${num(s.ratio, 3)}× | ${verdict(s.targets.fastRate)} |
+| fast endpoint with the slow one ≥ 0.9× alone (steady rates pooled over ${judgedRounds(s)}) | ${num(s.ratio, 3)}× | ${verdict(s.targets.fastRate)} |
 ${
   s.rounds && s.rounds.length > 1
     ? `\nEach round runs the two back to back, every other round the slow one first (alone, slow | slow, alone | …), so a
-machine whose speed drifts weighs on both sides alike; the table shows round 1. The target is judged on the steady rates
-pooled over every round (all steady deliveries ÷ all steady time, per side): ${num(s.pooled?.alone)} → ${num(s.pooled?.withSlow)}/s.
+machine whose speed drifts weighs on both sides alike; the table shows the first round judged. The target is judged on the steady rates
+pooled over the rounds (all steady deliveries ÷ all steady time, per side): ${num(s.pooled?.alone)} → ${num(s.pooled?.withSlow)}/s.${
+        s.stolenLimit === undefined
+          ? ""
+          : ` A round is disturbed when the hypervisor took more than ${num(s.stolenLimit * 100, 1)} % of the cores' time (steal, read from
+\`/proc/stat\`) in either of its steady windows; it stays listed, and another round is run in its place (up to as many
+again). Every round pooled, the disturbed ones too: ${num(s.ratioAllRounds, 3)}×.`
+      }
 Every round (steady alone → with slow; worker CPU per fast delivery${s.rounds[0]?.helpersUs ? ", of it its helper threads'; over the steady window only, the machine's and the fast sink's (the same work on both sides: how fast the machine ran)" : ""}): ${s.rounds
         .map(
           (r) =>
-            `${num(r.alone)} → ${num(r.withSlow)}/s (${num(r.ratio, 3)}×; whole ${num(r.wholeRatio, 3)}×${r.workerUs ? `; ${r.workerUs[0]} → ${r.workerUs[1]} µs` : ""}${r.helpersUs ? `; helpers ${r.helpersUs[0]} → ${r.helpersUs[1]} µs` : ""}${r.steadyUs?.[0] && r.steadyUs[1] ? `; steady machine ${r.steadyUs[0].machine} → ${r.steadyUs[1].machine} µs, sink ${r.steadyUs[0].sink} → ${r.steadyUs[1].sink} µs` : ""})`,
+            `${num(r.alone)} → ${num(r.withSlow)}/s (${num(r.ratio, 3)}×; whole ${num(r.wholeRatio, 3)}×${r.workerUs ? `; ${r.workerUs[0]} → ${r.workerUs[1]} µs` : ""}${r.helpersUs ? `; helpers ${r.helpersUs[0]} → ${r.helpersUs[1]} µs` : ""}${r.steadyUs?.[0] && r.steadyUs[1] ? `; steady machine ${r.steadyUs[0].machine} → ${r.steadyUs[1].machine} µs, sink ${r.steadyUs[0].sink} → ${r.steadyUs[1].sink} µs` : ""}${stolen(r)})`,
         )
-        .join("; ")}.${s.medianRatio === undefined ? "" : ` The median round: ${num(s.medianRatio, 3)}×.`}${
+        .join("; ")}.${s.medianRatio === undefined ? "" : ` The median round judged: ${num(s.medianRatio, 3)}×.`}${
         s.speedAdjusted
           ? `\nNo target: each round's ratio times its fast sink's steady CPU per delivery beside ÷ alone, the machine's
 speed alone ÷ beside as the sink's same work tells it (the sink also shares the cores with what the slow endpoint costs,
@@ -320,6 +341,14 @@ gateway ${num(cost.gatewayUs, 1)} µs (single node), ${num(cost.clusterGatewayUs
 `;
 }
 
+/** Each section's stolen share, ", by section: ingest 0.3 %, …" (nothing for a report without them). */
+function stolenBySection(by) {
+  const parts = Object.entries(by ?? {}).map(
+    ([name, share]) => `${name} ${share === null ? "–" : `${num(share * 100, 1)} %`}`,
+  );
+  return parts.length > 1 ? `; by section: ${parts.join(", ")}` : "";
+}
+
 /** The markdown report of one bench run. */
 export function renderMarkdown(report) {
   const m = report.machine;
@@ -327,7 +356,11 @@ export function renderMarkdown(report) {
     `# imrelay bench — ${report.startedAt.slice(0, 16).replace("T", " ")} UTC`,
     "",
     `Machine: ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.platform}; Node ${m.node}; Redis ${m.redis} (private, persistence off).`,
-    `Rerun: \`${report.command}\`. Client, servers, worker, sink and Redis are separate processes on the same ${m.cores} cores.`,
+    `Rerun: \`${report.command}\`. Client, servers, worker, sink and Redis are separate processes on the same ${m.cores} cores.${
+      m.stolen === undefined || m.stolen === null
+        ? ""
+        : ` Over the run the hypervisor gave ${num(m.stolen * 100, 1)} % of the cores' time to other guests (steal, from \`/proc/stat\`: it slows every process here${stolenBySection(m.stolenBySection)}).`
+    }`,
     "",
   ];
   if (report.ingest) parts.push(ingest(report.ingest));
