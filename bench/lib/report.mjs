@@ -19,17 +19,34 @@ function ingest(s) {
 
 Signed Tencent \`State.StateChange\` callbacks, every body distinct, ${s.connections} keep-alive connections,
 ${s.durationS} s measured after a ${s.warmupS} s warm-up, each server alone on a freshly flushed Redis (no worker running).
-The servers take turns over ${s.rounds} round(s), in reverse order every other round; each row is that server's median
+The servers take turns over ${s.allRounds?.bare?.length ?? s.rounds} round(s), in reverse order every other round; each row is that server's median
 round (by rate; of an even number, the slower middle one), all rounds are listed below the table, and the target is judged on each server's rate pooled over every
-round (all callbacks ÷ all measured time). Ack latency is client-side, from request written to response read. CPU is per process in % of one core
+round (all callbacks ÷ all measured time)${
+    s.stolenLimit === undefined
+      ? ""
+      : ` but the disturbed ones: a round in which the hypervisor took more than ${num(s.stolenLimit * 100, 1)} % of the cores'
+time (steal, from \`/proc/stat\`) in bare's or imrelay's measured window is listed, left out and run again, up to as many rounds again${
+          s.judgedClean === false ? " (every round was disturbed here: all are judged)" : ""
+        }`
+  }. Ack latency is client-side, from request written to response read. CPU is per process in % of one core
 over the measured window; "other CPU" is whatever else the machine ran meanwhile (it disturbs the numbers).
 
 | server | callbacks/s | vs bare | ack p50 | ack p99 | ack max | non-2xx/errors | server CPU | Redis CPU | client CPU | other CPU | server peak RSS |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${[runs.bare, runs.express, runs.imrelay, runs.compare].filter(Boolean).map(row).join("\n")}
 
-Every round, callbacks/s (other CPU): ${Object.entries(s.allRounds ?? {})
-    .map(([key, list]) => `${key} ${list.map((r) => `${num(r.okPerSecond)} (${pct(r.foreignCpu)})`).join(", ")}`)
+Every round, callbacks/s (other CPU${s.stolenLimit === undefined ? "" : ", stolen"}): ${Object.entries(
+    s.allRounds ?? {},
+  )
+    .map(
+      ([key, list]) =>
+        `${key} ${list
+          .map(
+            (r) =>
+              `${num(r.okPerSecond)} (${pct(r.foreignCpu)}${r.stolen === undefined || r.stolen === null ? "" : `, ${num(r.stolen * 100, 1)} %`}${r.disturbed ? ", **disturbed**" : ""})`,
+          )
+          .join(", ")}`,
+    )
     .join("; ")}.${
     s.pooled
       ? ` Pooled over the rounds: ${Object.entries(s.pooled)
