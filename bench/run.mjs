@@ -126,7 +126,7 @@ const log = (...parts) => console.error(`[bench ${new Date().toISOString().slice
 const now = () => performance.timeOrigin + performance.now();
 const round = (x, d = 0) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
 /** A share of the cores' time as a percentage, for the log. */
-const pct = (share) => (Number.isFinite(share) ? `${round(share * 100, 1)} %` : "–");
+const pct = (share) => (Number.isFinite(share) ? `${(share * 100).toFixed(2)} %` : "–");
 
 /**
  * Above this share of the cores' time stolen (by the hypervisor, for other guests) over a measured

@@ -43,7 +43,7 @@ Every round, callbacks/s (other CPU${s.stolenLimit === undefined ? "" : ", stole
         `${key} ${list
           .map(
             (r) =>
-              `${num(r.okPerSecond)} (${pct(r.foreignCpu)}${r.stolen === undefined || r.stolen === null ? "" : `, ${num(r.stolen * 100, 1)} %`}${r.disturbed ? ", **disturbed**" : ""})`,
+              `${num(r.okPerSecond)} (${pct(r.foreignCpu)}${r.stolen === undefined || r.stolen === null ? "" : `, ${num(r.stolen * 100, 2)} %`}${r.disturbed ? ", **disturbed**" : ""})`,
           )
           .join(", ")}`,
     )
@@ -206,7 +206,7 @@ function judgedRounds(s) {
 /** A round's stolen shares, alone | with slow, for the list of rounds. */
 const stolen = (r) =>
   r.stolen
-    ? `; stolen ${r.stolen.map((x) => (x === null ? "–" : `${num(x * 100, 1)} %`)).join(" | ")}${r.disturbed ? ", **disturbed**" : ""}`
+    ? `; stolen ${r.stolen.map((x) => (x === null ? "–" : `${num(x * 100, 2)} %`)).join(" | ")}${r.disturbed ? ", **disturbed**" : ""}`
     : "";
 
 function isolation(s) {
