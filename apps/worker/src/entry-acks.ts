@@ -219,11 +219,9 @@ export function createEntryAcks(deps: EntryAcksDeps) {
    */
   function batched(p: number, b: PartitionBuffer): QueuedJob[] {
     const jobs: QueuedJob[] = [];
-    for (const byEndpoint of b.refs.values()) {
-      for (const group of byEndpoint.values()) {
-        refBatches(p, b, group, group.plain, false, jobs);
-        refBatches(p, b, group, group.raw, true, jobs);
-      }
+    for (const group of refGroups(b)) {
+      refBatches(p, b, group, group.plain, false, jobs);
+      refBatches(p, b, group, group.raw, true, jobs);
     }
     const taken = b.ready.splice(0);
     b.readyCount = 0;
@@ -454,27 +452,22 @@ export function createEntryAcks(deps: EntryAcksDeps) {
     if (b.held.has(id) || b.spillHeld.has(id)) return true;
     if (b.acks.includes(id) || b.keeps.includes(id) || b.writingAcks.includes(id) || b.writingKeeps.includes(id))
       return true;
-    for (const byEndpoint of b.refs.values()) {
-      for (const group of byEndpoint.values()) if (group.plain.includes(id) || group.raw.includes(id)) return true;
-    }
+    for (const group of refGroups(b)) if (group.plain.includes(id) || group.raw.includes(id)) return true;
     return false;
   }
 
   /** How many entries are in `refs` (each is there once: a lone spill). */
   function refCount(b: PartitionBuffer): number {
     let n = 0;
-    for (const byEndpoint of b.refs.values())
-      for (const group of byEndpoint.values()) n += group.plain.length + group.raw.length;
+    for (const group of refGroups(b)) n += group.plain.length + group.raw.length;
     return n;
   }
 
   /** The entries in `refs`. */
   function* refEntries(b: PartitionBuffer): Generator<string> {
-    for (const byEndpoint of b.refs.values()) {
-      for (const group of byEndpoint.values()) {
-        yield* group.plain;
-        yield* group.raw;
-      }
+    for (const group of refGroups(b)) {
+      yield* group.plain;
+      yield* group.raw;
     }
   }
 
@@ -634,6 +627,11 @@ interface RefGroup {
   endpointId: string;
   plain: string[];
   raw: string[];
+}
+
+/** Every endpoint's group in `refs`, tenant by tenant. */
+function* refGroups(b: PartitionBuffer): Generator<RefGroup> {
+  for (const byEndpoint of b.refs.values()) yield* byEndpoint.values();
 }
 
 /** A spill's job, made now if it was parked. */
