@@ -137,6 +137,18 @@ const pct = (share) => (Number.isFinite(share) ? `${(share * 100).toFixed(2)} %`
  */
 const STOLEN_LIMIT = 0.01;
 
+/**
+ * Runs `round(turn)` (it says whether the round was `disturbed`) until `wanted` rounds were not, or
+ * `2 × wanted` ran. The judged rounds are the undisturbed ones, or every one when none was.
+ */
+async function screenedRounds(wanted, round) {
+  const all = [];
+  const clean = () => all.filter((r) => !r.disturbed);
+  for (let turn = 1; clean().length < wanted && turn <= wanted * 2; turn++) all.push(await round(turn));
+  const judgedClean = clean().length > 0;
+  return { all, judged: judgedClean ? clean() : all, judgedClean };
+}
+
 // ---------------------------------------------------------------- set-up
 
 const redis = await startRedis();
@@ -367,7 +379,7 @@ async function ingestSection() {
   // guests is disturbed: listed, left out of the pooled rates, and another round is run (up to `rounds` more).
   const rounds = Object.fromEntries(servers.map(([key]) => [key, []]));
   const disturbedRounds = new Set();
-  for (let turn = 1; turn - disturbedRounds.size <= opts.rounds && turn <= opts.rounds * 2; turn++) {
+  const screened = await screenedRounds(opts.rounds, async (turn) => {
     for (const [key, label, started] of turn % 2 === 1 ? servers : [...servers].reverse()) {
       try {
         const run = await ingestRun(label, started);
@@ -380,12 +392,13 @@ async function ingestSection() {
         rounds[key].push({ round: turn, label, error: err.message.split("\n").slice(0, 8).join("\n") });
       }
     }
-    if (disturbedRounds.has(turn))
-      log(`  round ${turn} disturbed (steal over ${pct(STOLEN_LIMIT)}): another in its place`);
-  }
-  // Judged on the undisturbed rounds; on all of them when every one was disturbed.
-  const judgedClean = disturbedRounds.size < Math.max(...Object.values(rounds).map((list) => list.length));
-  const judged = (list) => (judgedClean ? list.filter((r) => !disturbedRounds.has(r.round)) : list);
+    const disturbed = disturbedRounds.has(turn);
+    if (disturbed) log(`  round ${turn} disturbed (steal over ${pct(STOLEN_LIMIT)}): another in its place`);
+    return { turn, disturbed };
+  });
+  const judgedTurns = new Set(screened.judged.map((r) => r.turn));
+  const { judgedClean } = screened;
+  const judged = (list) => list.filter((r) => judgedTurns.has(r.round));
   const medianRound = (list) =>
     list.find((r) => r.error) ??
     [...list].sort((a, b) => a.okPerSecond - b.okPerSecond)[Math.floor((list.length - 1) / 2)];
@@ -1009,10 +1022,9 @@ async function isolationSection() {
       : writeConfig("fast-and-slow", [fast, { id: "slow", url: `${slow.url}/hooks` }]);
     // `rounds` pairs, each back to back, in the order alone, slow | slow, alone | …: a machine whose
     // speed drifts over the section weighs on both sides alike. The target is judged on the rates
-    // pooled over every pair (all steady deliveries ÷ all steady time, per side): this machine's
+    // pooled over the pairs (all steady deliveries ÷ all steady time, per side): this machine's
     // speed moves by a third from one run to the next, which a single pair cannot tell from us.
     const steady = (run) => run.fast.steady?.perSecond ?? 0;
-    const pairs = [];
     const runAlone = async (turn) => {
       log(`isolation round ${turn}: ${n} events, the fast endpoint alone`);
       const run = await isolationRun(n, aloneConfig, undefined);
@@ -1030,8 +1042,7 @@ async function isolationSection() {
     // A pair with either run's steady window short of more than `STOLEN_LIMIT` of the cores (steal: the
     // hypervisor running other guests) is disturbed: it is kept in the report, and another pair is run
     // in its place, up to `rounds` more.
-    const clean = () => pairs.filter((pair) => !pair.disturbed).length;
-    for (let turn = 1; clean() < opts.isolationRounds && turn <= opts.isolationRounds * 2; turn++) {
+    const screened = await screenedRounds(opts.isolationRounds, async (turn) => {
       const slowFirst = turn % 2 === 0;
       let alone;
       let withSlow;
@@ -1049,10 +1060,10 @@ async function isolationSection() {
       log(
         `  round ${turn}: steady ${round(ratio, 3)}×, whole ${round(wholeRatio, 3)}×; stolen ${pct(alone.steadyStolen)} | ${pct(withSlow.steadyStolen)}${disturbed ? " (disturbed: another round in its place)" : ""}`,
       );
-      pairs.push({ round: turn, slowFirst, alone, withSlow, ratio, wholeRatio, disturbed });
-    }
+      return { round: turn, slowFirst, alone, withSlow, ratio, wholeRatio, disturbed };
+    });
     // Judged on the undisturbed pairs; on every pair when none was (the report says which).
-    const judged = clean() > 0 ? pairs.filter((pair) => !pair.disturbed) : pairs;
+    const { all: pairs, judged, judgedClean } = screened;
     const pooledOver = (over) => {
       const side = (name) => pooledRate(over.map((pair) => pair[name].fast.steady).filter(Boolean));
       const alone = side("alone");
@@ -1078,7 +1089,7 @@ async function isolationSection() {
       ratio: round(ratio, 3),
       stolenLimit: STOLEN_LIMIT,
       // Whether the target is judged on the undisturbed rounds (false: every round was disturbed).
-      judgedClean: clean() > 0,
+      judgedClean,
       // Every round pooled, the disturbed ones too.
       ratioAllRounds: round(pooledOver(pairs).ratio, 3),
       // Beside the target's pooled ratio: a round on a machine that changed speed between its two runs weighs less here.

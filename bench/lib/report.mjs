@@ -6,6 +6,8 @@ const ms = (x) => (x === null || x === undefined ? "–" : `${num(x, x < 10 ? 2 
 const mib = (bytes) => (Number.isFinite(bytes) ? `${num(bytes / 2 ** 20, 1)} MiB` : "–");
 const verdict = (t) => (t ? (t.pass ? "**PASS**" : "**MISS**") : "–");
 const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)} %` : "–");
+/** A share of the cores' time stolen, as a percentage (none read: "–"; a null times 100 would be 0). */
+const stolenPct = (x, d = 2) => (x === null || x === undefined ? "–" : `${num(x * 100, d)} %`);
 
 function ingest(s) {
   if (s.error) return `## 1. Ingest\n\nFailed: \`${s.error}\`\n`;
@@ -24,7 +26,7 @@ round (by rate; of an even number, the slower middle one), all rounds are listed
 round (all callbacks ÷ all measured time)${
     s.stolenLimit === undefined
       ? ""
-      : ` but the disturbed ones: a round in which the hypervisor took more than ${num(s.stolenLimit * 100, 1)} % of the cores'
+      : ` but the disturbed ones: a round in which the hypervisor took more than ${stolenPct(s.stolenLimit, 1)} of the cores'
 time (steal, from \`/proc/stat\`) in bare's or imrelay's measured window is listed, left out and run again, up to as many rounds again${
           s.judgedClean === false ? " (every round was disturbed here: all are judged)" : ""
         }`
@@ -43,7 +45,7 @@ Every round, callbacks/s (other CPU${s.stolenLimit === undefined ? "" : ", stole
         `${key} ${list
           .map(
             (r) =>
-              `${num(r.okPerSecond)} (${pct(r.foreignCpu)}${r.stolen === undefined || r.stolen === null ? "" : `, ${num(r.stolen * 100, 2)} %`}${r.disturbed ? ", **disturbed**" : ""})`,
+              `${num(r.okPerSecond)} (${pct(r.foreignCpu)}${r.stolen === undefined || r.stolen === null ? "" : `, ${stolenPct(r.stolen)}`}${r.disturbed ? ", **disturbed**" : ""})`,
           )
           .join(", ")}`,
     )
@@ -205,9 +207,7 @@ function judgedRounds(s) {
 
 /** A round's stolen shares, alone | with slow, for the list of rounds. */
 const stolen = (r) =>
-  r.stolen
-    ? `; stolen ${r.stolen.map((x) => (x === null ? "–" : `${num(x * 100, 2)} %`)).join(" | ")}${r.disturbed ? ", **disturbed**" : ""}`
-    : "";
+  r.stolen ? `; stolen ${r.stolen.map((x) => stolenPct(x)).join(" | ")}${r.disturbed ? ", **disturbed**" : ""}` : "";
 
 function isolation(s) {
   if (s.error) return `## 5. Head-of-line isolation\n\nFailed: \`${s.error}\`\n`;
@@ -242,7 +242,7 @@ machine whose speed drifts weighs on both sides alike; the table shows the first
 pooled over the rounds (all steady deliveries ÷ all steady time, per side): ${num(s.pooled?.alone)} → ${num(s.pooled?.withSlow)}/s.${
         s.stolenLimit === undefined
           ? ""
-          : ` A round is disturbed when the hypervisor took more than ${num(s.stolenLimit * 100, 1)} % of the cores' time (steal, read from
+          : ` A round is disturbed when the hypervisor took more than ${stolenPct(s.stolenLimit, 1)} of the cores' time (steal, read from
 \`/proc/stat\`) in either of its steady windows; it stays listed, and another round is run in its place (up to as many
 again). Every round pooled, the disturbed ones too: ${num(s.ratioAllRounds, 3)}×.`
       }
@@ -360,9 +360,7 @@ gateway ${num(cost.gatewayUs, 1)} µs (single node), ${num(cost.clusterGatewayUs
 
 /** Each section's stolen share, ", by section: ingest 0.3 %, …" (nothing for a report without them). */
 function stolenBySection(by) {
-  const parts = Object.entries(by ?? {}).map(
-    ([name, share]) => `${name} ${share === null ? "–" : `${num(share * 100, 1)} %`}`,
-  );
+  const parts = Object.entries(by ?? {}).map(([name, share]) => `${name} ${stolenPct(share, 1)}`);
   return parts.length > 1 ? `; by section: ${parts.join(", ")}` : "";
 }
 
@@ -376,7 +374,7 @@ export function renderMarkdown(report) {
     `Rerun: \`${report.command}\`. Client, servers, worker, sink and Redis are separate processes on the same ${m.cores} cores.${
       m.stolen === undefined || m.stolen === null
         ? ""
-        : ` Over the run the hypervisor gave ${num(m.stolen * 100, 1)} % of the cores' time to other guests (steal, from \`/proc/stat\`: it slows every process here${stolenBySection(m.stolenBySection)}).`
+        : ` Over the run the hypervisor gave ${stolenPct(m.stolen, 1)} of the cores' time to other guests (steal, from \`/proc/stat\`: it slows every process here${stolenBySection(m.stolenBySection)}).`
     }`,
     "",
   ];
